@@ -1,0 +1,28 @@
+"""Where ftbench keeps its offline cache. No heavy imports."""
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def cache_dir() -> Path:
+    """$FTBENCH_CACHE, or .cache/ in the repository root."""
+    return Path(os.environ.get("FTBENCH_CACHE") or REPO_ROOT / ".cache").resolve()
+
+
+def models_dir() -> Path:
+    return cache_dir() / "models"
+
+
+def mmlu_dir() -> Path:
+    return cache_dir() / "mmlu"
+
+
+def echarts_js() -> Path:
+    return cache_dir() / "echarts" / "echarts.min.js"
+
+
+def hf_home() -> Path:
+    """Children point HF_HOME here so datasets/transformers never write to ~/.cache."""
+    return cache_dir() / "hf"
