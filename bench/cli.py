@@ -1,0 +1,52 @@
+"""Command line: `run_bench.py [run options]`, or `run_bench.py {run,report,gate,plan} ...`.
+
+Each sub-command lives in its own module exposing `add_parser(subparsers)`, which registers
+the sub-command and sets `func(args) -> int`. Bad input raises BenchError anywhere below;
+here it becomes one line on stderr and exit code 2.
+"""
+
+import importlib
+import sys
+
+from bench.errors import BenchError
+
+COMMANDS = {
+    "run": "bench.run_command",
+    "report": "bench.report.command",
+    "gate": "bench.gate.command",
+    "plan": "bench.plan.command",
+}
+
+
+def build_parser():
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="run_bench.py",
+        description="ftbench: what full fine-tuning, LoRA, QLoRA, DoRA and 8-bit LoRA really cost. "
+                    "With no sub-command, `run` is assumed (the default profile).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
+    for name, module in COMMANDS.items():
+        try:
+            importlib.import_module(module).add_parser(sub)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+    return parser
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "run")
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        return int(args.func(args) or 0)
+    except BenchError as exc:
+        print(f"ftbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ftbench: interrupted", file=sys.stderr)
+        return 130
