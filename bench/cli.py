@@ -31,7 +31,7 @@ def build_parser():
         try:
             importlib.import_module(module).add_parser(sub)
         except ModuleNotFoundError as exc:
-            if exc.name != module:
+            if not module.startswith(exc.name or "\0"):
                 raise
     return parser
 

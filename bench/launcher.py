@@ -1,0 +1,109 @@
+"""Run one spec in a fresh child process and turn whatever happens into a record.
+
+The parent never imports torch. It starts `python -m bench.worker`, relays the child's output
+(also kept in RUN_DIR/worker.log), kills the child's process group on timeout, and reaps it
+with wait4, whose rusage gives the child's exact peak RSS. A child that dies without writing
+result.json (a signal, the kernel's OOM killer, a hard crash) is still recorded.
+"""
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from bench import paths
+from bench.record import now_iso, skeleton
+from bench.units import parse_size
+from bench.worker import PROGRESS
+
+
+def child_env() -> dict:
+    env = dict(os.environ)
+    env.update(HF_HOME=str(paths.hf_home()), FTBENCH_CACHE=str(paths.cache_dir()),
+               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
+               TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(paths.REPO_ROOT), env.get("PYTHONPATH")])))
+    return env
+
+
+def _limit_memory(max_bytes: int):
+    """preexec hook: cap the child's address space, so going over budget is a MemoryError in
+    the child (recorded as oom), not the kernel's OOM killer picking a process."""
+    def apply():
+        resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
+    return apply
+
+
+def launch(spec: dict, *, out_dir: Path, echo=print) -> dict:
+    """Run `spec` (which carries its run_id) and return its record."""
+    run_dir = Path(out_dir) / "runs" / spec["run_id"]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "spec.json").write_text(json.dumps(spec, indent=1))
+    limit = parse_size(spec["max_memory"]) if spec.get("max_memory") and spec["device"] == "cpu" else None
+    started, timed_out = time.perf_counter(), threading.Event()
+    with open(run_dir / "worker.log", "w") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "bench.worker", str(run_dir / "spec.json")],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+            env=child_env(), cwd=paths.REPO_ROOT, start_new_session=True,
+            preexec_fn=_limit_memory(limit) if limit else None,
+        )
+        killer = threading.Timer(spec["run_timeout_s"], _kill_group, (child.pid, timed_out))
+        killer.start()
+        try:
+            for line in child.stdout:
+                log.write(line)
+                if line.startswith(PROGRESS):
+                    echo("    " + line[len(PROGRESS):].rstrip())
+            _, status, usage = os.wait4(child.pid, 0)
+        except BaseException:
+            _kill_group(child.pid, None)
+            os.wait4(child.pid, 0)
+            raise
+        finally:
+            killer.cancel()
+            child.stdout.close()
+            child.returncode = -1  # reaped by wait4 above; stop Popen from waiting again
+    record = _read_result(run_dir, spec, status, timed_out.is_set())
+    # ru_maxrss is reset with each phase's peak (clear_refs), so it covers the last phase only;
+    # the worker's own running maximum covers the phases before it.
+    record["memory"]["wait4_peak_bytes"] = usage.ru_maxrss * 1024
+    record["memory"]["process_peak_bytes"] = max(usage.ru_maxrss * 1024, record["memory"].get("worker_peak_bytes") or 0)
+    record["wall_s"] = record["wall_s"] or time.perf_counter() - started
+    return record
+
+
+def _kill_group(pid: int, flag) -> None:
+    if flag is not None:
+        flag.set()
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _read_result(run_dir: Path, spec: dict, status: int, timed_out: bool) -> dict:
+    result = run_dir / "result.json"
+    if timed_out:
+        record = skeleton(spec, status="timeout", error=f"timed out after {spec['run_timeout_s']} s")
+    elif result.exists():
+        return json.loads(result.read_text())
+    elif os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        hint = " (likely the kernel's OOM killer)" if sig == signal.SIGKILL else ""
+        record = skeleton(spec, status="crashed", error=f"killed by signal {sig} ({signal.Signals(sig).name}){hint}")
+    else:
+        record = skeleton(spec, status="crashed",
+                          error=f"exited with code {os.WEXITSTATUS(status)} without a result: {_last_line(run_dir)}")
+    record["finished_at"] = now_iso()
+    return record
+
+
+def _last_line(run_dir: Path) -> str:
+    lines = [l for l in (run_dir / "worker.log").read_text(errors="replace").splitlines() if l.strip()]
+    return lines[-1][:300] if lines else "no output"

@@ -1,0 +1,74 @@
+"""Settings -> the run matrix: one fully resolved RunSpec (a flat dict) per (model, method).
+
+Everything a run depends on is in its spec, so `spec_hash` names the work and `compare_key`
+(the hash without the method) names a matched comparison. No torch here.
+"""
+
+import hashlib
+import json
+import re
+import time
+
+from bench.errors import BenchError
+from bench.hardware import resolve_device, resolve_dtype
+from bench.models import linear_module_names, resolve
+from bench.schema import NON_WORK_FIELDS
+
+
+def build_matrix(settings: dict) -> list:
+    """All (model, method) specs, models resolved and LoRA targets checked, or one BenchError."""
+    run, lora, ev = settings["run"], settings["lora"], settings["eval"]
+    device = resolve_device(run["device"])
+    if device == "cuda" and run["device"] == "cuda":
+        from bench.hardware import cuda_devices
+        if not cuda_devices():
+            raise BenchError("device 'cuda' requested but no NVIDIA GPU is visible; valid choices: auto, cpu")
+    common = {
+        **{k: v for k, v in run.items() if k not in ("models", "methods")},
+        "device": device,
+        "compute_dtype": resolve_dtype(run["compute_dtype"], device),
+        "lora_r": lora["r"], "lora_alpha": lora["alpha"], "lora_dropout": lora["dropout"],
+        "target_modules": lora["target_modules"],
+        "mmlu": ev["mmlu"], "mmlu_shots": ev["shots"], "mmlu_limit": ev["limit"] or None,
+        "eval_batch_size": ev["batch_size"], "tasks": list(ev["tasks"]),
+        "profile": settings.get("profile"),
+    }
+    specs = []
+    for model in dict.fromkeys(run["models"]):
+        path = resolve(model)
+        _check_targets(model, path, lora["target_modules"], run["methods"])
+        for method in dict.fromkeys(run["methods"]):
+            specs.append(finish_spec({**common, "model": model, "model_path": str(path), "method": method}))
+    return specs
+
+
+def finish_spec(spec: dict) -> dict:
+    """Attach the hashes; the run_id is stamped by the launcher when the run starts."""
+    spec["spec_hash"] = digest(spec, drop=NON_WORK_FIELDS + ("profile", "model_path"))
+    spec["compare_key"] = digest(spec, drop=NON_WORK_FIELDS + ("profile", "model_path", "method"))
+    return spec
+
+
+def digest(spec: dict, *, drop) -> str:
+    kept = {k: v for k, v in spec.items() if k not in drop and k not in ("spec_hash", "compare_key", "run_id")}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def run_id(spec: dict) -> str:
+    """`<UTC time>-<model slug>-<method>-<hash8>`: unique, and safe as a file name whatever the model is called."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec["model"].replace("/", "__")).strip("._")[:60] or "model"
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{slug}-{spec['method']}-{spec['spec_hash'][:8]}"
+
+
+def _check_targets(model: str, path, targets, methods) -> None:
+    adapters = {"lora", "qlora", "dora", "lora8"}
+    if targets == "all-linear" or not adapters & set(methods):
+        return
+    wanted = [targets] if isinstance(targets, str) else list(targets)
+    found = linear_module_names(path)
+    missing = [t for t in wanted if t not in found]
+    if missing or not wanted:
+        raise BenchError(
+            f"LoRA target modules {missing or wanted} match nothing in {model!r}; "
+            f"valid choices: all-linear, {', '.join(sorted(found))}"
+        )

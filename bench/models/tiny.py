@@ -1,0 +1,54 @@
+"""`tiny-llama`: a randomly initialised Llama built from a config, for smoke tests.
+
+It borrows SmolLM2's tokenizer (vocab 49,152), so data and scoring run exactly as for the real
+model. Built once into the cache by a child process, because the parent never imports torch.
+"""
+
+import fcntl
+import subprocess
+import sys
+from pathlib import Path
+
+from bench import paths
+from bench.errors import BenchError
+
+CONFIG = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+              num_key_value_heads=4, max_position_embeddings=2048, tie_word_embeddings=True,
+              vocab_size=49152, bos_token_id=1, eos_token_id=2, pad_token_id=2)
+SEED = 1234
+
+
+def tiny_dir() -> Path:
+    return paths.models_dir() / "tiny-llama"
+
+
+def ensure_tiny_llama() -> Path:
+    """The tiny-llama directory, built on first use (under a lock: safe with parallel runs)."""
+    out = tiny_dir()
+    if (out / "model.safetensors").exists():
+        return out
+    source = paths.models_dir() / "smollm2-135m"
+    if not (source / "tokenizer.json").exists():
+        raise BenchError("tiny-llama borrows SmolLM2's tokenizer, which is not set up; run: bash scripts/setup.sh")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.parent / ".tiny.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "model.safetensors").exists():
+            subprocess.run([sys.executable, "-m", "bench.models.tiny", str(out)], check=True)
+    return out
+
+
+def build(out: Path) -> None:
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(SEED)
+    model = LlamaForCausalLM(LlamaConfig(**CONFIG)).to(torch.float32)
+    tmp = out.with_name(out.name + ".tmp")
+    model.save_pretrained(tmp, safe_serialization=True)
+    AutoTokenizer.from_pretrained(paths.models_dir() / "smollm2-135m").save_pretrained(tmp)
+    tmp.rename(out)
+
+
+if __name__ == "__main__":
+    build(Path(sys.argv[1]))

@@ -1,0 +1,156 @@
+"""Profiles: TOML files that hold only what differs from profiles/_defaults.toml.
+
+load_profile() merges defaults <- profile file <- command-line overrides and validates the
+result, collecting every problem into one BenchError. It never imports torch.
+"""
+
+import tomllib
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.paths import REPO_ROOT
+from bench.schema import METHODS
+
+PROFILES_DIR = REPO_ROOT / "profiles"
+DEFAULTS = PROFILES_DIR / "_defaults.toml"
+
+CHOICES = {
+    ("run", "lr_schedule"): ("constant", "linear", "cosine"),
+    ("run", "optimizer"): ("adamw_torch", "adamw_8bit", "paged_adamw", "paged_adamw_8bit"),
+    ("run", "device"): ("auto", "cpu", "cuda"),
+    ("run", "compute_dtype"): ("auto", "float32", "bfloat16", "float16"),
+    ("run", "data"): ("mmlu-validation",),
+}
+POSITIVE = {("run", "steps"), ("run", "batch_size"), ("run", "grad_accum"), ("run", "seq_len"),
+            ("run", "lr"), ("run", "run_timeout_s"), ("lora", "r"), ("lora", "alpha"), ("eval", "batch_size")}
+
+
+def available() -> list:
+    """Profile names a user can pass to --profile."""
+    return sorted(p.stem for p in PROFILES_DIR.glob("*.toml") if not p.stem.startswith("_"))
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise BenchError(f"profile {path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise BenchError(f"cannot read profile {path}: {exc.strerror}") from None
+
+
+def profile_path(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise BenchError(f"profile file {path} does not exist")
+        return path
+    candidate = PROFILES_DIR / f"{name_or_path}.toml"
+    if not candidate.is_file() or name_or_path.startswith("_"):
+        raise BenchError(f"unknown profile {name_or_path!r}; valid choices: {', '.join(available())}, or a path to a .toml file")
+    return candidate
+
+
+def defaults() -> dict:
+    return _read_toml(DEFAULTS)
+
+
+def load_profile(name_or_path: str = "default", *, overrides: dict | None = None) -> dict:
+    """The validated settings: {"run": {...}, "lora": {...}, "eval": {...}, "gate": {...}, "profile": name}."""
+    path = profile_path(name_or_path)
+    settings = defaults()
+    settings.setdefault("gate", {})
+    errors = []
+    _merge(settings, _read_toml(path), errors, where=str(path))
+    _merge(settings, overrides or {}, errors, where="command line")
+    errors += validate(settings)
+    if errors:
+        raise BenchError("; ".join(errors))
+    settings["profile"] = path.stem
+    return settings
+
+
+def _gate_defaults() -> dict:
+    try:
+        from bench.gate import DEFAULT_TOLERANCES
+    except ImportError:
+        return {}
+    return dict(DEFAULT_TOLERANCES)
+
+
+def _merge(settings: dict, update: dict, errors: list, *, where: str) -> None:
+    """Overlay `update` on `settings`; unknown sections/keys and wrong types become errors."""
+    for section, values in update.items():
+        if section == "gate" and not settings["gate"]:
+            settings["gate"] = _gate_defaults()
+        if section not in settings or not isinstance(values, dict):
+            errors.append(f"{where}: unknown section [{section}]; valid sections: {', '.join(k for k in settings if k != 'profile')}")
+            continue
+        for key, value in values.items():
+            base = settings[section]
+            if key not in base:
+                errors.append(f"{where}: unknown key {section}.{key}; valid keys: {', '.join(base)}")
+            elif not _same_type(base[key], value):
+                errors.append(f"{where}: {section}.{key} must be {_type_name(base[key])}, got {value!r}")
+            else:
+                base[key] = float(value) if isinstance(base[key], float) else value
+
+
+def _same_type(default, value) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, list) or (isinstance(default, str) and isinstance(value, list)):
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return type(default) is type(value)
+
+
+def _type_name(default) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+            list: "a list of strings"}[type(default)]
+
+
+def validate(settings: dict) -> list:
+    """Range and choice checks that the types alone do not catch."""
+    errors = []
+    for (section, key), valid in CHOICES.items():
+        if settings[section][key] not in valid:
+            errors.append(f"unknown {section}.{key} {settings[section][key]!r}; valid choices: {', '.join(valid)}")
+    for section, key in sorted(POSITIVE):
+        if settings[section][key] <= 0:
+            errors.append(f"{section}.{key} must be > 0, got {settings[section][key]}")
+    run = settings["run"]
+    if run["steps"] > 0 and not 0 <= run["warmup_steps"] < run["steps"]:
+        errors.append(f"run.warmup_steps must be in [0, steps) = [0, {run['steps']}), got {run['warmup_steps']}")
+    for method in run["methods"]:
+        if method not in METHODS:
+            errors.append(f"unknown method {method!r}; valid choices: {', '.join(METHODS)}")
+    if not run["methods"] or not run["models"]:
+        errors.append("run.models and run.methods must each name at least one")
+    if not 0 <= settings["lora"]["dropout"] < 1:
+        errors.append(f"lora.dropout must be in [0, 1), got {settings['lora']['dropout']}")
+    if run["max_memory"]:
+        from bench.units import parse_size
+        try:
+            parse_size(run["max_memory"])
+        except BenchError as exc:
+            errors.append(str(exc))
+    errors += _validate_eval(settings["eval"])
+    return errors
+
+
+def _validate_eval(ev: dict) -> list:
+    try:
+        from bench.mmlu import validate as validate_eval
+    except ImportError:
+        validate_eval = None
+    if validate_eval is None:
+        bad = [] if 0 <= ev["shots"] <= 25 else [f"eval.shots must be in 0-25, got {ev['shots']}"]
+        return bad + ([] if ev["limit"] >= 0 else [f"eval.limit must be > 0 (0 = all), got {ev['limit']}"])
+    try:
+        validate_eval(shots=ev["shots"], limit=ev["limit"] or None, tasks=ev["tasks"])
+    except BenchError as exc:
+        return [str(exc)]
+    return []

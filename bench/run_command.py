@@ -1,0 +1,100 @@
+"""`run_bench.py run` (the default sub-command): profile -> matrix -> one child per run -> records."""
+
+import argparse
+import signal
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.paths import REPO_ROOT
+
+# option -> (section, key, type)
+OVERRIDES = {
+    "models": ("run", "models", None), "methods": ("run", "methods", None),
+    "steps": ("run", "steps", int), "seq_len": ("run", "seq_len", int), "batch_size": ("run", "batch_size", int),
+    "grad_accum": ("run", "grad_accum", int), "seed": ("run", "seed", int), "lr": ("run", "lr", float),
+    "optimizer": ("run", "optimizer", str), "device": ("run", "device", str), "dtype": ("run", "compute_dtype", str),
+    "run_timeout": ("run", "run_timeout_s", int), "max_memory": ("run", "max_memory", str),
+    "lora_r": ("lora", "r", int), "target_modules": ("lora", "target_modules", None),
+    "shots": ("eval", "shots", int), "mmlu_limit": ("eval", "limit", int),
+    "eval_batch_size": ("eval", "batch_size", int), "tasks": ("eval", "tasks", None),
+}
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("run", help="run a matrix of models x methods (the default sub-command)",
+                              description="Run every (model, method) of a profile, each in a fresh child process, "
+                                          "and append one record per run to OUT/results.jsonl.")
+    p.add_argument("--profile", default="default", help="profile name in profiles/ or a .toml path (default: default)")
+    p.add_argument("--models", nargs="+", help="smollm2-135m, tiny-llama, a local model directory or a hub id")
+    p.add_argument("--methods", nargs="+", help="any of: base full lora qlora dora lora8")
+    for flag, kind, text in (("--steps", int, "optimizer steps"), ("--seq-len", int, "tokens per sequence"),
+                             ("--batch-size", int, "sequences per micro-batch"), ("--grad-accum", int, "micro-batches per step"),
+                             ("--seed", int, "seed for data order and init"), ("--lr", float, "learning rate"),
+                             ("--lora-r", int, "LoRA rank"), ("--shots", int, "MMLU few-shot examples (0-25)"),
+                             ("--mmlu-limit", int, "first K test questions per subject (0 = all)"),
+                             ("--eval-batch-size", int, "lm-eval batch size"),
+                             ("--run-timeout", int, "seconds before a run is killed (status timeout)")):
+        p.add_argument(flag, type=kind, help=text)
+    p.add_argument("--optimizer", help="adamw_torch, adamw_8bit, paged_adamw, paged_adamw_8bit")
+    p.add_argument("--device", help="auto, cpu or cuda")
+    p.add_argument("--dtype", help="compute dtype: auto, float32, bfloat16, float16")
+    p.add_argument("--target-modules", nargs="+", help="LoRA targets: all-linear or module names (q_proj v_proj ...)")
+    p.add_argument("--grad-checkpointing", action=argparse.BooleanOptionalAction, default=None,
+                   help="gradient checkpointing on or off (default: the profile's)")
+    p.add_argument("--tasks", nargs="+", help="extra lm-eval tasks whose data is reachable")
+    p.add_argument("--no-eval", action="store_true", help="skip MMLU scoring")
+    p.add_argument("--max-memory", help="per-run memory budget, e.g. 8GiB; over it the run is recorded as oom")
+    p.add_argument("--trust-remote-code", action="store_true", help="allow model code from the checkpoint (off by default)")
+    p.add_argument("--out", type=Path, help="output directory (default: reports/<profile>)")
+    p.add_argument("--resume", action="store_true", help="run only what OUT is missing or what failed there")
+    p.add_argument("--append", action="store_true", help="add repeat runs to an existing OUT")
+    p.add_argument("--no-report", action="store_true", help="do not write OUT/index.html")
+    p.set_defaults(func=run)
+
+
+def overrides_from(args) -> dict:
+    out = {}
+    for attr, (section, key, _) in OVERRIDES.items():
+        value = getattr(args, attr, None)
+        if value is not None:
+            if key == "target_modules" and value == ["all-linear"]:
+                value = "all-linear"
+            out.setdefault(section, {})[key] = value
+    if args.grad_checkpointing is not None:
+        out.setdefault("run", {})["grad_checkpointing"] = args.grad_checkpointing
+    if args.no_eval:
+        out.setdefault("eval", {})["mmlu"] = False
+    if args.trust_remote_code:
+        out.setdefault("run", {})["trust_remote_code"] = True
+    return out
+
+
+def run(args) -> int:
+    from bench.matrix import build_matrix
+    from bench.profile import load_profile
+    from bench.session import run_matrix
+
+    settings = load_profile(args.profile, overrides=overrides_from(args))
+    specs = build_matrix(settings)
+    out_dir = (args.out or REPO_ROOT / "reports" / settings["profile"]).resolve()
+    _check_out_dir(out_dir, resume=args.resume, append=args.append)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    return run_matrix(specs, out_dir=out_dir, resume=args.resume, report=not args.no_report)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _check_out_dir(out_dir: Path, *, resume: bool, append: bool) -> None:
+    import os
+
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BenchError(f"cannot create output directory {out_dir}: {exc.strerror}") from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise BenchError(f"output directory {out_dir} is not writable")
+    if (out_dir / "results.jsonl").exists() and not (resume or append):
+        raise BenchError(f"{out_dir} already holds results; pass --resume to complete them, "
+                         f"--append to add repeats, or --out DIR to write elsewhere")

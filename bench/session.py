@@ -1,0 +1,96 @@
+"""Run a matrix: one child per spec, records appended as they finish, progress with an ETA,
+a summary table and the report at the end. A failed run is a result; the others go on."""
+
+import time
+from pathlib import Path
+
+from bench import store
+from bench.launcher import launch
+from bench.matrix import run_id
+from bench.record import skeleton
+
+
+def completed(out_dir: Path) -> set:
+    """spec_hashes with an ok record in out_dir (what --resume skips)."""
+    if not (out_dir / store.RESULTS).exists():
+        return set()
+    records, _ = store.read(out_dir, skip_bad_lines=True)
+    return {r["spec_hash"] for r in records if r["status"] == "ok"}
+
+
+def run_matrix(specs: list, *, out_dir: Path, resume: bool = False, report: bool = True) -> int:
+    done = completed(out_dir) if resume else set()
+    todo = [s for s in specs if s["spec_hash"] not in done]
+    if resume:
+        print(f"resume: {len(specs) - len(todo)} of {len(specs)} runs already ok in {out_dir}")
+    records, durations = [], []
+    try:
+        for index, spec in enumerate(todo, start=1):
+            spec = dict(spec, run_id=run_id(spec))
+            print(f"[{index}/{len(todo)}] {spec['model']} x {spec['method']}{_eta(durations, len(todo) - index + 1)}",
+                  flush=True)
+            started = time.perf_counter()
+            try:
+                record = launch(spec, out_dir=out_dir)
+            except KeyboardInterrupt as exc:
+                _record_interrupt(spec, todo[index:], out_dir, reason=str(exc) or "SIGINT")
+                raise
+            store.append(out_dir, record)
+            records.append(record)
+            durations.append(time.perf_counter() - started)
+            print(f"    -> {record['status']}" + (f": {record['error']}" if record["error"] else "")
+                  + f" ({durations[-1]:.0f} s)", flush=True)
+    except KeyboardInterrupt:
+        print(f"interrupted: finished records are in {out_dir / store.RESULTS}; "
+              f"rerun with --resume --out {out_dir} to complete the matrix", flush=True)
+        return 130
+    print(summary(records))
+    if report:
+        _write_report(out_dir)
+    print(f"results: {out_dir / store.RESULTS}")
+    return 0 if all(r["status"] == "ok" for r in records) else 1
+
+
+def _eta(durations: list, remaining: int) -> str:
+    if not durations:
+        return ""
+    left = sum(durations) / len(durations) * remaining
+    return f"  (ETA {int(left // 60)}m{int(left % 60):02d}s)"
+
+
+def _record_interrupt(spec: dict, not_started: list, out_dir: Path, *, reason: str) -> None:
+    """The run cut short and the ones never started are recorded, so nothing is silently lost."""
+    store.append(out_dir, skeleton(spec, status="error", error=f"interrupted ({reason})"))
+    for other in not_started:
+        store.append(out_dir, skeleton(dict(other, run_id=run_id(other)), status="skipped",
+                                       error=f"not started: matrix interrupted ({reason})"))
+
+
+def summary(records: list) -> str:
+    import pandas as pd
+
+    from bench.units import mib
+
+    rows = []
+    for r in records:
+        train = (r["memory"].get("train") or {}).get("peak_bytes")
+        rows.append({
+            "model": r["model"], "method": r["method"], "status": r["status"],
+            "trainable": r["params"]["trainable"], "total": r["params"]["total"],
+            "train peak MiB": round(mib(train)) if train else None,
+            "tokens/s": round(r["throughput"]["tokens_per_s"], 1) if r["throughput"] else None,
+            "MMLU %": round(100 * r["mmlu"]["acc"], 1) if r["mmlu"] else None,
+            "wall s": round(r["wall_s"] or 0, 1),
+        })
+    if not rows:
+        return "no runs"
+    return pd.DataFrame(rows).to_string(index=False)
+
+
+def _write_report(out_dir: Path) -> None:
+    try:
+        from bench.report import build
+    except ImportError:
+        return
+    path = build(sources=[out_dir], out_dir=out_dir)
+    print(f"report: {path}")

@@ -1,0 +1,161 @@
+"""The child process: load -> train -> eval on one spec, each phase measured.
+
+    python -m bench.worker RUN_DIR/spec.json
+
+Writes RUN_DIR/result.json (atomically) and exits 0 when the run is ok, 1 when it failed
+in a way it could record (error, oom). Anything worse (a signal, a hard crash) leaves no
+result.json, and the launcher records it from the exit status.
+"""
+
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from bench.record import now_iso, skeleton
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or exc.__class__.__name__
+    return f"{exc.__class__.__name__}: {text}"[:500]
+
+
+def classify(exc: BaseException) -> str:
+    """'oom' for out-of-memory in any of its forms, else 'error'."""
+    if isinstance(exc, MemoryError) or exc.__class__.__name__ == "OutOfMemoryError":
+        return "oom"
+    text = str(exc).lower()
+    return "oom" if ("out of memory" in text or "can't allocate memory" in text) else "error"
+
+
+PROGRESS = "@ftbench "  # the launcher relays lines with this prefix to the user
+
+
+def say(message: str) -> None:
+    print(f"{PROGRESS}{message}", flush=True)
+
+
+def write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, allow_nan=False))
+    os.replace(tmp, path)
+
+
+def run(spec: dict, run_dir: Path, record: dict) -> None:
+    """Fill `record` in place; raise on failure (what was measured so far stays in it)."""
+    import torch
+    import transformers  # noqa: F401  (baseline = interpreter + the stack, before the model)
+    import peft  # noqa: F401
+    import bitsandbytes  # noqa: F401
+
+    from bench import data, env, methods, train
+    from bench.measure.memory import memory_tracker, peak_rss_bytes, release_memory, rss_bytes
+    from bench.measure.params import count_params
+    from bench.measure.timer import StepTimer, throughput
+
+    transformers.logging.set_verbosity_error()
+    transformers.set_seed(spec["seed"])
+    device = spec["device"]
+    if device == "cuda" and spec.get("max_memory"):
+        from bench.units import parse_size
+        total = torch.cuda.get_device_properties(0).total_memory
+        torch.cuda.set_per_process_memory_fraction(min(1.0, parse_size(spec["max_memory"]) / total))
+    record["env"] = env.capture()
+    record["env"]["calibration"] = _calibration()
+    release_memory()
+    record["memory"]["baseline_bytes"] = rss_bytes()
+    record["memory"]["baseline_peak_bytes"] = peak_rss_bytes()
+    if device == "cuda":
+        torch.cuda.init()
+        record["memory"]["cuda_context_bytes"] = _nvml_used()
+
+    tracker = memory_tracker(device)
+    phases = record["memory"]
+    with tracker.track("load") as figures:
+        phases["load"] = figures
+        model = methods.build(spec)
+        tokenizer = transformers.AutoTokenizer.from_pretrained(spec["model_path"])
+        batches = data.batches(tokenizer, seed=spec["seed"], steps=spec["steps"], grad_accum=spec["grad_accum"],
+                               batch_size=spec["batch_size"], seq_len=spec["seq_len"])
+    record["params"] = count_params(model)
+    say(f"load: {figures['wall_s']:.1f} s, peak {figures['peak_bytes'] / 2**20:.0f} MiB, "
+        f"{record['params']['trainable']:,} of {record['params']['total']:,} params trainable")
+
+    timer = StepTimer(device)
+    with tracker.track("train") as figures:
+        phases["train"] = figures
+        if spec["method"] != "base":
+            optimizer = methods.make_optimizer(model, spec)
+            scheduler = methods.make_scheduler(optimizer, spec)
+            record["loss"] = train.train(model, batches, optimizer=optimizer, scheduler=scheduler,
+                                         grad_accum=spec["grad_accum"], device=device, timer=timer,
+                                         on_step=lambda i, loss, s: say(f"train step {i}/{spec['steps']}: "
+                                                                        f"loss {loss:.4f}, {s:.2f} s"))
+            del optimizer, scheduler
+    record["throughput"] = throughput(timer.times_s, timer.tokens, warmup_steps=spec["warmup_steps"])
+    record["estimate"] = _estimate(spec, record)
+    say(f"train: {figures['wall_s']:.1f} s, peak {figures['peak_bytes'] / 2**20:.0f} MiB")
+
+    with tracker.track("eval") as figures:
+        phases["eval"] = figures
+        if spec["mmlu"] or spec["tasks"]:
+            from bench.mmlu import score
+            scored = score(model=model, tokenizer=tokenizer, shots=spec["mmlu_shots"], limit=spec["mmlu_limit"],
+                           batch_size=spec["eval_batch_size"], predictions_path=run_dir / "mmlu_predictions.jsonl",
+                           tasks=spec["tasks"], device=device, mmlu=spec["mmlu"])
+            record["mmlu"], record["tasks"] = scored.get("mmlu"), scored.get("tasks", {})
+            if record["mmlu"]:
+                record["mmlu"]["predictions_file"] = f"runs/{run_dir.name}/mmlu_predictions.jsonl"
+    acc = record["mmlu"]["acc"] if record["mmlu"] else None
+    record["memory"]["worker_peak_bytes"] = tracker.lifetime_peak_bytes()
+    say(f"eval: {figures['wall_s']:.1f} s, peak {figures['peak_bytes'] / 2**20:.0f} MiB"
+        + (f", MMLU acc {100 * acc:.1f}%" if acc is not None else ""))
+
+
+def _calibration():
+    try:
+        from bench.gate.calibrate import measure_calibration
+    except ImportError:
+        return None
+    return measure_calibration()
+
+
+def _estimate(spec: dict, record: dict):
+    try:
+        from bench.plan import estimate_for_run
+    except ImportError:
+        return None
+    predicted = estimate_for_run(spec)
+    measured = record["memory"]["train"]["peak_bytes"]
+    predicted["error_pct"] = 100.0 * (predicted["total_bytes"] - measured) / measured
+    return predicted
+
+
+def _nvml_used():
+    from bench.measure.memory import nvml_used_bytes
+    return nvml_used_bytes()
+
+
+def main(argv=None) -> int:
+    spec_path = Path((argv or sys.argv[1:])[0])
+    run_dir = spec_path.parent
+    spec = json.loads(spec_path.read_text())
+    record = skeleton(spec)
+    start = time.perf_counter()
+    try:
+        run(spec, run_dir, record)
+    except BaseException as exc:  # KeyboardInterrupt included: the parent decides what it means
+        record["status"], record["error"] = classify(exc), one_line(exc)
+        traceback.print_exc()
+        if record["status"] == "oom":
+            say("out of memory: recorded as oom")
+    record["finished_at"] = now_iso()
+    record["wall_s"] = time.perf_counter() - start
+    write_json(run_dir / "result.json", record)
+    return 0 if record["status"] == "ok" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
