@@ -31,7 +31,7 @@ def build_parser():
         try:
             importlib.import_module(module).add_parser(sub)
         except ModuleNotFoundError as exc:
-            if not module.startswith(exc.name or "\0"):
+            if exc.name is None or not (module == exc.name or module.startswith(exc.name + ".")):
                 raise
     return parser
 

@@ -1,0 +1,43 @@
+import pytest
+
+from bench.errors import BenchError
+from bench.matrix import build_matrix, run_id
+from bench.profile import load_profile
+
+
+def specs(**run):
+    return build_matrix(load_profile("smoke", overrides={"run": run} if run else None))
+
+
+def test_methods_share_everything_but_the_method():
+    matrix = specs(methods=["full", "lora", "qlora"])
+    assert len({s["compare_key"] for s in matrix}) == 1
+    assert len({s["spec_hash"] for s in matrix}) == 3
+    for a in matrix:
+        differing = {k for k in a if a[k] != matrix[0][k]}
+        assert differing <= {"method", "spec_hash"}
+
+
+def test_work_settings_change_the_hash_and_non_work_settings_do_not():
+    base = specs(methods=["lora"])[0]
+    assert specs(methods=["lora"], steps=7)[0]["spec_hash"] != base["spec_hash"]
+    assert specs(methods=["lora"], run_timeout_s=99)[0]["spec_hash"] == base["spec_hash"]
+
+
+def test_resolved_spec_records_device_dtype_and_path(tiny_path):
+    spec = specs()[0]
+    assert spec["device"] in ("cpu", "cuda") and spec["compute_dtype"] in ("float32", "bfloat16", "float16")
+    assert spec["model_path"] == str(tiny_path)
+
+
+def test_run_id_is_a_safe_file_name():
+    spec = dict(specs()[0], model="../../etc/<b>evil</b>")
+    rid = run_id(spec)
+    assert "/" not in rid and "<" not in rid and not rid.startswith(".")
+
+
+def test_unknown_model_and_empty_targets_are_errors():
+    with pytest.raises(BenchError, match="unknown model 'no-such-model'; valid choices: smollm2-135m, tiny-llama"):
+        build_matrix(load_profile("smoke", overrides={"run": {"models": ["no-such-model"]}}))
+    with pytest.raises(BenchError, match=r"LoRA target modules \['qkv'\] match nothing in 'tiny-llama'; valid choices: all-linear"):
+        build_matrix(load_profile("smoke", overrides={"lora": {"target_modules": ["qkv"]}}))
