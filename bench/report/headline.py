@@ -99,7 +99,7 @@ def chart(runs: pd.DataFrame) -> Scatter:
     for method in style.method_order(pts["method"]):
         rows = pts[pts["method"] == method]
         data = [{
-            "name": f"{row.method} [{row.source}]" if many else row.method,
+            "name": f"{row.method} [{row.source}]" if many else row.method, "run_id": row.run_id,
             "value": [round(row.x, 6), round(row.y, 6)], "symbolSize": row.size,
             "symbol": symbol[row.source], "tooltip": {"formatter": tooltip(row)},
         } for row in rows.itertuples()]
