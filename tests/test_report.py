@@ -1,16 +1,14 @@
 """The report: headline points equal the records, escaping, offline page, tables, bad input."""
 
-import copy
 import json
 import math
 import re
-import shutil
 
 import pytest
 
 from bench.errors import BenchError
 from bench.report import build, headline
-from tests.report_helpers import FIXTURE, XSS_MODEL, fixture_records, page_options, varied, write_results
+from tests.test_report_helpers import FIXTURE, XSS_MODEL, fixture_records, page_options, varied, write_results
 
 
 @pytest.fixture(autouse=True)

@@ -106,6 +106,7 @@ def chart(runs: pd.DataFrame) -> Scatter:
         scatter.add_yaxis(method, data, color=style.color(method), symbol_size=BASE_SIZE,
                           label_opts=opts.LabelOpts(position="right", formatter="{b}"),
                           itemstyle_opts=opts.ItemStyleOpts(color=style.color(method), opacity=0.75))
+        scatter.options["series"][-1]["labelLayout"] = {"hideOverlap": True}  # crowded plots stay legible
         bars = []
         for row in rows.itertuples():  # one vertical segment per run, '-' breaks the line
             bars += [[row.x, row.y - row.err], [row.x, row.y + row.err], [row.x, "-"]]

@@ -1,4 +1,4 @@
-"""Shared helpers for the report tests: fixture records, variants of them, reading a built page."""
+"""Shared helpers for the report tests (no tests here): fixture records, variants, reading a built page."""
 
 import copy
 import json
