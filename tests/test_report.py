@@ -8,7 +8,7 @@ import pytest
 
 from bench.errors import BenchError
 from bench.report import build, headline
-from tests.test_report_helpers import FIXTURE, XSS_MODEL, fixture_records, page_options, varied, write_results
+from tests.report_helpers import FIXTURE, XSS_MODEL, fixture_records, page_options, varied, write_results
 
 
 @pytest.fixture(autouse=True)

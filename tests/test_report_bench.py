@@ -5,7 +5,7 @@ Run with `pytest tests/test_report_bench.py --benchmark-enable`; with benchmarks
 """
 
 from bench.report import build
-from tests.test_report_helpers import page_options, varied, write_results
+from tests.report_helpers import page_options, varied, write_results
 
 N_RECORDS = 200
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from bench.report import build
-from tests.test_report_helpers import XSS_MODEL, fixture_records, write_results
+from tests.report_helpers import XSS_MODEL, fixture_records, write_results
 
 pytestmark = pytest.mark.browser
 

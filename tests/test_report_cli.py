@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.test_report_helpers import FIXTURE, XSS_MODEL, fixture_records, write_results
+from tests.report_helpers import FIXTURE, XSS_MODEL, fixture_records, write_results
 
 # Only the report sub-command: the CLI skeleton also imports the other sub-commands' modules,
 # which live on other branches.
