@@ -27,8 +27,9 @@ CALIBRATION = "env.calibration.matmul_gflops"
 
 @dataclass(frozen=True)
 class Row:
-    """One verdict. baseline/candidate are medians (or statuses); change is relative, except
-    for mmlu.acc where it is the absolute difference in accuracy (0-1)."""
+    """One verdict. baseline/candidate are medians (or statuses). change is relative
+    (candidate / baseline - 1), except for exact metrics and mmlu.acc, where it is the
+    absolute difference (a count, or accuracy on 0-1)."""
     run: str
     metric: str
     baseline: object
@@ -112,7 +113,7 @@ def _accuracy(run, metric, base_recs, cand_recs, base, cand, tol):
 
 def _exact(run, metric, base, cand):
     bv, cv = sorted(set(base)), sorted(set(cand))
-    change = cv[0] / bv[0] - 1 if bv[0] else None
+    change = cv[0] - bv[0]
     verdict = PASS if bv == cv else REGRESSION
     return Row(run, metric, bv[0], cv[0], change, verdict, "must match exactly" if verdict != PASS else "")
 

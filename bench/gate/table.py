@@ -29,6 +29,8 @@ def _change(metric, change):
         return "inf"
     if metric == "mmlu.acc":
         return f"{100 * change:+.1f} pt"
+    if isinstance(change, int):
+        return f"{change:+,}"
     return f"{100 * change:+.1f}%"
 
 
