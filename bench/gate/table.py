@@ -57,7 +57,8 @@ def summary(rows: list, *, exit_code: int) -> str:
 
 def describe_env(records: list) -> str:
     """Where a side's records came from: git, torch, CPU/GPU, threads and calibration."""
-    env = records[0].get("env") or {}
+    env = records[0].get("env")
+    env = env if isinstance(env, dict) else {}
     shas = {(get(r, "env.git_sha") or "?")[:8] + ("+dirty" if get(r, "env.git_dirty") else "") for r in records}
     torch = (env.get("packages") or {}).get("torch", "?")
     device = env.get("device_name") or "?"
