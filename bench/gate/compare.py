@@ -1,0 +1,181 @@
+"""Compare matched runs: pure functions from records to verdict rows. Nothing here prints.
+
+asv-style: a repeat-based figure counts as changed only if it is beyond its factor *and*
+significant (with repeats on both sides, their ranges must not overlap); repeats noisier
+than `cv_max_pct` make it inconclusive instead.
+"""
+
+import math
+import statistics
+from dataclasses import dataclass
+
+from bench.gate.match import pair, run_name
+
+PASS, IMPROVED, REGRESSION, INCONCLUSIVE, MISSING = "pass", "improved", "regression", "inconclusive", "missing"
+VERDICTS = (PASS, IMPROVED, REGRESSION, INCONCLUSIVE, MISSING)
+
+# The direction of each metric is data; "exact" means any change is a regression.
+METRICS = {
+    "params.trainable": "exact",
+    "params.total": "exact",
+    "memory.train.peak_bytes": "lower",
+    "throughput.tokens_per_s": "higher",
+    "mmlu.acc": "higher",
+}
+CALIBRATION = "env.calibration.matmul_gflops"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One verdict. baseline/candidate are medians (or statuses). change is relative
+    (candidate / baseline - 1), except for exact metrics and mmlu.acc, where it is the
+    absolute difference (a count, or accuracy on 0-1)."""
+    run: str
+    metric: str
+    baseline: object
+    candidate: object
+    change: object
+    verdict: str
+    note: str = ""
+
+
+def get(record: dict, dotted: str):
+    """record['a']['b']['c'] for 'a.b.c', or None where any step is missing."""
+    value = record
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _cv_pct(values):
+    if len(values) < 2 or not statistics.mean(values):
+        return 0.0
+    return 100 * statistics.stdev(values) / abs(statistics.mean(values))
+
+
+def _relative(run, metric, base, cand, *, limit_pct, direction, tol, scale=(1.0, 1.0), note=""):
+    """Medians compared by a relative factor; direction 'lower' or 'higher' is better."""
+    b = [v / scale[0] for v in base]
+    c = [v / scale[1] for v in cand]
+    bm, cm = statistics.median(b), statistics.median(c)
+    change = cm / bm - 1 if bm else math.inf
+    shown = (statistics.median(base), statistics.median(cand))
+    noisiest = max(_cv_pct(base), _cv_pct(cand))
+    if noisiest > tol["cv_max_pct"]:
+        note = f"repeats vary {noisiest:.1f}% (CV) > {tol['cv_max_pct']:g}%" + (f"; {note}" if note else "")
+        return Row(run, metric, *shown, change, INCONCLUSIVE, note)
+    worse = change > limit_pct / 100 if direction == "lower" else change < -limit_pct / 100
+    better = change < -limit_pct / 100 if direction == "lower" else change > limit_pct / 100
+    apart = len(b) < 2 or len(c) < 2 or min(c) > max(b) or max(c) < min(b)
+    verdict = REGRESSION if worse and apart else IMPROVED if better and apart else PASS
+    sign = "+" if direction == "lower" else "-"
+    limit = f"limit {sign}{limit_pct:g}%"
+    if len(base) > 1 or len(cand) > 1:
+        limit += f", median of {len(base)}/{len(cand)}"
+    return Row(run, metric, *shown, change, verdict, f"{limit}; {note}" if note else limit)
+
+
+def _throughput(run, metric, base_recs, cand_recs, base, cand, tol):
+    cal = []
+    for side, records in (("baseline", base_recs), ("candidate", cand_recs)):
+        figures = [get(r, CALIBRATION) for r in records]
+        ok = all(isinstance(f, (int, float)) and f > 0 for f in figures)
+        cal.append(statistics.median(figures) if ok else side)
+    missing = [c for c in cal if isinstance(c, str)]
+    if missing:
+        note = f"raw: no calibration in {' or '.join(missing)}"
+        return _relative(run, metric, base, cand, limit_pct=tol["throughput_pct"], direction="higher", tol=tol, note=note)
+    note = f"normalised by matmul {cal[0]:.1f} -> {cal[1]:.1f} GFLOP/s"
+    return _relative(run, metric, base, cand, limit_pct=tol["throughput_pct"], direction="higher",
+                     tol=tol, scale=tuple(cal), note=note)
+
+
+def _mean_known(values):
+    known = [v for v in values if v is not None]
+    return statistics.mean(known) if known else 0.0
+
+
+def _accuracy(run, metric, base_recs, cand_recs, base, cand, tol):
+    """A drop counts when it exceeds both one question (1/n) and k x the combined stderr."""
+    bm, cm = statistics.mean(base), statistics.mean(cand)
+    counts = [get(r, "mmlu.n") for r in base_recs + cand_recs if get(r, "mmlu.n")]
+    one_question = tol["accuracy_min_questions"] / min(counts) if counts else 0.0
+    se_b = _mean_known(get(r, "mmlu.stderr") for r in base_recs)
+    se_c = _mean_known(get(r, "mmlu.stderr") for r in cand_recs)
+    threshold = max(one_question, tol["accuracy_stderr_k"] * math.hypot(se_b, se_c))
+    drop = bm - cm
+    verdict = REGRESSION if drop > threshold else IMPROVED if -drop > threshold else PASS
+    note = f"limit -{100 * threshold:.1f} pt"
+    return Row(run, metric, bm, cm, cm - bm, verdict, note)
+
+
+def _exact(run, metric, base, cand):
+    bv, cv = sorted(set(base)), sorted(set(cand))
+    change = cv[0] - bv[0]
+    verdict = PASS if bv == cv else REGRESSION
+    return Row(run, metric, bv[0], cv[0], change, verdict, "must match exactly" if verdict != PASS else "")
+
+
+def _status(records):
+    bad = [r for r in records if r["status"] != "ok"]
+    return ("ok", "") if not bad else (bad[0]["status"], f"{len(bad)} of {len(records)} not ok: {bad[0]['error']}")
+
+
+def compare_run(run, base_recs, cand_recs, tol) -> list:
+    """Rows for one matched run: its status (when either side is not ok), then each metric."""
+    (b_status, b_why), (c_status, c_why) = _status(base_recs), _status(cand_recs)
+    rows = []
+    if b_status == "ok" and c_status != "ok":
+        rows.append(Row(run, "status", b_status, c_status, None, REGRESSION, c_why))
+    elif b_status != "ok":
+        verdict = IMPROVED if c_status == "ok" else PASS
+        note = "not ok on both sides" if c_status != "ok" else f"baseline: {b_why}"
+        rows.append(Row(run, "status", b_status, c_status, None, verdict, note))
+    base_ok = [r for r in base_recs if r["status"] == "ok"]
+    cand_ok = [r for r in cand_recs if r["status"] == "ok"]
+    if not base_ok or not cand_ok:
+        return rows
+    for metric, direction in METRICS.items():
+        base = [v for v in (get(r, metric) for r in base_ok) if v is not None]
+        cand = [v for v in (get(r, metric) for r in cand_ok) if v is not None]
+        if not base and not cand:
+            continue
+        if not cand or not base:
+            verdict, where = (REGRESSION, "candidate") if not cand else (PASS, "baseline")
+            rows.append(Row(run, metric, base and base[0], cand and cand[0], None, verdict, f"no value in {where}"))
+        elif direction == "exact":
+            rows.append(_exact(run, metric, base, cand))
+        elif metric == "throughput.tokens_per_s":
+            rows.append(_throughput(run, metric, base_ok, cand_ok, base, cand, tol))
+        elif metric == "mmlu.acc":
+            rows.append(_accuracy(run, metric, base_ok, cand_ok, base, cand, tol))
+        else:
+            limit = tol["memory_pct"]
+            rows.append(_relative(run, metric, base, cand, limit_pct=limit, direction=direction, tol=tol))
+    return rows
+
+
+def compare(baseline: list, candidate: list, *, tolerances: dict) -> list:
+    """Verdict rows for every run in either file; a run on one side only is MISSING."""
+    rows = []
+    for key, base_recs, cand_recs in pair(baseline, candidate):
+        run = run_name(key)
+        if not base_recs or not cand_recs:
+            where = "candidate" if not cand_recs else "baseline"
+            shown = ("-", f"{len(cand_recs)} record(s)") if not base_recs else (f"{len(base_recs)} record(s)", "-")
+            rows.append(Row(run, "record", *shown, None, MISSING, f"not in {where}"))
+            continue
+        rows.extend(compare_run(run, base_recs, cand_recs, tolerances))
+    return rows
+
+
+def exit_code(rows: list, *, allow_missing: bool = False, fail_inconclusive: bool = False) -> int:
+    """0 pass, 1 regression (or missing without allow_missing, inconclusive if asked)."""
+    failing = {REGRESSION}
+    if not allow_missing:
+        failing.add(MISSING)
+    if fail_inconclusive:
+        failing.add(INCONCLUSIVE)
+    return 1 if any(row.verdict in failing for row in rows) else 0

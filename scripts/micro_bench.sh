@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Micro-benchmarks (tests/benchmarks) compared with the committed baseline on `min`.
+# The last line is always "micro-benchmarks: PASS" or "micro-benchmarks: FAIL: <why>";
+# exit 0 pass, 1 slower than the threshold (or a benchmark broke), 2 could not run.
+#
+#   scripts/micro_bench.sh                   compare with profiles/baselines/micro/cpu.json
+#   scripts/micro_bench.sh --save-baseline   measure and (over)write that baseline
+#   scripts/micro_bench.sh -k nf4            further arguments go to pytest
+#
+# PYTHON (default: python), MICRO_BASELINE and MICRO_FAIL (default min:100%, the
+# pytest-benchmark --benchmark-compare-fail expression) can be set in the environment.
+# The baseline is machine-specific: regenerate it on the CI machine kind (see docs/gate.md).
+set -u
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python}
+BASELINE=${MICRO_BASELINE:-profiles/baselines/micro/cpu.json}
+FAIL_EXPR=${MICRO_FAIL:-min:100%}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}"
+
+run_pytest() {
+    "$PY" -m pytest tests/benchmarks -q -p no:cacheprovider \
+        --benchmark-enable --benchmark-only --benchmark-warmup=on --benchmark-min-rounds=15 --benchmark-max-time=2 \
+        --benchmark-sort=name --benchmark-columns=min,median,mean,stddev,rounds "$@" 2>&1 | tee "$WORK/log"
+    return "${PIPESTATUS[0]}"
+}
+
+if [ "${1:-}" = "--save-baseline" ]; then
+    shift
+    run_pytest --benchmark-storage="file://$WORK/store" --benchmark-save=baseline "$@"
+    rc=$?
+    saved=$(find "$WORK/store" -name '*_baseline.json' 2>/dev/null | head -n 1)
+    if [ "$rc" -ne 0 ] || [ -z "$saved" ]; then
+        echo "micro-benchmarks: FAIL: could not measure a baseline (pytest exit $rc)"
+        exit 2
+    fi
+    mkdir -p "$(dirname "$BASELINE")" && cp "$saved" "$BASELINE"
+    echo "micro-benchmarks: baseline written to $BASELINE"
+    exit 0
+fi
+
+if [ ! -f "$BASELINE" ]; then
+    echo "micro-benchmarks: FAIL: no baseline at $BASELINE (run $0 --save-baseline)"
+    exit 2
+fi
+run_pytest --benchmark-compare="$BASELINE" --benchmark-compare-fail="$FAIL_EXPR" "$@"
+rc=$?
+if [ "$rc" -eq 0 ]; then
+    echo "micro-benchmarks: PASS (no benchmark slower than $FAIL_EXPR vs $BASELINE)"
+    exit 0
+fi
+# pytest-benchmark names each regression as "<test> (<baseline>) - Field 'min' has failed ...".
+slower=$(grep -o "test_[^ ]* ([^)]*) - Field '[a-z]*' has failed .*" "$WORK/log" | sed 's/ ([^)]*)//' | paste -sd ';' -)
+if [ -n "$slower" ]; then
+    echo "micro-benchmarks: FAIL: $slower"
+    exit 1
+fi
+failed=$(grep -o "^FAILED [^ ]*\|^ERROR [^ ]*" "$WORK/log" | paste -sd ',' -)
+echo "micro-benchmarks: FAIL: pytest exit $rc${failed:+: $failed}"
+[ "$rc" -eq 1 ] && exit 1 || exit 2

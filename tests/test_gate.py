@@ -1,0 +1,166 @@
+"""Gate verdicts on records mutated from the committed synthetic fixture (no torch, no timing)."""
+
+import copy
+import json
+
+import pytest
+
+from bench.errors import BenchError
+from bench.gate import DEFAULT_TOLERANCES, resolve_tolerances
+from bench.gate.compare import (IMPROVED, INCONCLUSIVE, MISSING, PASS, REGRESSION, compare,
+                                exit_code)
+
+FIXTURE = "tests/fixtures/results_synthetic.jsonl"
+CAL = {"matmul_gflops": 340.0}
+
+
+def records():
+    return [json.loads(line) for line in open(FIXTURE)]
+
+
+def by_method(method):
+    return next(r for r in records() if r["method"] == method)
+
+
+def with_(record, **changes):
+    """Deep copy with dotted-path changes: with_(r, **{"memory.train.peak_bytes": 1})."""
+    out = copy.deepcopy(record)
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def verdicts(baseline, candidate, **tol):
+    rows = compare(baseline, candidate, tolerances=dict(DEFAULT_TOLERANCES, **tol))
+    return {(row.run.split()[1], row.metric): row for row in rows}, rows
+
+
+def test_same_records_pass_everything():
+    table, rows = verdicts(records(), records())
+    assert {row.verdict for row in rows} == {PASS}
+    assert exit_code(rows) == 0
+
+
+@pytest.mark.parametrize("metric, value, verdict", [
+    ("memory.train.peak_bytes", int(1300000000 * 1.30), REGRESSION),   # +30%
+    ("memory.train.peak_bytes", int(1300000000 * 1.04), PASS),         # within +5%
+    ("memory.train.peak_bytes", int(1300000000 * 0.70), IMPROVED),
+    ("throughput.tokens_per_s", 520.0 / 2, REGRESSION),                # halved
+    ("throughput.tokens_per_s", 520.0 * 0.85, PASS),                   # within -20%
+    ("params.trainable", 4884480 + 8, REGRESSION),                     # exact
+    ("params.trainable", 4884480 - 8, REGRESSION),
+    ("params.total", 134515008 * 2, REGRESSION),
+])
+def test_one_metric_changed(metric, value, verdict):
+    base = by_method("lora")
+    table, rows = verdicts([base], [with_(base, **{metric: value})])
+    assert table[("lora", metric)].verdict == verdict
+    others = [row.verdict for row in rows if row.metric != metric]
+    assert set(others) == {PASS}
+    assert exit_code(rows) == (1 if verdict == REGRESSION else 0)
+
+
+def test_accuracy_drop_of_ten_points_fails_when_it_beats_the_noise():
+    base = with_(by_method("lora"), **{"mmlu.n": 1000, "mmlu.stderr": 0.0146})
+    table, _ = verdicts([base], [with_(base, **{"mmlu.acc": base["mmlu"]["acc"] - 0.10})])
+    assert table[("lora", "mmlu.acc")].verdict == REGRESSION
+    table, _ = verdicts([base], [with_(base, **{"mmlu.acc": base["mmlu"]["acc"] - 0.03})])
+    assert table[("lora", "mmlu.acc")].verdict == PASS  # 3 pt < 2 x sqrt(2) x 1.46 pt
+
+
+def test_accuracy_threshold_is_the_larger_of_one_question_and_the_stderr():
+    base = with_(by_method("lora"), **{"mmlu.n": 20, "mmlu.stderr": 0.0})
+    table, _ = verdicts([base], [with_(base, **{"mmlu.acc": base["mmlu"]["acc"] - 0.04})])
+    assert table[("lora", "mmlu.acc")].verdict == PASS        # less than one question (5 pt)
+    table, _ = verdicts([base], [with_(base, **{"mmlu.acc": base["mmlu"]["acc"] - 0.06})])
+    assert table[("lora", "mmlu.acc")].verdict == REGRESSION
+    # the fixture's 114 questions with stderr 4.3 pt cannot tell a 10-point drop from noise
+    small = by_method("lora")
+    table, _ = verdicts([small], [with_(small, **{"mmlu.acc": small["mmlu"]["acc"] - 0.10})])
+    assert table[("lora", "mmlu.acc")].verdict == PASS
+
+
+def test_calibration_normalises_a_slower_machine():
+    base = with_(by_method("full"), **{"env.calibration": CAL})
+    slower = with_(base, **{"env.calibration.matmul_gflops": 170.0, "throughput.tokens_per_s": 150.0})
+    row = verdicts([base], [slower])[0][("full", "throughput.tokens_per_s")]
+    assert row.verdict == PASS and "normalised" in row.note and row.change == pytest.approx(0.0)
+    # the same halving on an equally fast machine is a regression
+    same_machine = with_(base, **{"throughput.tokens_per_s": 150.0})
+    assert verdicts([base], [same_machine])[0][("full", "throughput.tokens_per_s")].verdict == REGRESSION
+
+
+def test_missing_calibration_compares_raw_and_says_so():
+    base = with_(by_method("full"), **{"env.calibration": CAL})
+    cand = with_(by_method("full"), **{"throughput.tokens_per_s": 150.0})
+    row = verdicts([base], [cand])[0][("full", "throughput.tokens_per_s")]
+    assert row.verdict == REGRESSION and row.note.endswith("raw: no calibration in candidate")
+
+
+def test_noisy_repeats_are_inconclusive_not_pass_or_fail():
+    base = by_method("lora")
+    noisy = [with_(base, **{"throughput.tokens_per_s": t}) for t in (300.0, 520.0, 700.0)]
+    steady = [with_(base, **{"throughput.tokens_per_s": t}) for t in (515.0, 520.0, 525.0)]
+    table, rows = verdicts(steady, noisy)
+    assert table[("lora", "throughput.tokens_per_s")].verdict == INCONCLUSIVE
+    assert exit_code(rows) == 0 and exit_code(rows, fail_inconclusive=True) == 1
+    table, _ = verdicts(steady, noisy, cv_max_pct=50.0)
+    assert table[("lora", "throughput.tokens_per_s")].verdict == PASS
+
+
+def test_beyond_the_factor_but_overlapping_repeats_is_not_a_change():
+    base = by_method("lora")
+    b = [with_(base, **{"memory.train.peak_bytes": v}) for v in (100, 100, 112)]
+    c = [with_(base, **{"memory.train.peak_bytes": v}) for v in (108, 108, 108)]
+    table, _ = verdicts(b, c, cv_max_pct=50.0)
+    assert table[("lora", "memory.train.peak_bytes")].verdict == PASS  # +8% median, ranges overlap
+
+
+def test_missing_record_is_named_and_fails_unless_allowed():
+    everything = records()
+    table, rows = verdicts(everything, everything[:-1])
+    row = table[("dora", "record")]
+    assert row.verdict == MISSING and row.run == "smollm2-135m dora deadbeef" and "candidate" in row.note
+    assert exit_code(rows) == 1 and exit_code(rows, allow_missing=True) == 0
+    table, rows = verdicts(everything[1:], everything)
+    assert table[("base", "record")].note == "not in baseline" and exit_code(rows) == 1
+
+
+def test_failed_candidate_where_baseline_is_ok_is_a_named_regression():
+    base = by_method("qlora")
+    oom = with_(base, status="oom", error="out of memory: tried to allocate 2 GiB")
+    table, rows = verdicts([base], [oom])
+    row = table[("qlora", "status")]
+    assert row.verdict == REGRESSION and "out of memory" in row.note and exit_code(rows) == 1
+    table, rows = verdicts([oom], [base])
+    assert table[("qlora", "status")].verdict == IMPROVED and exit_code(rows) == 0
+
+
+def test_spec_hash_decides_the_match_not_the_run_id():
+    base = by_method("lora")
+    renamed = with_(base, run_id="another-run", **{"config.out_dir": "/elsewhere"})
+    other_work = with_(base, spec_hash="ffff0000ffff0000")
+    assert exit_code(verdicts([base], [renamed])[1]) == 0
+    assert {row.verdict for row in verdicts([base], [other_work])[1]} == {MISSING}
+
+
+def test_tolerances_from_toml_and_flags(tmp_path):
+    path = tmp_path / "profile.toml"
+    path.write_text('[run]\nsteps = 4\n\n[gate]\nmemory_pct = 7.5\ncv_max_pct = 15\n')
+    tol = resolve_tolerances(file=path, pairs=["memory_pct=9"])
+    assert tol == dict(DEFAULT_TOLERANCES, memory_pct=9.0, cv_max_pct=15.0)
+    path.write_text("[gate]\nmemroy_pct = 7.5\n")
+    with pytest.raises(BenchError, match="unknown gate tolerance.*memroy_pct.*valid choices"):
+        resolve_tolerances(file=path)
+    with pytest.raises(BenchError, match="KEY=VALUE"):
+        resolve_tolerances(pairs=["memory_pct"])
+    with pytest.raises(BenchError, match="must be a number >= 0"):
+        resolve_tolerances(pairs=["memory_pct=-1"])
+
+
+def test_defaults_are_a_flat_dict_of_numbers():
+    assert all(isinstance(v, float) for v in DEFAULT_TOLERANCES.values())
