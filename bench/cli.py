@@ -47,6 +47,10 @@ def main(argv=None) -> int:
     except BenchError as exc:
         print(f"ftbench: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # disk full, permissions: one line, not a traceback
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"ftbench: error: cannot write{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("ftbench: interrupted", file=sys.stderr)
         return 130

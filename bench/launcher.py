@@ -6,6 +6,7 @@ with wait4, whose rusage gives the child's exact peak RSS. A child that dies wit
 result.json (a signal, the kernel's OOM killer, a hard crash) is still recorded.
 """
 
+import ctypes
 import json
 import os
 import resource
@@ -31,11 +32,23 @@ def child_env() -> dict:
     return env
 
 
-def _limit_memory(max_bytes: int):
-    """preexec hook: cap the child's address space, so going over budget is a MemoryError in
-    the child (recorded as oom), not the kernel's OOM killer picking a process."""
+def _child_setup(max_bytes: int | None):
+    """preexec hook, run in the child before exec.
+
+    - PR_SET_PDEATHSIG: the child dies with the parent, so a killed ftbench leaves no orphan
+      run measuring itself against the next one.
+    - RLIMIT_DATA: over the memory budget an allocation fails inside the child (recorded as oom)
+      instead of the kernel's OOM killer picking a process. Not RLIMIT_AS: that also counts
+      1-3 GB of address space that torch's threads and libraries reserve but never touch,
+      while the data limit (heap and private anonymous mappings) tracks what tensors use.
+    """
     def apply():
-        resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
+        try:
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+        except OSError:
+            pass
+        if max_bytes:
+            resource.setrlimit(resource.RLIMIT_DATA, (max_bytes, max_bytes))
     return apply
 
 
@@ -51,7 +64,7 @@ def launch(spec: dict, *, out_dir: Path, echo=print) -> dict:
             [sys.executable, "-m", "bench.worker", str(run_dir / "spec.json")],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
             env=child_env(), cwd=paths.REPO_ROOT, start_new_session=True,
-            preexec_fn=_limit_memory(limit) if limit else None,
+            preexec_fn=_child_setup(limit),
         )
         killer = threading.Timer(spec["run_timeout_s"], _kill_group, (child.pid, timed_out))
         killer.start()

@@ -4,6 +4,7 @@ load_profile() merges defaults <- profile file <- command-line overrides and val
 result, collecting every problem into one BenchError. It never imports torch.
 """
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -34,17 +35,17 @@ def _read_toml(path: Path) -> dict:
     try:
         with open(path, "rb") as handle:
             return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise BenchError(f"profile {path} is not valid TOML: {exc}") from None
     except OSError as exc:
-        raise BenchError(f"cannot read profile {path}: {exc.strerror}") from None
+        raise BenchError(f"cannot read profile {path}: {exc.strerror or exc}") from None
 
 
 def profile_path(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
-        if not path.is_file():
-            raise BenchError(f"profile file {path} does not exist")
+        if not path.is_file() or not os.access(path, os.R_OK):
+            raise BenchError(f"profile file {path} does not exist or is not a readable file")
         return path
     candidate = PROFILES_DIR / f"{name_or_path}.toml"
     if not candidate.is_file() or name_or_path.startswith("_"):
@@ -60,7 +61,7 @@ def load_profile(name_or_path: str = "default", *, overrides: dict | None = None
     """The validated settings: {"run": {...}, "lora": {...}, "eval": {...}, "gate": {...}, "profile": name}."""
     path = profile_path(name_or_path)
     settings = defaults()
-    settings.setdefault("gate", {})
+    settings["gate"] = _gate_defaults()
     errors = []
     _merge(settings, _read_toml(path), errors, where=str(path))
     _merge(settings, overrides or {}, errors, where="command line")
@@ -82,8 +83,6 @@ def _gate_defaults() -> dict:
 def _merge(settings: dict, update: dict, errors: list, *, where: str) -> None:
     """Overlay `update` on `settings`; unknown sections/keys and wrong types become errors."""
     for section, values in update.items():
-        if section == "gate" and not settings["gate"]:
-            settings["gate"] = _gate_defaults()
         if section not in settings or not isinstance(values, dict):
             errors.append(f"{where}: unknown section [{section}]; valid sections: {', '.join(k for k in settings if k != 'profile')}")
             continue

@@ -30,3 +30,18 @@ def one_clean_error_line(result) -> str:
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert lines[0].startswith("ftbench: error: ")
     return lines[0]
+
+
+FAULT_TALLY = {"tried": 0, "lost": 0}
+
+
+def count_fault(*, lost: int) -> None:
+    """Each fault-injection test reports how many finished records it lost (must be 0)."""
+    FAULT_TALLY["tried"] += 1
+    FAULT_TALLY["lost"] += lost
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FAULT_TALLY["tried"]:
+        terminalreporter.write_line(
+            f"fault injection: {FAULT_TALLY['tried']} faults tried, {FAULT_TALLY['lost']} records lost")

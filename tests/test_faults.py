@@ -1,0 +1,204 @@
+"""Fault injection: interrupt, kill, starve and feed bad input to ftbench; count lost records.
+
+Every test counts the finished records it could lose; the session prints
+`fault injection: N faults tried, M records lost` (M must be 0).
+"""
+
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench import store
+from bench.schema import SCHEMA_VERSION
+from tests.conftest import ROOT, count_fault, one_clean_error_line, run_cli
+
+SMOKE = ["--profile", "smoke", "--no-eval", "--no-report", "--steps", "3"]
+FIXTURE = ROOT / "tests/fixtures/results_synthetic.jsonl"
+
+
+def start(*args, **kwargs):
+    return subprocess.Popen([sys.executable, str(ROOT / "run_bench.py"), *map(str, args)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def wait_for(condition, *, timeout=300, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def lines(out: Path) -> list:
+    """Every line of results.jsonl parsed: a partial or corrupt line fails the test."""
+    path = out / "results.jsonl"
+    return [json.loads(l) for l in path.read_text().splitlines()] if path.exists() else []
+
+
+def runs_started(out: Path) -> int:
+    return len(list((out / "runs").glob("*/worker.log"))) if (out / "runs").exists() else 0
+
+
+def worker_pids(out: Path) -> list:
+    found = subprocess.run(["pgrep", "-f", f"bench.worker {out}"], capture_output=True, text=True).stdout
+    return [int(p) for p in found.split()]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_to_parent_records_everything_then_resume_completes(tmp_path, sig):
+    out = tmp_path / "out"
+    proc = start(*SMOKE, "--out", out)
+    wait_for(lambda: len(lines(out)) == 1 and runs_started(out) == 2, what="first run done, second started")
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    records = lines(out)
+    assert proc.returncode == 130 and "Traceback" not in err
+    assert [r["status"] for r in records] == ["ok", "error", "skipped"]
+    assert "interrupted" in records[1]["error"] and "not started" in records[2]["error"]
+    assert not worker_pids(out), "a child outlived the interrupted parent"
+    resumed = run_cli(*SMOKE, "--out", out, "--resume")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    ok = [r["method"] for r in lines(out) if r["status"] == "ok"]
+    assert sorted(ok) == ["full", "lora", "qlora"] and lines(out)[0] == records[0]
+    count_fault(lost=0 if lines(out)[0] == records[0] else 1)
+
+
+def test_kill_9_of_the_parent_then_resume_runs_each_once(tmp_path):
+    out = tmp_path / "out"
+    proc = start(*SMOKE, "--out", out)
+    wait_for(lambda: len(lines(out)) == 1 and runs_started(out) == 2, what="first run done, second started")
+    proc.kill()
+    proc.communicate(timeout=30)
+    first = lines(out)
+    wait_for(lambda: not worker_pids(out), timeout=30, what="orphaned child to die with its parent")
+    resumed = run_cli(*SMOKE, "--out", out, "--resume")
+    assert resumed.returncode == 0 and "resume: 1 of 3 runs already ok" in resumed.stdout
+    records = lines(out)
+    assert [r["method"] for r in records] == ["full", "lora", "qlora"]
+    assert all(r["status"] == "ok" for r in records)
+    count_fault(lost=len(first) - sum(r in records for r in first))
+
+
+def test_kill_9_of_a_child_is_recorded_and_the_rest_go_on(tmp_path):
+    out = tmp_path / "out"
+    proc = start(*SMOKE, "--methods", "full", "lora", "--out", out)
+    wait_for(lambda: worker_pids(out), what="first child")
+    wait_for(lambda: (out / "runs").exists() and "train step" in "".join(
+        p.read_text() for p in (out / "runs").glob("*/worker.log")), what="first child training")
+    for pid in worker_pids(out):
+        os.kill(pid, signal.SIGKILL)
+    proc.communicate(timeout=300)
+    records = lines(out)
+    assert proc.returncode == 1
+    assert sorted(r["status"] for r in records) == ["crashed", "ok"]   # the other run went on
+    crashed = next(r for r in records if r["status"] == "crashed")
+    assert "killed by signal 9" in crashed["error"]
+    count_fault(lost=0 if len(records) == 2 else 1)
+
+
+def test_out_of_memory_in_a_child_is_status_oom(tmp_path):
+    out = tmp_path / "out"
+    result = run_cli(*SMOKE, "--methods", "full", "--max-memory", "650MiB", "--out", out)
+    (record,) = lines(out)
+    assert result.returncode == 1 and record["status"] == "oom"
+    assert "allocate" in record["error"] or "MemoryError" in record["error"]
+    count_fault(lost=0)
+
+
+def test_a_hanging_child_is_killed_at_its_timeout(tmp_path):
+    out = tmp_path / "out"
+    result = run_cli(*SMOKE, "--methods", "lora", "--run-timeout", "2", "--out", out)
+    (record,) = lines(out)
+    assert result.returncode == 1 and record["status"] == "timeout"
+    assert not worker_pids(out)
+    count_fault(lost=0)
+
+
+def test_a_full_disk_leaves_whole_lines_and_loses_nothing(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    kept = FIXTURE.read_text() * 20
+    (out / "results.jsonl").write_text(kept)
+    limit = len(kept.encode()) + 200  # room for a fraction of one more record: the disk fills mid-line
+
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = start(*SMOKE, "--methods", "lora", "--out", out, "--append", preexec_fn=small_disk)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in err and "ftbench: error: cannot write" in err
+    assert (out / "results.jsonl").read_text() == kept
+    count_fault(lost=0)
+
+
+def test_concurrent_writers_never_interleave(tmp_path):
+    record = FIXTURE.read_text().splitlines()[0]
+    code = ("import json,sys; from bench import store; r=json.loads(sys.argv[2]);"
+            "[store.append(sys.argv[1], dict(r, run_id=f'{sys.argv[3]}-{i}')) for i in range(200)]")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), record, name], cwd=ROOT)
+             for name in ("a", "b", "c")]
+    assert all(p.wait(timeout=120) == 0 for p in procs)
+    records = lines(tmp_path)
+    assert len(records) == 600 and len({r["run_id"] for r in records}) == 600
+    count_fault(lost=600 - len(records))
+
+
+def test_corrupt_line_and_newer_schema_are_refused_clearly(tmp_path):
+    good = FIXTURE.read_text().splitlines()
+    (tmp_path / "results.jsonl").write_text("\n".join([good[0], '{"schema_version": 1, "run', *good[1:]]) + "\n")
+    message = one_clean_error_line(run_cli("report", tmp_path, "--out", tmp_path / "r"))
+    assert "results.jsonl:2" in message
+    newer = dict(json.loads(good[0]), schema_version=SCHEMA_VERSION + 1)
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "results.jsonl").write_text(json.dumps(newer) + "\n")
+    assert "newer than this ftbench" in one_clean_error_line(run_cli("gate", FIXTURE, tmp_path / "new"))
+    count_fault(lost=0)
+    count_fault(lost=0)
+
+
+@pytest.mark.parametrize("content", [b"[run\nsteps = 3", b"\xff\xfe[run]", None], ids=["malformed", "not-utf8", "a-directory"])
+def test_unreadable_or_malformed_profile(tmp_path, content):
+    profile = tmp_path / "bad.toml"
+    profile.mkdir() if content is None else profile.write_bytes(content)
+    message = one_clean_error_line(run_cli("--profile", profile, "--out", tmp_path / "out"))
+    assert "profile" in message and not (tmp_path / "out").exists()
+    count_fault(lost=0)
+
+
+@pytest.mark.parametrize("name", ["no-such-model", "../../etc", "<script>alert(1)</script>"])
+def test_hostile_or_unknown_model_names(tmp_path, name):
+    message = one_clean_error_line(run_cli(*SMOKE, "--models", name, "--out", tmp_path / "out"))
+    assert "model" in message and not (tmp_path / "out").exists()
+    count_fault(lost=0)
+
+
+def test_a_model_directory_named_with_markup_stays_inside_out_dir(tmp_path, tiny_path):
+    crafted = tmp_path / "<img src=x onerror=alert(1)>..model"
+    shutil.copytree(tiny_path, crafted)
+    out = tmp_path / "out"
+    result = run_cli(*SMOKE, "--methods", "lora", "--models", crafted, "--out", out)
+    assert result.returncode == 0, result.stderr
+    (record,) = lines(out)
+    run_dir = (out / "runs" / record["run_id"]).resolve()
+    assert run_dir.parent == (out / "runs").resolve() and "<" not in record["run_id"]
+    page = run_cli("report", out, "--out", out)
+    assert page.returncode == 0 and "<img src=x" not in (out / "index.html").read_text()
+    count_fault(lost=0)
+
+
+def test_an_output_directory_that_cannot_be_written(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    message = one_clean_error_line(run_cli(*SMOKE, "--out", blocker / "out"))
+    assert "output directory" in message
+    count_fault(lost=0)
