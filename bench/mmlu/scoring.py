@@ -41,7 +41,7 @@ def _prepare_environment(*, offline: bool) -> None:
 def _task_manager(*, source: str, extra=()):
     from lm_eval.tasks import TaskManager
 
-    folder = local_tasks.ensure_tasks()
+    folder = local_tasks.tasks_dir()
     builtin = source == "builtin" or any(not t.startswith(local_tasks.PREFIX) for t in extra)
     # The default index costs about 24 s: build it only when a built-in task is asked for.
     return TaskManager(include_path=str(folder), include_defaults=builtin)
@@ -78,18 +78,31 @@ def score(*, model, tokenizer, shots, limit, batch_size, predictions_path, tasks
     Writes one JSONL line per MMLU question to `predictions_path` (atomically). `limit` is
     the first K test questions of every subject, as lm-eval's --limit; extra `tasks` use the
     same shots and limit and are timed separately, so `questions_per_s` is MMLU's alone.
+    Bad options and missing or corrupt data raise BenchError before the model is touched.
     """
-    validate(shots=shots, limit=limit, tasks=tasks)
     _check_batch_size(batch_size)
-    if source not in SOURCES:
-        raise choices_error("mmlu source", source, SOURCES)
-    _prepare_environment(offline=source == "local")
+    _preflight(shots=shots, limit=limit, tasks=tasks, source=source)
     from lm_eval.models.huggingface import HFLM
 
+    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
+    return score_lm(lm=lm, shots=shots, limit=limit, predictions_path=predictions_path, tasks=tasks,
+                    source=source, quiet=quiet)
+
+
+def _preflight(*, shots, limit, tasks, source) -> None:
+    validate(shots=shots, limit=limit, tasks=tasks)
+    if source not in SOURCES:
+        raise choices_error("mmlu source", source, SOURCES)
+    local_tasks.ensure_tasks()  # checks the local data: also the few-shot source for `builtin`
+    _prepare_environment(offline=source == "local")
+
+
+def score_lm(*, lm, shots, limit, predictions_path, tasks=(), source="local", quiet=True) -> dict:
+    """`score` for any lm-eval `LM` object (tests pass a stub; `score` passes HFLM)."""
+    _preflight(shots=shots, limit=limit, tasks=tasks, source=source)
     group = local_tasks.GROUP if source == "local" else "mmlu"
     subjects = {s: f"{group}_{s}" for s in local_tasks.builtin_subjects()}
     manager = _task_manager(source=source)
-    lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
     started = time.perf_counter()
     res = _evaluate(lm=lm, names=[group], manager=manager, shots=shots, limit=limit, quiet=quiet)
     eval_s = time.perf_counter() - started
