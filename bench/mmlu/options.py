@@ -42,8 +42,8 @@ def _is_int(value) -> bool:
 
 
 def validate(*, shots, limit, tasks) -> None:
-    """Raise BenchError for shots outside 0-25 (or above MMLU's 5 dev questions), a limit that is not a positive int or None,
-    or a task name lm-eval does not know."""
+    """Raise BenchError for shots outside 0-25 (or above MMLU's 5 dev questions), a limit that
+    is neither a positive int nor None, or a task name lm-eval does not know."""
     if not _is_int(shots) or not 0 <= shots <= MAX_SHOTS:
         raise BenchError(f"mmlu shots {shots!r} is not valid; use an integer from 0 to {MAX_SHOTS} (usually 0 or 5)")
     if shots > DEV_PER_SUBJECT:

@@ -56,11 +56,10 @@ def _evaluate(*, lm, names, manager, shots, limit, quiet) -> dict:
         with contextlib.redirect_stderr(sink) if quiet else contextlib.nullcontext():
             res = simple_evaluate(model=lm, tasks=list(names), num_fewshot=shots, limit=limit,
                                   task_manager=manager, log_samples=True, verbosity="ERROR")
-    except (FileNotFoundError, ConnectionError, OSError) as exc:
-        raise BenchError(f"lm-eval tasks {', '.join(names)}: data not reachable ({exc.__class__.__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
-    except KeyError as exc:
-        raise BenchError(f"lm-eval does not know task {exc}; valid: {', '.join(names)}") from None
+    except OSError as exc:  # datasets raises ConnectionError / FileNotFoundError for unreachable data
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        raise BenchError(f"lm-eval tasks {', '.join(names)}: data not reachable "
+                         f"({exc.__class__.__name__}: {first_line})") from None
     if res is None:
         raise RuntimeError("lm-eval returned no results")
     return res
