@@ -157,13 +157,32 @@ def prepare_echarts() -> Path:
     return target
 
 
-STEPS = {"smollm2": prepare_smollm2, "mmlu": prepare_mmlu, "echarts": prepare_echarts}
+def prepare_mmlu_tasks() -> Path:
+    """lm-eval task YAMLs over the local MMLU, generated from lm-eval's built-in `mmlu` (bench.mmlu.tasks)."""
+    from bench.errors import BenchError
+    from bench.mmlu import tasks
+
+    try:
+        return tasks.ensure_tasks()
+    except BenchError as exc:
+        raise SystemExit(f"[assets] {exc}") from None
+
+
+STEPS = {"smollm2": prepare_smollm2, "mmlu": prepare_mmlu, "mmlu_tasks": prepare_mmlu_tasks,
+         "echarts": prepare_echarts}
+
+
+def _mmlu_tasks_current() -> bool:
+    from bench.mmlu import tasks
+
+    return tasks.is_current(tasks.tasks_dir())
 
 
 def missing() -> list:
     checks = {
         "smollm2": (smollm2_dir() / "model.safetensors").exists(),
         "mmlu": (paths.mmlu_dir() / "COMPLETE").exists(),
+        "mmlu_tasks": _mmlu_tasks_current(),
         "echarts": paths.echarts_js().exists(),
     }
     return [name for name, ok in checks.items() if not ok]
