@@ -33,7 +33,9 @@ CPU_ALLOCATOR_FRACTION = 0.30
 # Typical for torch 2.x on CUDA 12 (H100/H200, A100, RTX 4090): 0.5-1 GB; we take 768 MiB, the
 # middle. Not measured here (no GPU on this machine).
 CUDA_CONTEXT_BYTES = 768 * 2**20
-# CUDA: caching-allocator rounding/fragmentation, reserved over allocated. Not calibrated here.
+# CUDA: caching-allocator rounding/fragmentation, reserved over allocated, as a fraction of what
+# is allocated and freed while training (optimizer states and the transient peak); weights are
+# allocated once at load in large blocks. Not calibrated here (no GPU).
 CUDA_ALLOCATOR_FRACTION = 0.05
 
 
@@ -65,7 +67,8 @@ def weight_terms(config: dict, *, method: str, compute_dtype: str, double_quant:
     if method == "qlora":
         data = n["linear"] * base_bits / 8
         constants = n["linear"] * T.nf4_bytes_per_param(double_quant=double_quant, bits=base_bits) - data
-        return {"weights_nf4": int(data), "quant_constants": int(constants), "weights_unquantised": 4 * other}
+        name = "weights_nf4" if base_bits == 4 else f"weights_{base_bits}bit"
+        return {name: int(data), "quant_constants": int(constants), "weights_unquantised": 4 * other}
     if method == "lora8":
         out_rows = config["num_hidden_layers"] * sum(o for _, _, o, _ in params.linears(config))
         return {"weights_int8": n["linear"], "quant_constants": 4 * out_rows, "weights_unquantised": 4 * other}
@@ -181,7 +184,8 @@ def _assemble(resident, moments, *, device, baseline_bytes, notes):
         notes.append("cpu: total is peak RSS, baseline (python + torch + transformers + peft + bnb) included; "
                      f"'allocator' is glibc retention, {CPU_ALLOCATOR_FRACTION:.0%} of the transient peak, calibrated")
     else:
-        terms["allocator"] = int(CUDA_ALLOCATOR_FRACTION * (sum(resident.values()) + transient_total))
+        dynamic = resident.get("optimizer_states", 0) + transient_total
+        terms["allocator"] = int(CUDA_ALLOCATOR_FRACTION * dynamic)
         context = CUDA_CONTEXT_BYTES
         notes.append(f"cuda: total predicts max_memory_reserved; device_bytes adds the CUDA context "
                      f"({CUDA_CONTEXT_BYTES / 2**20:.0f} MiB, assumed, not measured)")
