@@ -7,7 +7,7 @@ checkpointing, bf16 compute, paged 32-bit AdamW, LoRA r=8 on all linear layers, 
 import pytest
 
 from bench.plan import estimate, presets
-from bench.plan.estimate import weight_terms
+from bench.plan.predict import weight_terms
 
 GB = 1e9
 QLORA_SETTING = dict(seq_len=512, batch_size=1, grad_checkpointing=True, compute_dtype="bfloat16",

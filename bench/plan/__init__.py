@@ -4,6 +4,6 @@ Public API: `estimate(...)` (one run's predicted peak and its terms), `bench.pla
 (the planner's rows), `bench.plan.presets.load(name_or_path)`.
 """
 
-from bench.plan.estimate import estimate
+from bench.plan.predict import estimate
 
 __all__ = ["estimate"]

@@ -8,7 +8,7 @@ import json
 
 from bench.errors import BenchError
 from bench.plan import fit, presets
-from bench.plan.estimate import DEVICES, OFFLOADS, OPTIMIZERS
+from bench.plan.predict import DEVICES, OFFLOADS, OPTIMIZERS
 from bench.plan.terms import DTYPE_BYTES
 from bench.schema import METHODS
 from bench.units import parse_size

@@ -3,7 +3,7 @@ with the predicted device peak, headroom and whether it fits; plus one verdict p
 
 import itertools
 
-from bench.plan.estimate import estimate
+from bench.plan.predict import estimate
 
 # Cheapest shape tried by the verdict: one sequence of 512 tokens, checkpointing on.
 VERDICT_SHAPE = {"seq_len": 512, "batch_size": 1, "grad_checkpointing": True}

@@ -88,3 +88,14 @@ def inference_bytes(*, config: dict, tokens: int, dtype_bytes: int) -> int:
     logits plus lm-eval's fp32 log_softmax of them (2 fp32 copies)."""
     working = config["intermediate_size"] * 3 + config["hidden_size"] * 4
     return tokens * working * dtype_bytes + 8 * tokens * config["vocab_size"]
+
+
+def forward_volume_bytes(*, config: dict, tokens: int, dtype_bytes: int, layer_elements: int,
+                         adapter_out: int = 0) -> int:
+    """Bytes a forward pass allocates whether or not checkpointing later frees them: every
+    layer's would-be-saved tensors, each adapter's output (peft adds lora_B(...) * scaling to
+    the base output: `adapter_out` is the sum of targeted out_features over all layers), and the
+    logits with their fp32 log_softmax (2 x 4 bytes x tokens x vocab). On CPU, glibc keeps much
+    of this resident after it is freed, so the `allocator` term is a fraction of it."""
+    stack = config["num_hidden_layers"] * layer_elements + adapter_out
+    return tokens * stack * dtype_bytes + 8 * tokens * config["vocab_size"]
