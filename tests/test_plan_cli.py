@@ -54,3 +54,15 @@ def test_config_missing_fields_exits_2(tmp_path, capsys):
     bad.write_text(json.dumps({"hidden_size": 64, "vocab_size": 10}))
     assert cli.main(["plan", "--memory", "24GB", "--models", str(bad)]) == 2
     assert "missing required field" in capsys.readouterr().err
+
+
+def test_planner_never_imports_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, bench.plan.command as c, bench.plan as p;"
+            "p.estimate(config=p.presets.load('tiny-llama')[1], method='qlora', seq_len=8, batch_size=1,"
+            " grad_checkpointing=False);"
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

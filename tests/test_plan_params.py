@@ -64,3 +64,9 @@ def test_config_path_and_missing_fields(tmp_path):
         presets.load(str(bad))
     with pytest.raises(BenchError, match="unknown model preset 'nope'"):
         presets.load("nope")
+
+
+def test_full_hf_config_with_null_head_dim():
+    # a real config.json carries many more fields; head_dim may be null
+    cfg = dict(presets.load("mistral-7b")[1], head_dim=None, rope_theta=10000.0, architectures=["X"])
+    assert params.counts(presets.validate(cfg))["total"] == 7_241_732_096

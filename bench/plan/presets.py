@@ -49,7 +49,8 @@ def validate(config, *, where: str = "config") -> dict:
     out.setdefault("num_key_value_heads", out["num_attention_heads"])
     out.setdefault("tie_word_embeddings", False)
     out.setdefault("model_type", "llama")
-    out.setdefault("head_dim", out["hidden_size"] // out["num_attention_heads"])
+    if out.get("head_dim") is None:  # absent, or null as in some Mistral configs
+        out["head_dim"] = out["hidden_size"] // out["num_attention_heads"]
     for key in REQUIRED + ("num_key_value_heads", "head_dim"):
         value = out[key]
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
