@@ -1,0 +1,61 @@
+"""Model configs for the planner: named presets (small JSON files beside this module) or any
+local HF `config.json`. Only the arithmetic-relevant subset is read; nothing imports torch."""
+
+import json
+from pathlib import Path
+
+from bench.errors import BenchError, choices_error
+
+PRESET_DIR = Path(__file__).resolve().parent / "presets"
+
+# Fields without which no term can be computed.
+REQUIRED = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
+
+
+def preset_names() -> list:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
+
+
+def load(name_or_path) -> tuple:
+    """Return (label, config dict) for a preset name, a config.json path, or a model directory."""
+    text = str(name_or_path)
+    path = Path(text)
+    if path.is_dir():
+        path = path / "config.json"
+    if text in preset_names():
+        path, label = PRESET_DIR / f"{text}.json", text
+    elif path.suffix == ".json" or path.name == "config.json":
+        if not path.is_file():
+            raise BenchError(f"model config {text!r} does not exist")
+        label = path.parent.name if path.name == "config.json" else path.stem
+    else:
+        raise choices_error("model preset", text, preset_names() + ["<path to config.json>"])
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BenchError(f"cannot read model config {str(path)!r}: {exc}") from None
+    return label, validate(config, where=str(path))
+
+
+def validate(config, *, where: str = "config") -> dict:
+    """Check the fields the planner needs; return a normalised copy with defaults filled in."""
+    if not isinstance(config, dict):
+        raise BenchError(f"{where}: a model config must be a JSON object")
+    missing = [k for k in REQUIRED if k not in config]
+    if missing:
+        raise BenchError(f"{where}: model config is missing required field(s) {', '.join(missing)} "
+                         f"(needs {', '.join(REQUIRED)})")
+    out = {k: v for k, v in config.items() if not k.startswith("_")}
+    out.setdefault("num_key_value_heads", out["num_attention_heads"])
+    out.setdefault("tie_word_embeddings", False)
+    out.setdefault("model_type", "llama")
+    if out.get("head_dim") is None:  # absent, or null as in some Mistral configs
+        out["head_dim"] = out["hidden_size"] // out["num_attention_heads"]
+    for key in REQUIRED + ("num_key_value_heads", "head_dim"):
+        value = out[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise BenchError(f"{where}: {key} must be a positive integer, got {value!r}")
+    if out["num_attention_heads"] % out["num_key_value_heads"]:
+        raise BenchError(f"{where}: num_attention_heads {out['num_attention_heads']} is not a multiple "
+                         f"of num_key_value_heads {out['num_key_value_heads']}")
+    return out
