@@ -17,6 +17,15 @@ def _number(value):
     return None
 
 
+def _mean_stderr(values: list):
+    """lm-eval's mean_stderr: sample standard deviation / sqrt(n); None below 2 values."""
+    n = len(values)
+    if n < 2:
+        return None
+    mean = sum(values) / n
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) / math.sqrt(n)
+
+
 def acc(results: dict, task: str):
     return _number(results[task].get("acc,none"))
 
@@ -25,9 +34,16 @@ def mmlu_block(res: dict, *, group: str, subjects: dict, shots: int, limit) -> d
     """The record's `mmlu` object; `subjects` maps subject -> its lm-eval task name."""
     results = res["results"]
     counts = {s: len(res["samples"].get(task, ())) for s, task in subjects.items()}
+    stderr, source = _number(results[group].get("acc_stderr,none")), "lm-eval (pooled over subjects)"
+    if stderr is None:
+        # With one question per subject lm-eval has no per-subject variance to pool and reports
+        # N/A; fall back to its own mean_stderr formula over all scored questions.
+        stderr = _mean_stderr([float(x["acc"]) for task in subjects.values() for x in res["samples"].get(task, ())])
+        source = "sample stderr over all questions (lm-eval gave N/A)" if stderr is not None else None
     return {
         "acc": acc(results, group),
-        "stderr": _number(results[group].get("acc_stderr,none")),
+        "stderr": stderr,
+        "stderr_source": source,
         "n": sum(counts.values()),
         "shots": shots,
         "limit": limit,

@@ -6,7 +6,6 @@ and prints one PASS/FAIL line. Torch runs on one thread here: on a shared 2-core
 that is steadier than two, and the figures stay comparable across core counts.
 """
 
-import importlib.util
 
 import pytest
 import torch
@@ -82,12 +81,33 @@ def test_calibration_matmul(benchmark):
     assert result["matmul_gflops"] > 0 and result["threads"] == 1
 
 
-@pytest.mark.skipif(importlib.util.find_spec("bench.methods") is None,
-                    reason="bench.methods (tiny-llama and the method registry) does not exist yet")
-def test_train_step_tiny_llama():
-    # TODO(lead): one benchmark per method once bench.methods lands, e.g.
-    #   @pytest.mark.parametrize("method", bench.methods.NAMES)
-    #   model, optimizer, batch = bench.methods.build(method=method, model="tiny-llama", ...)
-    #   benchmark(train_step, model, optimizer, batch)
-    # then regenerate profiles/baselines/micro/cpu.json (scripts/micro_bench.sh --save-baseline).
-    pytest.skip("train-step micro-benchmark not written yet: waiting for bench.methods.build's signature")
+@pytest.fixture(scope="module")
+def tiny_specs():
+    from bench.matrix import build_matrix
+    from bench.profile import load_profile
+
+    settings = load_profile("smoke", overrides={"run": {"methods": ["full", "lora", "qlora", "dora", "lora8"],
+                                                        "device": "cpu"}})
+    return {spec["method"]: spec for spec in build_matrix(settings)}
+
+
+@pytest.mark.parametrize("method", ["full", "lora", "qlora", "dora", "lora8"])
+def test_train_step_tiny_llama(benchmark, tiny_specs, method):
+    """One optimizer step (forward, backward, AdamW) on tiny-llama, 4 x 64 tokens, per method."""
+    from transformers import AutoTokenizer
+
+    from bench import data, methods
+
+    spec = tiny_specs[method]
+    model = methods.build(spec)
+    tokenizer = AutoTokenizer.from_pretrained(spec["model_path"])
+    (batch,) = data.batches(tokenizer, seed=0, steps=1, grad_accum=1, batch_size=4, seq_len=64)
+    optimizer = methods.make_optimizer(model, spec)
+    model.train()
+
+    def step():
+        model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    benchmark(step)
