@@ -61,5 +61,6 @@ def capture() -> dict:
         "cpu_count": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "hostname": socket.gethostname(),
+        "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
         **git_state(),
     }

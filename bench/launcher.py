@@ -23,8 +23,11 @@ from bench.units import parse_size
 from bench.worker import PROGRESS
 
 
-def child_env() -> dict:
+def child_env(spec: dict | None = None) -> dict:
     env = dict(os.environ)
+    threshold = (spec or {}).get("cpu_malloc_mmap_threshold")
+    if threshold and spec.get("device") == "cpu":
+        env["MALLOC_MMAP_THRESHOLD_"] = str(threshold)
     env.update(HF_HOME=str(paths.hf_home()), FTBENCH_CACHE=str(paths.cache_dir()),
                HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1",
@@ -63,7 +66,7 @@ def launch(spec: dict, *, out_dir: Path, echo=print) -> dict:
         child = subprocess.Popen(
             [sys.executable, "-m", "bench.worker", str(run_dir / "spec.json")],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-            env=child_env(), cwd=paths.REPO_ROOT, start_new_session=True,
+            env=child_env(spec), cwd=paths.REPO_ROOT, start_new_session=True,
             preexec_fn=_child_setup(limit),
         )
         killer = threading.Timer(spec["run_timeout_s"], _kill_group, (child.pid, timed_out))

@@ -128,6 +128,8 @@ def validate(settings: dict) -> list:
             errors.append(f"unknown method {method!r}; valid choices: {', '.join(METHODS)}")
     if not run["methods"] or not run["models"]:
         errors.append("run.models and run.methods must each name at least one")
+    if run["cpu_malloc_mmap_threshold"] < 0:
+        errors.append(f"run.cpu_malloc_mmap_threshold must be >= 0 (0 = glibc default), got {run['cpu_malloc_mmap_threshold']}")
     if not 0 <= settings["lora"]["dropout"] < 1:
         errors.append(f"lora.dropout must be in [0, 1), got {settings['lora']['dropout']}")
     if run["max_memory"]:

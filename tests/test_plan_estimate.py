@@ -87,3 +87,21 @@ def test_cuda_context_outside_total():
 def test_bad_input(kw, match):
     with pytest.raises(BenchError, match=match):
         run(**kw)
+
+
+def test_lora_dropout_adds_each_targets_dropped_input_and_mask():
+    import json
+
+    from bench.plan import estimate
+    from bench.plan.presets import load
+
+    config = load("smollm2-135m")
+    common = dict(config=config, method="lora", seq_len=128, batch_size=4, grad_checkpointing=False,
+                  optimizer="adamw_torch", compute_dtype="float32", device="cpu", lora_r=8)
+    without = estimate(**common, lora_dropout=0.0)
+    with_dropout = estimate(**common, lora_dropout=0.05)
+    # hand count: 30 layers x (q,k,v,gate,up take 576 inputs; o_proj 576; down_proj 1536)
+    in_features = 30 * (576 * 6 + 1536)
+    assert with_dropout["terms"]["lora_dropout"] == 512 * in_features * (4 + 1)
+    assert "lora_dropout" not in without["terms"]
+    assert with_dropout["total_bytes"] > without["total_bytes"] + with_dropout["terms"]["lora_dropout"]

@@ -43,4 +43,5 @@ def lora_counts(config: dict, *, r: int, targets="all-linear", dora: bool = Fals
     per_layer = sum(r * (i + o) + (o if dora else 0) for _, i, o, _ in chosen)
     return {"params": config["num_hidden_layers"] * per_layer,
             "targets": config["num_hidden_layers"] * len(chosen),
-            "target_out_features": config["num_hidden_layers"] * sum(o for _, _, o, _ in chosen)}
+            "target_out_features": config["num_hidden_layers"] * sum(o for _, _, o, _ in chosen),
+            "target_in_features": config["num_hidden_layers"] * sum(i for _, i, _, _ in chosen)}

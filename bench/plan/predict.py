@@ -81,7 +81,8 @@ def weight_terms(config: dict, *, method: str, compute_dtype: str, double_quant:
 def estimate(*, config: dict, method: str, seq_len: int, batch_size: int, grad_checkpointing: bool,
              optimizer: str = "adamw_torch", compute_dtype: str = "bfloat16", device: str = "cuda",
              lora_r: int = 8, target_modules="all-linear", double_quant: bool = True,
-             gpus: int = 1, offload: str = "none", base_bits: int = 4, baseline_bytes=None) -> dict:
+             gpus: int = 1, offload: str = "none", base_bits: int = 4, baseline_bytes=None,
+             lora_dropout: float = 0.0) -> dict:
     """Predicted train-phase peak for one run, per device (per GPU when gpus > 1).
 
     gpus > 1 models FSDP: weights, gradients and optimizer states are sharded over the GPUs;
@@ -124,9 +125,15 @@ def estimate(*, config: dict, method: str, seq_len: int, batch_size: int, grad_c
             adapter_out=lora["target_out_features"] if peft else 0)
         activations = T.activation_bytes(config=config, tokens=tokens, dtype_bytes=dtype_bytes,
                                          checkpointing=grad_checkpointing, layer_elements=layer)
+        dropout = T.lora_dropout_bytes(tokens=tokens, target_in_features=lora["target_in_features"],
+                                       dtype_bytes=dtype_bytes, dropout=lora_dropout) if peft else 0
+        if grad_checkpointing:  # recomputed per layer: one layer's worth is alive at a time
+            dropout //= config["num_hidden_layers"]
+        volume += dropout
         grads = trainable * param_bytes
         moments = {
-            "backward start": {"activations": activations, "logits_and_loss": T.logits_bytes(config=config, tokens=tokens)},
+            "backward start": {"activations": activations, "logits_and_loss": T.logits_bytes(config=config, tokens=tokens),
+                               **({"lora_dropout": dropout} if dropout else {})},
             "optimizer step": {"gradients": grads,
                                "optimizer_temporaries": _optimizer_temporaries(
                                    optimizer=optimizer, device=device, trainable_bytes=grads,

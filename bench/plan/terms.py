@@ -60,6 +60,15 @@ def layer_activation_elements(config: dict, *, peft: bool, lora_r: int = 0, lora
     return norms + attention + mlp + lora_r * lora_targets + 2 * dora_out
 
 
+def lora_dropout_bytes(*, tokens: int, target_in_features: int, dtype_bytes: int, dropout: float) -> int:
+    """peft applies dropout to each adapter's input: with p > 0 it saves a new tensor (the
+    dropped-out input, which lora_A's backward needs) and a bool mask per targeted linear, i.e.
+    tokens x in_features x (dtype bytes + 1) over all targets. With p = 0 peft uses Identity
+    and the base layer's saved input is shared: nothing extra. Measured on smollm2-135m
+    (batch 4 x 128, fp32, 210 targets): dropout 0.05 raised the LoRA train peak by 505 MiB."""
+    return tokens * target_in_features * (dtype_bytes + 1) if dropout > 0 else 0
+
+
 def activation_bytes(*, config: dict, tokens: int, dtype_bytes: int, checkpointing: bool,
                      layer_elements: int) -> int:
     """Saved activations of the decoder stack at the start of backward.
