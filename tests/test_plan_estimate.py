@@ -90,12 +90,11 @@ def test_bad_input(kw, match):
 
 
 def test_lora_dropout_adds_each_targets_dropped_input_and_mask():
-    import json
 
     from bench.plan import estimate
     from bench.plan.presets import load
 
-    config = load("smollm2-135m")
+    config = load("smollm2-135m")[1]
     common = dict(config=config, method="lora", seq_len=128, batch_size=4, grad_checkpointing=False,
                   optimizer="adamw_torch", compute_dtype="float32", device="cpu", lora_r=8)
     without = estimate(**common, lora_dropout=0.0)
