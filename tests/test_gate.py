@@ -164,3 +164,20 @@ def test_tolerances_from_toml_and_flags(tmp_path):
 
 def test_defaults_are_a_flat_dict_of_numbers():
     assert all(isinstance(v, float) for v in DEFAULT_TOLERANCES.values())
+
+
+def test_memory_noise_below_the_absolute_floor_passes_but_a_real_jump_fails():
+    base = with_(by_method("lora"), **{"memory.train.peak_bytes": 698 * 2**20})
+    noisy = with_(base, **{"memory.train.peak_bytes": 745 * 2**20})    # +6.7%, 47 MiB: seen with no code change
+    inflated = with_(base, **{"memory.train.peak_bytes": int(698 * 1.3) * 2**20})
+    assert verdicts([base], [noisy])[0][("lora", "memory.train.peak_bytes")].verdict == PASS
+    assert verdicts([base], [inflated])[0][("lora", "memory.train.peak_bytes")].verdict == REGRESSION
+
+
+def test_throughput_is_normalised_by_the_jobs_median_calibration():
+    runs = [with_(by_method(m), **{"env.calibration": CAL}) for m in ("full", "lora", "qlora")]
+    # one record's own calibration reads low (a noisy matmul), the job's median does not
+    odd = [with_(runs[0], **{"env.calibration.matmul_gflops": 200.0})] + runs[1:]
+    rows = verdicts(runs, odd)[0]
+    assert rows[("full", "throughput.tokens_per_s")].verdict == PASS
+    assert "340.0 -> 340.0" in rows[("full", "throughput.tokens_per_s")].note

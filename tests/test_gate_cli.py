@@ -34,7 +34,7 @@ def test_regression_exits_1_and_names_it(capsys):
     code, out, _ = gate(capsys, BASE, CAND)
     assert code == 1
     assert "smollm2-135m dora deadbeef   record" in out and "not in candidate" in out
-    assert out.splitlines()[-1] == "gate: FAIL (22 checks on 6 runs: 4 regression, 2 missing, 1 inconclusive)"
+    assert out.splitlines()[-1] == "gate: FAIL (22 checks on 6 runs: 5 regression, 2 missing, 1 inconclusive)"
 
 
 def test_allow_missing_and_tolerance_flags(capsys, tmp_path):

@@ -55,7 +55,7 @@ def _cv_pct(values):
     return 100 * statistics.stdev(values) / abs(statistics.mean(values))
 
 
-def _relative(run, metric, base, cand, *, limit_pct, direction, tol, scale=(1.0, 1.0), note=""):
+def _relative(run, metric, base, cand, *, limit_pct, direction, tol, scale=(1.0, 1.0), note="", min_abs=0.0):
     """Medians compared by a relative factor; direction 'lower' or 'higher' is better."""
     b = [v / scale[0] for v in base]
     c = [v / scale[1] for v in cand]
@@ -66,23 +66,28 @@ def _relative(run, metric, base, cand, *, limit_pct, direction, tol, scale=(1.0,
     if noisiest > tol["cv_max_pct"]:
         note = f"repeats vary {noisiest:.1f}% (CV) > {tol['cv_max_pct']:g}%" + (f"; {note}" if note else "")
         return Row(run, metric, *shown, change, INCONCLUSIVE, note)
-    worse = change > limit_pct / 100 if direction == "lower" else change < -limit_pct / 100
-    better = change < -limit_pct / 100 if direction == "lower" else change > limit_pct / 100
+    big = abs(cm - bm) * scale[1] > min_abs  # beyond the absolute noise floor too (in raw units)
+    worse = big and (change > limit_pct / 100 if direction == "lower" else change < -limit_pct / 100)
+    better = big and (change < -limit_pct / 100 if direction == "lower" else change > limit_pct / 100)
     apart = len(b) < 2 or len(c) < 2 or min(c) > max(b) or max(c) < min(b)
     verdict = REGRESSION if worse and apart else IMPROVED if better and apart else PASS
     sign = "+" if direction == "lower" else "-"
-    limit = f"limit {sign}{limit_pct:g}%"
+    limit = f"limit {sign}{limit_pct:g}%" + (f" and {min_abs / 2**20:g} MiB" if min_abs else "")
     if len(base) > 1 or len(cand) > 1:
         limit += f", median of {len(base)}/{len(cand)}"
     return Row(run, metric, *shown, change, verdict, f"{limit}; {note}" if note else limit)
 
 
-def _throughput(run, metric, base_recs, cand_recs, base, cand, tol):
-    cal = []
-    for side, records in (("baseline", base_recs), ("candidate", cand_recs)):
-        figures = [get(r, CALIBRATION) for r in records]
-        ok = all(isinstance(f, (int, float)) and f > 0 for f in figures)
-        cal.append(statistics.median(figures) if ok else side)
+def job_calibration(records: list):
+    """The median calibration over every record of one side (one job): a single matmul figure
+    per record varied 196-307 GFLOP/s here within minutes, so per-run scaling added noise."""
+    figures = [get(r, CALIBRATION) for r in records]
+    ok = [f for f in figures if isinstance(f, (int, float)) and f > 0]
+    return statistics.median(ok) if ok and len(ok) == len(figures) else None
+
+
+def _throughput(run, metric, base, cand, tol, cal):
+    cal = [c if c is not None else side for c, side in zip(cal, ("baseline", "candidate"))]
     missing = [c for c in cal if isinstance(c, str)]
     if missing:
         note = f"raw: no calibration in {' or '.join(missing)}"
@@ -123,7 +128,7 @@ def _status(records):
     return ("ok", "") if not bad else (bad[0]["status"], f"{len(bad)} of {len(records)} not ok: {bad[0]['error']}")
 
 
-def compare_run(run, base_recs, cand_recs, tol) -> list:
+def compare_run(run, base_recs, cand_recs, tol, cal=None) -> list:
     """Rows for one matched run: its status (when either side is not ok), then each metric."""
     (b_status, b_why), (c_status, c_why) = _status(base_recs), _status(cand_recs)
     rows = []
@@ -148,18 +153,21 @@ def compare_run(run, base_recs, cand_recs, tol) -> list:
         elif direction == "exact":
             rows.append(_exact(run, metric, base, cand))
         elif metric == "throughput.tokens_per_s":
-            rows.append(_throughput(run, metric, base_ok, cand_ok, base, cand, tol))
+            rows.append(_throughput(run, metric, base, cand, tol,
+                                    cal or (job_calibration(base_ok), job_calibration(cand_ok))))
         elif metric == "mmlu.acc":
             rows.append(_accuracy(run, metric, base_ok, cand_ok, base, cand, tol))
         else:
             limit = tol["memory_pct"]
-            rows.append(_relative(run, metric, base, cand, limit_pct=limit, direction=direction, tol=tol))
+            rows.append(_relative(run, metric, base, cand, limit_pct=limit, direction=direction, tol=tol,
+                                  min_abs=tol["memory_min_mib"] * 2**20))
     return rows
 
 
 def compare(baseline: list, candidate: list, *, tolerances: dict) -> list:
     """Verdict rows for every run in either file; a run on one side only is MISSING."""
     rows = []
+    cal = (job_calibration(baseline), job_calibration(candidate))
     for key, base_recs, cand_recs in pair(baseline, candidate):
         run = run_name(key)
         if not base_recs or not cand_recs:
@@ -167,7 +175,7 @@ def compare(baseline: list, candidate: list, *, tolerances: dict) -> list:
             shown = ("-", f"{len(cand_recs)} record(s)") if not base_recs else (f"{len(base_recs)} record(s)", "-")
             rows.append(Row(run, "record", *shown, None, MISSING, f"not in {where}"))
             continue
-        rows.extend(compare_run(run, base_recs, cand_recs, tolerances))
+        rows.extend(compare_run(run, base_recs, cand_recs, tolerances, cal))
     return rows
 
 
