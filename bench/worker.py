@@ -34,7 +34,22 @@ PROGRESS = "@ftbench "  # the launcher relays lines with this prefix to the user
 
 
 def say(message: str) -> None:
-    print(f"{PROGRESS}{message}", flush=True)
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the run
+        print(f"{PROGRESS}{message}", flush=True)
+
+
+def _die_with_torchrun() -> None:
+    """torchrun starts each rank in its own session, out of reach of the launcher's killpg; the
+    rank dies with torchrun instead (which dies with the launcher), so no rank is orphaned."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except OSError:
+        return
+    if os.getppid() == 1:  # torchrun already gone
+        os._exit(1)
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -152,6 +167,8 @@ def _nvml_used():
 
 
 def main(argv=None) -> int:
+    if "TORCHELASTIC_RUN_ID" in os.environ:
+        _die_with_torchrun()
     spec_path = Path((argv or sys.argv[1:])[0])
     run_dir = spec_path.parent
     spec = json.loads(spec_path.read_text())

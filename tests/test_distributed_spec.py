@@ -49,3 +49,22 @@ def test_worker_command_uses_torchrun_only_for_several_processes():
     cmd = worker_command({"nproc": 2}, path)
     assert cmd[1:3] == ["-m", "torch.distributed.run"] and "--standalone" in cmd and "--nproc-per-node=2" in cmd
     assert cmd[-3:] == ["-m", "bench.worker", str(path)]
+
+
+def test_launcher_and_executors_never_import_torch():
+    import subprocess
+
+    code = ("import sys, bench.launcher, bench.session, bench.executors, bench.executors.local,"
+            " bench.executors.ray_exec, bench.executors.slurm; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_slurm_without_a_partition_is_one_line_and_exit_2(tmp_path):
+    from tests.conftest import one_clean_error_line, run_cli
+
+    result = run_cli("--profile", "smoke", "--executor", "slurm", "--out", tmp_path / "out")
+    assert "--executor slurm needs --slurm-partition NAME" in one_clean_error_line(result)
+    assert not (tmp_path / "out").exists()
+    result = run_cli("--profile", "smoke", "--executor", "mpi", "--out", tmp_path / "out")
+    assert "unknown executor 'mpi'; valid choices: local, ray, slurm, submitit-local" in one_clean_error_line(result)

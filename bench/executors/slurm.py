@@ -7,8 +7,11 @@ the run's timeout plus a margin (the launcher inside the job still enforces the 
 records it). The local executor runs one job at a time so runs never share the cores.
 """
 
+import os
 import time
 from pathlib import Path
+
+from bench import paths
 
 
 def _run(spec: dict, out_dir: str) -> dict:
@@ -24,7 +27,9 @@ class SubmititExecutor:
     def __init__(self, *, cluster: str, folder: Path, partition: str | None, cpus_per_run: int | None):
         import submitit
 
-        self.submitit = submitit
+        # jobs unpickle bench.executors.slurm._run: the repository must be importable there
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.REPO_ROOT), os.environ.get("PYTHONPATH")]))
+        os.environ["FTBENCH_CACHE"] = str(paths.cache_dir())
         self.name = "slurm" if cluster == "slurm" else "submitit-local"
         self.executor = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
         self.slots = 10_000 if cluster == "slurm" else 1
