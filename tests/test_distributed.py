@@ -12,7 +12,9 @@ from bench import store
 from bench.schema import problems
 from tests.conftest import run_cli
 
-TINY = ["--profile", "smoke", "--no-eval", "--no-report", "--steps", "3", "--methods", "full"]
+# seq_len 256 pads most sequences, so the two ranks hold different real-token counts: the
+# global-count weighting is exercised, not only an even split.
+TINY = ["--profile", "smoke", "--no-eval", "--no-report", "--steps", "3", "--methods", "full", "--seq-len", "256"]
 LOSS_RTOL = 1e-4
 
 
