@@ -55,6 +55,17 @@ def _child_setup(max_bytes: int | None):
     return apply
 
 
+def worker_command(spec: dict, spec_path: Path) -> list:
+    """`python -m bench.worker SPEC`, or under torchrun for nproc > 1: one node, a free rendezvous
+    port (--standalone), nproc ranks. torchrun tears every rank down when one fails, and the
+    process group (killed on timeout) holds them all."""
+    nproc = spec.get("nproc", 1)
+    if nproc == 1:
+        return [sys.executable, "-m", "bench.worker", str(spec_path)]
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+            "-m", "bench.worker", str(spec_path)]
+
+
 def launch(spec: dict, *, out_dir: Path, echo=print) -> dict:
     """Run `spec` (which carries its run_id) and return its record."""
     run_dir = Path(out_dir) / "runs" / spec["run_id"]
@@ -64,7 +75,7 @@ def launch(spec: dict, *, out_dir: Path, echo=print) -> dict:
     started, timed_out = time.perf_counter(), threading.Event()
     with open(run_dir / "worker.log", "w") as log:
         child = subprocess.Popen(
-            [sys.executable, "-m", "bench.worker", str(run_dir / "spec.json")],
+            worker_command(spec, run_dir / "spec.json"),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
             env=child_env(spec), cwd=paths.REPO_ROOT, start_new_session=True,
             preexec_fn=_child_setup(limit),
@@ -87,7 +98,8 @@ def launch(spec: dict, *, out_dir: Path, echo=print) -> dict:
             child.returncode = -1  # reaped by wait4 above; stop Popen from waiting again
     record = _read_result(run_dir, spec, status, timed_out.is_set())
     # ru_maxrss is reset with each phase's peak (clear_refs), so it covers the last phase only;
-    # the worker's own running maximum covers the phases before it.
+    # the worker's own running maximum covers the phases before it. Under torchrun, wait4 sees
+    # the largest of torchrun and its reaped ranks; the worker reports the max over ranks.
     record["memory"]["wait4_peak_bytes"] = usage.ru_maxrss * 1024
     record["memory"]["process_peak_bytes"] = max(usage.ru_maxrss * 1024, record["memory"].get("worker_peak_bytes") or 0)
     record["wall_s"] = record["wall_s"] or time.perf_counter() - started

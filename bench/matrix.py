@@ -38,8 +38,28 @@ def build_matrix(settings: dict) -> list:
         path = resolve(model)
         _check_targets(model, path, lora["target_modules"], run["methods"])
         for method in dict.fromkeys(run["methods"]):
-            specs.append(finish_spec({**common, "model": model, "model_path": str(path), "method": method}))
+            spec = distribute({**common, "model": model, "model_path": str(path), "method": method})
+            specs.append(finish_spec(spec))
     return specs
+
+
+# nproc > 1 and strategy "auto": shard (FSDP) whatever FSDP can shard. bitsandbytes int8 weights
+# cannot be sharded, so lora8 replicates (DDP); base trains nothing and stays one process.
+AUTO_STRATEGY = {"full": "fsdp", "lora": "fsdp", "dora": "fsdp", "qlora": "fsdp", "lora8": "ddp"}
+
+
+def distribute(spec: dict) -> dict:
+    """Resolve nproc/strategy. A one-process spec carries neither key, so its spec_hash is the
+    same as before distributed runs existed and old baselines still match."""
+    nproc, strategy = spec.pop("nproc", 1), spec.pop("strategy", "auto")
+    if nproc == 1 or spec["method"] == "base":
+        return spec
+    if strategy == "auto":
+        strategy = AUTO_STRATEGY[spec["method"]]
+    if spec["method"] == "lora8" and strategy == "fsdp":
+        raise BenchError("lora8 cannot run under fsdp (bitsandbytes int8 weights cannot be sharded); "
+                         "valid choices: ddp, auto")
+    return {**spec, "nproc": nproc, "strategy": strategy}
 
 
 def finish_spec(spec: dict) -> dict:

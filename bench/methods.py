@@ -71,8 +71,11 @@ def dora(spec: dict):
 def qlora(spec: dict):
     from transformers import BitsAndBytesConfig
 
+    # FSDP-QLoRA: FSDP shards floating-point tensors only, so the packed 4-bit weights are stored
+    # in the compute dtype (bnb_4bit_quant_storage), as the transformers/peft FSDP-QLoRA recipe does.
+    storage = {"bnb_4bit_quant_storage": DTYPES[spec["compute_dtype"]]} if spec.get("strategy") == "fsdp" else {}
     quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                               bnb_4bit_compute_dtype=DTYPES[spec["compute_dtype"]])
+                               bnb_4bit_compute_dtype=DTYPES[spec["compute_dtype"]], **storage)
     model = _kbit(_load(spec, quantization_config=quant), spec)
     return _with_adapter(model, dict(spec, grad_checkpointing=False))
 

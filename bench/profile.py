@@ -21,9 +21,10 @@ CHOICES = {
     ("run", "device"): ("auto", "cpu", "cuda"),
     ("run", "compute_dtype"): ("auto", "float32", "bfloat16", "float16"),
     ("run", "data"): ("mmlu-validation",),
+    ("run", "strategy"): ("auto", "ddp", "fsdp"),
 }
 POSITIVE = {("run", "steps"), ("run", "batch_size"), ("run", "grad_accum"), ("run", "seq_len"),
-            ("run", "lr"), ("run", "run_timeout_s"), ("lora", "r"), ("lora", "alpha"), ("eval", "batch_size")}
+            ("run", "lr"), ("run", "run_timeout_s"), ("run", "nproc"), ("lora", "r"), ("lora", "alpha"), ("eval", "batch_size")}
 
 
 def available() -> list:
@@ -126,6 +127,9 @@ def validate(settings: dict) -> list:
     for method in run["methods"]:
         if method not in METHODS:
             errors.append(f"unknown method {method!r}; valid choices: {', '.join(METHODS)}")
+    if run["nproc"] > 0 and run["batch_size"] % run["nproc"]:
+        errors.append(f"run.batch_size ({run['batch_size']}) must be a multiple of run.nproc ({run['nproc']}): "
+                      f"each rank takes an equal share of the global batch")
     if not run["methods"] or not run["models"]:
         errors.append("run.models and run.methods must each name at least one")
     if run["cpu_malloc_mmap_threshold"] < 0:

@@ -14,6 +14,7 @@ OVERRIDES = {
     "grad_accum": ("run", "grad_accum", int), "seed": ("run", "seed", int), "lr": ("run", "lr", float),
     "optimizer": ("run", "optimizer", str), "device": ("run", "device", str), "dtype": ("run", "compute_dtype", str),
     "run_timeout": ("run", "run_timeout_s", int), "max_memory": ("run", "max_memory", str),
+    "nproc": ("run", "nproc", int), "strategy": ("run", "strategy", str),
     "lora_r": ("lora", "r", int), "target_modules": ("lora", "target_modules", None),
     "shots": ("eval", "shots", int), "mmlu_limit": ("eval", "limit", int),
     "eval_batch_size": ("eval", "batch_size", int), "tasks": ("eval", "tasks", None),
@@ -35,6 +36,13 @@ def add_parser(subparsers) -> None:
                              ("--eval-batch-size", int, "lm-eval batch size"),
                              ("--run-timeout", int, "seconds before a run is killed (status timeout)")):
         p.add_argument(flag, type=kind, help=text)
+    p.add_argument("--nproc", type=int, help="processes per run (torchrun); >1 splits each global batch across ranks")
+    p.add_argument("--strategy", help="with --nproc > 1: auto, ddp or fsdp")
+    p.add_argument("--executor", default="local", help="where runs execute: local (default), ray, slurm, submitit-local")
+    p.add_argument("--ray-address", help="address of an existing Ray cluster (default: start a local one)")
+    p.add_argument("--slurm-partition", help="Slurm partition for --executor slurm")
+    p.add_argument("--cpus-per-run", type=int, help="CPUs each ray/slurm run asks for (default: ray, all of a "
+                                                      "node's for CPU runs, nproc for CUDA runs; slurm, the partition's)")
     p.add_argument("--optimizer", help="adamw_torch, adamw_8bit, paged_adamw, paged_adamw_8bit")
     p.add_argument("--device", help="auto, cpu or cuda")
     p.add_argument("--dtype", help="compute dtype: auto, float32, bfloat16, float16")
@@ -74,12 +82,20 @@ def run(args) -> int:
     from bench.profile import load_profile
     from bench.session import run_matrix
 
+    from bench.executors import EXECUTORS, make_executor
+
+    if args.executor not in EXECUTORS:
+        raise BenchError(f"unknown executor {args.executor!r}; valid choices: {', '.join(EXECUTORS)}")
+    if args.executor == "slurm" and not args.slurm_partition:
+        raise BenchError("--executor slurm needs --slurm-partition NAME")
     settings = load_profile(args.profile, overrides=overrides_from(args))
     specs = build_matrix(settings)
     out_dir = (args.out or REPO_ROOT / "reports" / settings["profile"]).resolve()
     _check_out_dir(out_dir, resume=args.resume, append=args.append)
     signal.signal(signal.SIGTERM, _raise_interrupt)
-    return run_matrix(specs, out_dir=out_dir, resume=args.resume, report=not args.no_report)
+    executor = make_executor(args.executor, out_dir=out_dir, ray_address=args.ray_address,
+                             slurm_partition=args.slurm_partition, cpus_per_run=args.cpus_per_run)
+    return run_matrix(specs, out_dir=out_dir, resume=args.resume, report=not args.no_report, executor=executor)
 
 
 def _raise_interrupt(signum, frame):

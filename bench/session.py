@@ -5,7 +5,6 @@ import time
 from pathlib import Path
 
 from bench import store
-from bench.launcher import launch
 from bench.matrix import run_id
 from bench.record import skeleton
 
@@ -18,37 +17,55 @@ def completed(out_dir: Path) -> set:
     return {r["spec_hash"] for r in records if r["status"] == "ok"}
 
 
-def run_matrix(specs: list, *, out_dir: Path, resume: bool = False, report: bool = True) -> int:
+def run_matrix(specs: list, *, out_dir: Path, resume: bool = False, report: bool = True, executor=None) -> int:
+    """Run every spec not already ok (with resume) on `executor` (default: local), appending each
+    record as it comes back. This process is the only writer of results.jsonl, whichever executor."""
+    from bench.executors.local import LocalExecutor
+
+    executor = executor or LocalExecutor()
     done = completed(out_dir) if resume else set()
     todo = [s for s in specs if s["spec_hash"] not in done]
     if resume:
         print(f"resume: {len(specs) - len(todo)} of {len(specs)} runs already ok in {out_dir}")
-    records, durations = [], []
+    records, durations, pending, in_flight = [], [], list(todo), {}
     try:
-        for index, spec in enumerate(todo, start=1):
-            spec = dict(spec, run_id=run_id(spec))
-            print(f"[{index}/{len(todo)}] {spec['model']} x {spec['method']}{_eta(durations, len(todo) - index + 1)}",
-                  flush=True)
-            started = time.perf_counter()
-            try:
-                record = launch(spec, out_dir=out_dir)
-            except KeyboardInterrupt as exc:
-                _record_interrupt(spec, todo[index:], out_dir, reason=str(exc) or "SIGINT")
-                raise
-            store.append(out_dir, record)
-            records.append(record)
-            durations.append(time.perf_counter() - started)
-            print(f"    -> {record['status']}" + (f": {record['error']}" if record["error"] else "")
-                  + f" ({durations[-1]:.0f} s)", flush=True)
-    except KeyboardInterrupt:
+        while pending or in_flight:
+            while pending and len(in_flight) < executor.slots:
+                spec = dict(pending.pop(0))
+                spec["run_id"] = run_id(spec)
+                print(f"[{len(todo) - len(pending)}/{len(todo)}] {spec['model']} x {spec['method']}"
+                      f"{_eta(durations, len(pending) + 1)}", flush=True)
+                in_flight[executor.submit(spec, out_dir=out_dir)] = (spec, time.perf_counter())
+            for handle, result in executor.wait(list(in_flight)):
+                spec, started = in_flight.pop(handle)
+                record = _tag(result, spec=spec, executor=executor.name)
+                store.append(out_dir, record)
+                records.append(record)
+                durations.append(time.perf_counter() - started)
+                print(f"    -> {record['method']} {record['status']}" + (f": {record['error']}" if record["error"] else "")
+                      + f" ({durations[-1]:.0f} s)", flush=True)
+    except KeyboardInterrupt as exc:
+        executor.cancel(list(in_flight))
+        _record_interrupt([s for s, _ in in_flight.values()], pending, out_dir, reason=str(exc) or "SIGINT")
         print(f"interrupted: finished records are in {out_dir / store.RESULTS}; "
               f"rerun with --resume --out {out_dir} to complete the matrix", flush=True)
         return 130
+    finally:
+        executor.close()
     print(summary(records))
     if report:
         _write_report(out_dir)
     print(f"results: {out_dir / store.RESULTS}")
     return 0 if all(r["status"] == "ok" for r in records) else 1
+
+
+def _tag(result, *, spec: dict, executor: str) -> dict:
+    """The record as stored: a lost run becomes a crashed record; every record names its executor."""
+    from bench.executors import lost_record
+
+    record = lost_record(spec, executor=executor, exc=result) if isinstance(result, BaseException) else result
+    record["executor"] = executor
+    return record
 
 
 def _eta(durations: list, remaining: int) -> str:
@@ -58,9 +75,10 @@ def _eta(durations: list, remaining: int) -> str:
     return f"  (ETA {int(left // 60)}m{int(left % 60):02d}s)"
 
 
-def _record_interrupt(spec: dict, not_started: list, out_dir: Path, *, reason: str) -> None:
-    """The run cut short and the ones never started are recorded, so nothing is silently lost."""
-    store.append(out_dir, skeleton(spec, status="error", error=f"interrupted ({reason})"))
+def _record_interrupt(cut_short: list, not_started: list, out_dir: Path, *, reason: str) -> None:
+    """The runs cut short and the ones never started are recorded, so nothing is silently lost."""
+    for spec in cut_short:
+        store.append(out_dir, skeleton(spec, status="error", error=f"interrupted ({reason})"))
     for other in not_started:
         store.append(out_dir, skeleton(dict(other, run_id=run_id(other)), status="skipped",
                                        error=f"not started: matrix interrupted ({reason})"))

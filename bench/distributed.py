@@ -1,0 +1,132 @@
+"""The worker's side of a run with nproc > 1, started by torchrun (see bench.launcher).
+
+Every rank loads the model, takes batch_size/nproc rows of each global micro-batch, and trains
+it wrapped in DDP (replicas) or FSDP2 (`fully_shard`: parameters, gradients and optimizer state
+sharded per decoder layer). The loss of each rank is its token sum over the *global* real-token
+count (`num_items_in_batch`), times world size because both engines average gradients over
+ranks, so the gradient and the reported (all-reduced) loss are those of the single-process run
+on the same global batch. Each rank measures its own memory; rank 0 gathers the figures and is
+the only rank that writes result.json. A one-process spec gets `Single`, whose steps are no-ops.
+"""
+
+import os
+from datetime import timedelta
+
+import torch
+
+
+class Single:
+    size, rank, strategy, writer = 1, 0, None, True
+
+    def place(self, spec: dict) -> dict:
+        return spec
+
+    def shard(self, batches: list) -> list:
+        return batches
+
+    def wrap(self, model, spec: dict):
+        return model
+
+    def unwrap(self, model):
+        return model
+
+    def can_score(self) -> str | None:
+        return None
+
+    def reduce(self, loss: float, tokens: int):
+        return loss, tokens
+
+    def finish(self, record: dict) -> None:
+        pass
+
+
+class Ranks(Single):
+    def __init__(self, spec: dict):
+        import torch.distributed as dist
+
+        self.dist = dist
+        self.size, self.rank = int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"])
+        self.local_rank, self.writer = int(os.environ.get("LOCAL_RANK", 0)), self.rank == 0
+        self.strategy, self.cuda = spec["strategy"], spec["device"] == "cuda"
+        self.backend = "nccl" if self.cuda else "gloo"
+        if self.cuda:
+            torch.cuda.set_device(self.local_rank)
+        dist.init_process_group(self.backend, timeout=timedelta(seconds=spec["run_timeout_s"]))
+
+    def place(self, spec: dict) -> dict:
+        return dict(spec, device=f"cuda:{self.local_rank}") if self.cuda else spec
+
+    def shard(self, batches: list) -> list:
+        """This rank's rows of every global micro-batch, with the global real-token count."""
+        out = []
+        for batch in batches:
+            rows = batch["input_ids"].shape[0] // self.size
+            mine = {k: v[self.rank * rows:(self.rank + 1) * rows] for k, v in batch.items()}
+            mine["num_items_in_batch"] = (batch["labels"][:, 1:] != -100).sum()  # HF shifts labels by one
+            out.append(mine)
+        return out
+
+    def wrap(self, model, spec: dict):
+        if self.strategy == "ddp":
+            from torch.nn.parallel import DistributedDataParallel
+
+            return DistributedDataParallel(model, device_ids=[self.local_rank] if self.cuda else None)
+        return _fully_shard(model, spec, size=self.size, device_type="cuda" if self.cuda else "cpu")
+
+    def unwrap(self, model):
+        return model.module if self.strategy == "ddp" else model
+
+    def can_score(self) -> str | None:
+        """Why this rank does not score MMLU, or None. Rank 0 scores the whole DDP replica; FSDP
+        holds only a shard per rank, and scoring a gathered copy is not implemented."""
+        if self.rank != 0:
+            return "scored on rank 0"
+        return "not scored under fsdp (each rank holds a shard)" if self.strategy == "fsdp" else None
+
+    def reduce(self, loss: float, tokens: int):
+        total = torch.tensor([loss, float(tokens)], dtype=torch.float64)
+        self.dist.all_reduce(total)
+        return float(total[0]), int(total[1])
+
+    def finish(self, record: dict) -> None:
+        """Gather every rank's figures on rank 0: per-rank phase peaks, and the max over ranks as
+        the run's peak (the device that must fit it is the fullest one)."""
+        mine = {"rank": self.rank, "host": record["host"], "worker_peak_bytes": record["memory"].get("worker_peak_bytes"),
+                "memory": {p: {k: v for k, v in (record["memory"].get(p) or {}).items() if k.endswith("_bytes")}
+                           for p in ("load", "train", "eval")}}
+        ranks = [None] * self.size if self.rank == 0 else None
+        self.dist.gather_object(mine, ranks, dst=0)
+        self.dist.destroy_process_group()
+        if self.rank != 0:
+            return
+        for phase in ("load", "train", "eval"):
+            peaks = [r["memory"][phase].get("peak_bytes") for r in ranks]
+            if record["memory"].get(phase) and all(isinstance(p, int) for p in peaks):
+                record["memory"][phase]["peak_bytes"] = max(peaks)
+        record["memory"]["worker_peak_bytes"] = max(r["worker_peak_bytes"] or 0 for r in ranks)
+        record["distributed"] = {"world_size": self.size, "backend": self.backend, "strategy": self.strategy,
+                                 "launcher": "torchrun", "ranks": ranks}
+
+
+def _fully_shard(model, spec: dict, *, size: int, device_type: str):
+    """FSDP2 per decoder layer, then the root: a layer's parameters are gathered only while it runs.
+    In low precision, parameters compute in the model's dtype and gradients reduce in float32."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    from bench.methods import DTYPES
+
+    mesh = init_device_mesh(device_type, (size,))
+    dtype = DTYPES[spec["compute_dtype"]]
+    policy = MixedPrecisionPolicy(param_dtype=dtype, reduce_dtype=torch.float32)
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    layer_names = set(getattr(base, "_no_split_modules", None) or [])
+    for module in model.modules():
+        if type(module).__name__ in layer_names:
+            fully_shard(module, mesh=mesh, mp_policy=policy)
+    fully_shard(model, mesh=mesh, mp_policy=policy)
+    return model
+
+
+def setup(spec: dict):
+    return Ranks(spec) if spec.get("nproc", 1) > 1 else Single()
