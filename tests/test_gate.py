@@ -1,11 +1,11 @@
 """Gate verdicts on records mutated from the committed synthetic fixture (no torch, no timing)."""
 
-import copy
 import json
 
 import pytest
 
 from bench.errors import BenchError
+from tests.fixtures.make_gate_fixtures import with_
 from bench.gate import DEFAULT_TOLERANCES, resolve_tolerances
 from bench.gate.compare import (IMPROVED, INCONCLUSIVE, MISSING, PASS, REGRESSION, compare,
                                 exit_code)
@@ -21,17 +21,6 @@ def records():
 def by_method(method):
     return next(r for r in records() if r["method"] == method)
 
-
-def with_(record, **changes):
-    """Deep copy with dotted-path changes: with_(r, **{"memory.train.peak_bytes": 1})."""
-    out = copy.deepcopy(record)
-    for dotted, value in changes.items():
-        *parents, leaf = dotted.split(".")
-        node = out
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return out
 
 
 def verdicts(baseline, candidate, **tol):
