@@ -96,7 +96,9 @@ class Ranks(Single):
                            for p in ("load", "train", "eval")}}
         ranks = [None] * self.size if self.rank == 0 else None
         self.dist.gather_object(mine, ranks, dst=0)
-        self.dist.destroy_process_group()
+        # No destroy_process_group(): it was the one place a rank was seen to hang after the
+        # record was complete (2 in ~16 runs), waiting on a peer that had already left. The
+        # gather above is the last collective; every rank then ends with os._exit (worker.main).
         if self.rank != 0:
             return
         for phase in ("load", "train", "eval"):

@@ -20,7 +20,9 @@ from pathlib import Path
 from bench import paths
 from bench.record import now_iso, skeleton
 from bench.units import parse_size
-from bench.worker import PROGRESS
+from bench.worker import PROGRESS, RESULT_WRITTEN
+
+EXIT_GRACE_S = 60  # after the result is written; a normal exit takes well under a second
 
 
 def child_env(spec: dict | None = None) -> dict:
@@ -82,18 +84,25 @@ def launch(spec: dict, *, out_dir: Path, echo=print) -> dict:
         )
         killer = threading.Timer(spec["run_timeout_s"], _kill_group, (child.pid, timed_out))
         killer.start()
+        grace = []
         try:
             for line in child.stdout:
                 log.write(line)
                 if line.startswith(PROGRESS):
                     echo("    " + line[len(PROGRESS):].rstrip())
+                if line.startswith(RESULT_WRITTEN):
+                    # the record is complete: a child still alive after the grace period is stuck
+                    # in teardown (seen with torchrun ranks), so it is ended, the result kept
+                    grace.append(threading.Timer(EXIT_GRACE_S, _kill_group, (child.pid, None)))
+                    grace[-1].start()
             _, status, usage = os.wait4(child.pid, 0)
         except BaseException:
             _kill_group(child.pid, None)
             os.wait4(child.pid, 0)
             raise
         finally:
-            killer.cancel()
+            for timer in [killer, *grace]:
+                timer.cancel()
             child.stdout.close()
             child.returncode = -1  # reaped by wait4 above; stop Popen from waiting again
     record = _read_result(run_dir, spec, status, timed_out.is_set())

@@ -31,6 +31,7 @@ def classify(exc: BaseException) -> str:
 
 
 PROGRESS = "@ftbench "  # the launcher relays lines with this prefix to the user
+RESULT_WRITTEN = "@ftbench-result-written"  # the record is complete; the launcher may end a stuck exit
 
 
 def say(message: str) -> None:
@@ -189,6 +190,7 @@ def main(argv=None) -> int:
     record["wall_s"] = time.perf_counter() - start
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 writes the run's record
         write_json(run_dir / "result.json", record)
+        print(RESULT_WRITTEN, flush=True)
     code = 0 if record["status"] == "ok" else 1
     if "TORCHELASTIC_RUN_ID" in os.environ:
         # Once seen (1 in ~10 runs, not reproduced since): a rank finished its work but never
