@@ -33,15 +33,7 @@ def redirect_cais_mmlu() -> None:
     """Serve `cais/mmlu` from the local JSONL; every other dataset loads as usual."""
     import datasets
 
-    original = datasets.load_dataset
-
-    def load_dataset(path=None, name=None, **kwargs):
-        if path != "cais/mmlu":
-            return original(path=path, name=name, **kwargs)
-        files = {split: str(data.split_file(name, split)) for split in data.SPLITS}
-        return original("json", data_files=files, cache_dir=str(paths.hf_home() / "datasets"))
-
-    datasets.load_dataset = load_dataset
+    datasets.load_dataset = data.cais_mmlu_from_local(datasets.load_dataset)
 
 
 def load_model():

@@ -45,15 +45,7 @@ class RecordingLM:
 
 @pytest.fixture
 def local_cais_mmlu(monkeypatch):
-    original = datasets.load_dataset
-
-    def load_dataset(path=None, name=None, **kwargs):
-        if path != "cais/mmlu":
-            return original(path=path, name=name, **kwargs)
-        files = {split: str(data.split_file(name, split)) for split in data.SPLITS}
-        return original("json", data_files=files, cache_dir=str(paths.hf_home() / "datasets"))
-
-    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    monkeypatch.setattr(datasets, "load_dataset", data.cais_mmlu_from_local(datasets.load_dataset))
 
 
 def _requests(task, include_path, shots):

@@ -58,3 +58,15 @@ def check_data(subjects) -> dict:
             if split == "test":
                 counts[subject] = rows
     return counts
+
+
+def cais_mmlu_from_local(original_load_dataset):
+    """A `datasets.load_dataset` that serves `cais/mmlu` from the local JSONL and passes every
+    other dataset to `original_load_dataset`. Lets lm-eval's own built-in `mmlu` task files run
+    offline on the same data as ftbench's tasks (the equivalence check and its tests use it)."""
+    def load_dataset(path=None, name=None, **kwargs):
+        if path != "cais/mmlu":
+            return original_load_dataset(path=path, name=name, **kwargs)
+        files = {split: str(split_file(name, split)) for split in SPLITS}
+        return original_load_dataset("json", data_files=files, cache_dir=str(paths.hf_home() / "datasets"))
+    return load_dataset
