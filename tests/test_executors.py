@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.executors.ray_exec import RAY_LOOPBACK_ENV
 from tests.conftest import count_fault, run_cli
 from tests.test_faults import lines, runs_started, start, wait_for, worker_pids
 
@@ -59,16 +60,19 @@ def ray_address(tmp_path_factory):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     ray = Path(sys.executable).parent / "ray"
-    head = subprocess.Popen([ray, "start", "--head", f"--port={port}", "--num-cpus=2", "--num-gpus=0",
-                             "--object-store-memory=100000000", "--include-dashboard=false",
-                             "--disable-usage-stats", "--block"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # Loopback only: the head advertises 127.0.0.1, never the machine's interface address.
+    head = subprocess.Popen([ray, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
+                             "--num-cpus=2", "--num-gpus=0", "--object-store-memory=100000000",
+                             "--include-dashboard=false", "--disable-usage-stats", "--block"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, **RAY_LOOPBACK_ENV})
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             break
         except OSError:
+            assert head.poll() is None, f"ray start exited with code {head.returncode}"
             time.sleep(0.5)
     yield f"127.0.0.1:{port}"
     head.send_signal(signal.SIGTERM)  # `ray start --block` stops the processes it started
@@ -105,7 +109,7 @@ def test_a_killed_ray_worker_loses_no_finished_record_and_resume_completes(tmp_p
     out = tmp_path / "out"
     proc = start(*SMOKE, "--executor", "ray", "--ray-address", ray_address, "--out", out)
     wait_for(lambda: len(lines(out)) == 1 and runs_started(out) == 2 and worker_pids(out),
-             what="first run recorded, second running")
+             what="first run recorded, second running", proc=proc)
     (child,) = worker_pids(out)
     ray_worker = int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[1])
     os.kill(ray_worker, signal.SIGKILL)

@@ -29,11 +29,16 @@ def start(*args, **kwargs):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
-def wait_for(condition, *, timeout=300, what="condition"):
+def wait_for(condition, *, timeout=300, what="condition", proc=None):
+    """Poll `condition` until it holds. With `proc`, fail at once (with its output) when that
+    process has already exited: the condition can then never come true."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
+        if proc is not None and proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"process exited with code {proc.returncode} before {what}:\n{out}\n{err}")
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what}")
 
@@ -57,7 +62,7 @@ def worker_pids(out: Path) -> list:
 def test_signal_to_parent_records_everything_then_resume_completes(tmp_path, sig):
     out = tmp_path / "out"
     proc = start(*SMOKE, "--out", out)
-    wait_for(lambda: len(lines(out)) == 1 and runs_started(out) == 2, what="first run done, second started")
+    wait_for(lambda: len(lines(out)) == 1 and runs_started(out) == 2, what="first run done, second started", proc=proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     records = lines(out)
@@ -75,7 +80,7 @@ def test_signal_to_parent_records_everything_then_resume_completes(tmp_path, sig
 def test_kill_9_of_the_parent_then_resume_runs_each_once(tmp_path):
     out = tmp_path / "out"
     proc = start(*SMOKE, "--out", out)
-    wait_for(lambda: len(lines(out)) == 1 and runs_started(out) == 2, what="first run done, second started")
+    wait_for(lambda: len(lines(out)) == 1 and runs_started(out) == 2, what="first run done, second started", proc=proc)
     proc.kill()
     proc.communicate(timeout=30)
     first = lines(out)
@@ -91,9 +96,9 @@ def test_kill_9_of_the_parent_then_resume_runs_each_once(tmp_path):
 def test_kill_9_of_a_child_is_recorded_and_the_rest_go_on(tmp_path):
     out = tmp_path / "out"
     proc = start(*SMOKE, "--methods", "full", "lora", "--out", out)
-    wait_for(lambda: worker_pids(out), what="first child")
+    wait_for(lambda: worker_pids(out), what="first child", proc=proc)
     wait_for(lambda: (out / "runs").exists() and "train step" in "".join(
-        p.read_text() for p in (out / "runs").glob("*/worker.log")), what="first child training")
+        p.read_text() for p in (out / "runs").glob("*/worker.log")), what="first child training", proc=proc)
     for pid in worker_pids(out):
         os.kill(pid, signal.SIGKILL)
     proc.communicate(timeout=300)

@@ -6,6 +6,10 @@ CPU runs never share a node's cores and timings stay comparable with `local`). R
 OMP_NUM_THREADS = num_cpus to the task, which the run inherits. The repository and the cache
 must be at the same path on every node (a shared file system), as results are written under
 the output directory by the node that ran them.
+
+A local cluster (no --ray-address), or one addressed on the loopback, is kept on 127.0.0.1:
+Ray otherwise swaps a loopback address for the machine's interface address, which a sandboxed
+or firewalled machine may not reach ("Failed to connect to Ray cluster at <interface>:<port>").
 """
 
 import os
@@ -22,18 +26,33 @@ def _run(spec: dict, out_dir: str, env: dict) -> dict:
     return launch(spec, out_dir=Path(out_dir), echo=lambda *_: None)
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+# Ray reads this at import: false makes its node-IP lookup answer 127.0.0.1 instead of resolving
+# the interface address (the same switch Ray uses on macOS and Windows).
+RAY_LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
+def is_loopback(address: str | None) -> bool:
+    """True for no address (a local cluster) or host:port on the loopback."""
+    return address is None or address.rsplit(":", 1)[0] in LOOPBACK
+
+
 class RayExecutor:
     name = "ray"
 
     def __init__(self, *, address: str | None, cpus_per_run: int | None):
+        local = is_loopback(address)
+        if local:
+            os.environ.update(RAY_LOOPBACK_ENV)
         import ray
 
         self.ray = ray
+        where = {"_node_ip_address": "127.0.0.1"} if local else {}
         if address:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False, **where)
         else:  # a local cluster for this matrix only; a small object store: records are tiny
             ray.init(num_cpus=os.cpu_count(), object_store_memory=100 * 2**20, include_dashboard=False,
-                     log_to_driver=False)
+                     log_to_driver=False, **where)
         self.slots = 10_000  # Ray queues tasks until their resources are free
         self.cpus_per_run = cpus_per_run
         self._task = ray.remote(_run)
