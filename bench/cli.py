@@ -21,7 +21,13 @@ COMMANDS = {
 def build_parser():
     import argparse
 
-    parser = argparse.ArgumentParser(
+    class Parser(argparse.ArgumentParser):
+        """argparse's errors (a bad type, a missing value) as one BenchError line, not usage text."""
+
+        def error(self, message):
+            raise BenchError(f"{message} (see {self.prog} --help)")
+
+    parser = Parser(
         prog="run_bench.py",
         description="ftbench: what full fine-tuning, LoRA, QLoRA, DoRA and 8-bit LoRA really cost. "
                     "With no sub-command, `run` is assumed (the default profile).",

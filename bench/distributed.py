@@ -2,8 +2,8 @@
 
 Every rank loads the model, takes batch_size/nproc rows of each global micro-batch, and trains
 it wrapped in DDP (replicas) or FSDP2 (`fully_shard`: parameters, gradients and optimizer state
-sharded per decoder layer). The loss of each rank is its token sum over the *global* real-token
-count (`num_items_in_batch`), times world size because both engines average gradients over
+sharded per decoder layer). The loss of each rank is its token sum over the *global* supervised-token
+count of the step (bench.train), times world size because both engines average gradients over
 ranks, so the gradient and the reported (all-reduced) loss are those of the single-process run
 on the same global batch. Each rank measures its own memory; rank 0 gathers the figures and is
 the only rank that writes result.json. A one-process spec gets `Single`, whose steps are no-ops.
@@ -57,12 +57,14 @@ class Ranks(Single):
         return dict(spec, device=f"cuda:{self.local_rank}") if self.cuda else spec
 
     def shard(self, batches: list) -> list:
-        """This rank's rows of every global micro-batch, with the global real-token count."""
+        """This rank's rows of every global micro-batch, with the global supervised-token count."""
+        from bench.train import supervised_tokens
+
         out = []
         for batch in batches:
             rows = batch["input_ids"].shape[0] // self.size
             mine = {k: v[self.rank * rows:(self.rank + 1) * rows] for k, v in batch.items()}
-            mine["num_items_in_batch"] = (batch["labels"][:, 1:] != -100).sum()  # HF shifts labels by one
+            mine["global_supervised"] = supervised_tokens(batch)  # the step's loss divides by the global count
             out.append(mine)
         return out
 

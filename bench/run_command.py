@@ -11,8 +11,9 @@ from bench.paths import REPO_ROOT
 OVERRIDES = {
     "models": ("run", "models", None), "methods": ("run", "methods", None),
     "steps": ("run", "steps", int), "seq_len": ("run", "seq_len", int), "batch_size": ("run", "batch_size", int),
-    "grad_accum": ("run", "grad_accum", int), "seed": ("run", "seed", int), "lr": ("run", "lr", float),
-    "optimizer": ("run", "optimizer", str), "device": ("run", "device", str), "dtype": ("run", "compute_dtype", str),
+    "grad_accum": ("run", "grad_accum", int), "seeds": ("run", "seeds", None), "lr": ("run", "lr", float),
+    "optimizer": ("run", "optimizer", str), "device": ("run", "device", str), "precision": ("run", "precision", str),
+    "data": ("data", "source", str), "data_format": ("data", "format", str), "heldout": ("data", "heldout", int),
     "run_timeout": ("run", "run_timeout_s", int), "max_memory": ("run", "max_memory", str),
     "nproc": ("run", "nproc", int), "strategy": ("run", "strategy", str),
     "lora_r": ("lora", "r", int), "target_modules": ("lora", "target_modules", None),
@@ -30,7 +31,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--methods", nargs="+", help="any of: base full lora qlora dora lora8")
     for flag, kind, text in (("--steps", int, "optimizer steps"), ("--seq-len", int, "tokens per sequence"),
                              ("--batch-size", int, "sequences per micro-batch"), ("--grad-accum", int, "micro-batches per step"),
-                             ("--seed", int, "seed for data order and init"), ("--lr", float, "learning rate"),
+                             ("--lr", float, "learning rate"), ("--heldout", int, "examples held out for the held-out loss"),
                              ("--lora-r", int, "LoRA rank"), ("--shots", int, "MMLU few-shot examples (0-25)"),
                              ("--mmlu-limit", int, "first K test questions per subject (0 = all)"),
                              ("--eval-batch-size", int, "lm-eval batch size"),
@@ -44,8 +45,16 @@ def add_parser(subparsers) -> None:
     p.add_argument("--cpus-per-run", type=int, help="CPUs each ray/slurm run asks for (default: ray, all of a "
                                                       "node's for CPU runs, nproc for CUDA runs; slurm, the partition's)")
     p.add_argument("--optimizer", help="adamw_torch, adamw_8bit, paged_adamw, paged_adamw_8bit")
-    p.add_argument("--device", help="auto, cpu or cuda")
-    p.add_argument("--dtype", help="compute dtype: auto, float32, bfloat16, float16")
+    p.add_argument("--seeds", nargs="+", type=_seed, metavar="SEED",
+                   help="one run per seed (data order and adapter init), e.g. --seeds 0 1 2; base runs once")
+    p.add_argument("--device", help="auto, cpu or cuda (auto and the precision are resolved where the run runs)")
+    p.add_argument("--precision", help="auto, fp32, bf16-true, bf16-mixed or fp16-mixed (see docs/precision.md)")
+    p.add_argument("--data", help="training data: a built-in dataset name or a JSONL/JSON/CSV/Parquet file")
+    p.add_argument("--data-format", help="auto, text, prompt-completion, alpaca or chat (default: detected)")
+    p.add_argument("--train-on-prompt", action=argparse.BooleanOptionalAction, default=None,
+                   help="loss on prompt tokens too (default: completion only)")
+    p.add_argument("--packing", action=argparse.BooleanOptionalAction, default=None,
+                   help="pack examples into seq_len rows (default: one padded example per row)")
     p.add_argument("--target-modules", nargs="+", help="LoRA targets: all-linear or module names (q_proj v_proj ...)")
     p.add_argument("--grad-checkpointing", action=argparse.BooleanOptionalAction, default=None,
                    help="gradient checkpointing on or off (default: the profile's)")
@@ -68,13 +77,22 @@ def overrides_from(args) -> dict:
             if key == "target_modules" and value == ["all-linear"]:
                 value = "all-linear"
             out.setdefault(section, {})[key] = value
-    if args.grad_checkpointing is not None:
-        out.setdefault("run", {})["grad_checkpointing"] = args.grad_checkpointing
+    for attr, section, key in (("grad_checkpointing", "run", "grad_checkpointing"),
+                               ("train_on_prompt", "data", "train_on_prompt"), ("packing", "data", "packing")):
+        if getattr(args, attr) is not None:
+            out.setdefault(section, {})[key] = getattr(args, attr)
     if args.no_eval:
         out.setdefault("eval", {})["mmlu"] = False
     if args.trust_remote_code:
         out.setdefault("run", {})["trust_remote_code"] = True
     return out
+
+
+def _seed(text: str) -> int:
+    """argparse type for --seeds (its error becomes one line through bench.cli)."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"seeds are non-negative integers, got {text!r}; e.g. --seeds 0 1 2")
+    return int(text)
 
 
 def run(args) -> int:
@@ -90,6 +108,9 @@ def run(args) -> int:
         raise BenchError("--executor slurm needs --slurm-partition NAME")
     settings = load_profile(args.profile, overrides=overrides_from(args))
     specs = build_matrix(settings)
+    if args.executor == "local":
+        from bench.hardware import preflight
+        preflight(specs)
     out_dir = (args.out or REPO_ROOT / "reports" / settings["profile"]).resolve()
     _check_out_dir(out_dir, resume=args.resume, append=args.append)
     signal.signal(signal.SIGTERM, _raise_interrupt)

@@ -66,21 +66,26 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
     import peft  # noqa: F401
     import bitsandbytes  # noqa: F401
 
-    from bench import data, distributed, env, methods, train
+    from bench import data, distributed, env, methods, precision, train
     from bench.measure.memory import memory_tracker, peak_rss_bytes, release_memory, rss_bytes
     from bench.measure.params import count_params
     from bench.measure.timer import StepTimer, throughput
 
     transformers.logging.set_verbosity_error()
     transformers.set_seed(spec["seed"])
-    device = spec["device"]
+    device = precision.resolve_device(spec["device"])
+    spec = dict(spec, device=device)
+    policy, record["precision"] = precision.resolve(spec["precision"], device=device)
+    spec = precision.apply(spec, policy)
+    record["memory"]["device"] = device
+    say(f"device {device}, precision {policy.name} ({record['precision']['reason']})")
     ranks = distributed.setup(spec)  # nproc > 1: this process is one rank of a torchrun group
     if device == "cuda" and spec.get("max_memory"):
         from bench.units import parse_size
         total = torch.cuda.get_device_properties(0).total_memory
         torch.cuda.set_per_process_memory_fraction(min(1.0, parse_size(spec["max_memory"]) / total))
     record["env"] = env.capture()
-    record["env"]["calibration"] = _calibration()
+    record["env"]["calibration"] = _calibration(ranks.place(spec)["device"], policy.compute_dtype)
     release_memory()
     record["memory"]["baseline_bytes"] = rss_bytes()
     record["memory"]["baseline_peak_bytes"] = peak_rss_bytes()
@@ -107,7 +112,7 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
         if spec["method"] != "base":
             optimizer = methods.make_optimizer(model, spec)
             scheduler = methods.make_scheduler(optimizer, spec)
-            record["loss"] = train.train(model, batches, optimizer=optimizer, scheduler=scheduler,
+            record["loss"] = train.train(model, batches, optimizer=optimizer, scheduler=scheduler, policy=policy,
                                          grad_accum=spec["grad_accum"], device=ranks.place(spec)["device"],
                                          timer=timer, ranks=ranks if ranks.size > 1 else None,
                                          on_step=lambda i, loss, s: say(f"train step {i}/{spec['steps']}: "
@@ -115,19 +120,20 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
             del optimizer, scheduler
     record["throughput"] = throughput(timer.times_s, timer.tokens, warmup_steps=spec["warmup_steps"])
     try:  # base trains nothing, and the planner models one device: no prediction for either
-        record["estimate"] = _estimate(spec, record) if spec["method"] != "base" and ranks.size == 1 else None
+        record["estimate"] = _estimate(spec, record, policy) if spec["method"] != "base" and ranks.size == 1 else None
     except Exception as exc:  # a planner gap must not cost the measured run
         say(f"estimate unavailable: {one_line(exc)}")
     say(f"train: {figures['wall_s']:.1f} s, peak {figures['peak_bytes'] / 2**20:.0f} MiB")
 
-    with tracker.track("eval") as figures:
+    with tracker.track("eval") as figures, precision.autocast(policy, device):
         phases["eval"] = figures
         if spec["mmlu"] and not ranks.can_score():
             from bench.mmlu import score
             scored = score(model=ranks.unwrap(model), tokenizer=tokenizer, shots=spec["mmlu_shots"], limit=spec["mmlu_limit"],
                            batch_size=spec["eval_batch_size"], predictions_path=run_dir / "mmlu_predictions.jsonl",
                            tasks=spec["tasks"], device=device)
-            record["mmlu"], record["tasks"] = scored.get("mmlu"), scored.get("tasks", {})
+            record["mmlu"] = scored.get("mmlu")
+            record["tasks"] = {name: dict(block, role="extra") for name, block in scored.get("tasks", {}).items()}
             if record["mmlu"]:
                 record["mmlu"]["predictions_file"] = f"runs/{run_dir.name}/mmlu_predictions.jsonl"
     acc = record["mmlu"]["acc"] if record["mmlu"] else None
@@ -139,21 +145,22 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
         + (f", MMLU acc {100 * acc:.1f}%" if acc is not None else ""))
 
 
-def _calibration() -> dict:
-    """A fixed matmul benchmark in the same process: the gate normalises throughput by it."""
+def _calibration(device: str, dtype: str) -> dict:
+    """A fixed matmul benchmark in the same process, on the run's device and compute dtype: the
+    gate normalises throughput by it."""
     from bench.gate.calibrate import measure_calibration
 
-    return measure_calibration()
+    return measure_calibration(device=device, dtype=dtype)
 
 
-def _estimate(spec: dict, record: dict) -> dict:
+def _estimate(spec: dict, record: dict, policy) -> dict:
     """The planner's prediction for this very run, beside what was measured."""
     from bench.plan import estimate
 
     config = json.loads((Path(spec["model_path"]) / "config.json").read_text())
     predicted = estimate(config=config, method=spec["method"], seq_len=spec["seq_len"],
                          batch_size=spec["batch_size"], grad_checkpointing=spec["grad_checkpointing"],
-                         optimizer=spec["optimizer"], compute_dtype=spec["compute_dtype"], device=spec["device"],
+                         optimizer=spec["optimizer"], compute_dtype=policy.weights_dtype, device=spec["device"],
                          lora_r=spec["lora_r"], target_modules=spec["target_modules"], lora_dropout=spec["lora_dropout"],
                          baseline_bytes=record["memory"]["baseline_bytes"] if spec["device"] == "cpu" else None)
     if spec["device"] == "cpu" and spec.get("cpu_malloc_mmap_threshold") and "allocator" in predicted["terms"]:
