@@ -34,7 +34,7 @@ def test_tables_verdicts_and_unmatched(v2):
 
 
 def test_json_rows_and_metric_filter(v2):
-    result = run_cli("compare", v2, "--json", "--metric", "heldout.loss", "mmlu", *FAST, "--seed", "3")
+    result = run_cli("compare", v2, "--json", "--metric", "heldout.loss", "--metric", "mmlu,", *FAST, "--seed", "3")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert {r["metric"] for r in data["rows"]} == {"heldout.loss", "mmlu"}

@@ -20,13 +20,14 @@ def add_parser(subparsers) -> None:
         help="paired verdicts between methods on the same questions (bootstrap interval, McNemar)",
         description="For every pair of methods (each against base, and each against each other) of one "
                     "model and spec: accuracy per scored task, MMLU overall and per category, held-out loss "
-                    "per example, with a 95%% paired bootstrap interval and a verdict. See docs/compare.md.",
+                    "per example, with a 95% paired bootstrap interval and a verdict. See docs/compare.md.",
     )
     parser.add_argument("sources", nargs="+", metavar="DIR",
                         help="result directory holding results.jsonl and runs/ (or the results file itself)")
     parser.add_argument("--json", action="store_true", help="print machine-readable rows instead of tables")
-    parser.add_argument("--metric", nargs="+", default=None, metavar="NAME",
-                        help="only these metrics, e.g. mmlu mmlu.stem heldout.loss ftbench_arc_easy (default: all measured)")
+    parser.add_argument("--metric", action="append", default=None, metavar="NAME[,NAME]",
+                        help="only these metrics (repeatable or comma-separated), e.g. mmlu, mmlu.stem, "
+                             "heldout.loss, ftbench_arc_easy; default: all measured")
     parser.add_argument("--resamples", default=str(DEFAULT_RESAMPLES), metavar="N",
                         help=f"bootstrap resamples (default {DEFAULT_RESAMPLES:,})")
     parser.add_argument("--seed", default="0", metavar="N", help="seed of the bootstrap (default 0)")
@@ -56,8 +57,8 @@ def _check_comparable(comparison, *, sources, metrics) -> None:
             listed = ", ".join(sorted(comparison.measured)) or "none"
             raise BenchError(f"no metric {unknown[0]!r} in {where}; measured per question: {listed}")
     if not comparison.rows and not comparison.unmatched:
-        raise BenchError(f"nothing to compare per question in {where}: no pair of runs shares a predictions "
-                         "file's questions or held-out losses (records need mmlu/tasks predictions_file or heldout.losses)")
+        raise BenchError(f"nothing to compare per question in {where}: no pair of runs shares questions "
+                         "(records need mmlu or tasks predictions_file, or heldout.losses)")
 
 
 def run(args) -> int:
@@ -67,9 +68,10 @@ def run(args) -> int:
 
     resamples = _count(args.resamples, option="--resamples", minimum=1, example=f"{DEFAULT_RESAMPLES}")
     seed = _count(args.seed, option="--seed", minimum=0, example="0")
+    metrics = [m.strip() for given in args.metric for m in given.split(",") if m.strip()] if args.metric else None
     runs = load_runs(args.sources)
-    comparison = compare_runs(runs, metrics=args.metric, resamples=resamples, seed=seed)
-    _check_comparable(comparison, sources=args.sources, metrics=args.metric)
+    comparison = compare_runs(runs, metrics=metrics, resamples=resamples, seed=seed)
+    _check_comparable(comparison, sources=args.sources, metrics=metrics)
     if args.json:
         payload = {"rows": [asdict(r) for r in comparison.rows],
                    "unmatched": [asdict(u) for u in comparison.unmatched],

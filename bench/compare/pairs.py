@@ -137,30 +137,59 @@ def metric_order(names) -> list:
         n for n in names if n.startswith(MMLU + ".") and n not in fixed)
 
 
-def metric_row(*, key, metric, matched, table, resamples, seed) -> tuple:
-    """(Row or None, note or None) for one metric over the matched seed pairs that have it."""
-    (model, group, a, b) = key
-    having = [(sa, sb, table[id(ra)][metric], table[id(rb)][metric])
-              for sa, sb, ra, rb in matched if metric in table[id(ra)] and metric in table[id(rb)]]
-    if not having:
-        return None, None
+def metric_row(*, key, metric, scored, role, resamples, seed) -> tuple:
+    """(Row or None, note or None) for one metric. scored: [(seed_a, seed_b, scores_a, scores_b)]
+    over the matched seed pairs, each scores a {metric: {question: score}} dict."""
+    model, group, a, b = key
+    having = [(sa, sb, x[metric], y[metric]) for sa, sb, x, y in scored if metric in x and metric in y]
     note = None
-    if len(having) < len(matched):
-        note = f"{model} {a} vs {b} {metric}: measured in {len(having)} of {len(matched)} seed pairs; used those"
+    if len(having) < len(scored):
+        note = f"{model} {a} vs {b} {metric}: measured in {len(having)} of {len(scored)} seed pairs; used those"
     every = set().union(*(set(x) | set(y) for _, _, x, y in having))
     common = set.intersection(*(set(x) & set(y) for _, _, x, y in having))
     if not common:
         return None, f"{model} {a} vs {b} {metric}: no question scored on both sides"
     keys = sorted(common, key=repr)
-    sa_scores = np.array([[x[k] for k in keys] for _, _, x, _ in having])
-    sb_scores = np.array([[y[k] for k in keys] for _, _, _, y in having])
+    a_scores = np.array([[x[k] for k in keys] for _, _, x, _ in having])
+    b_scores = np.array([[y[k] for k in keys] for _, _, _, y in having])
     accuracy = metric != HELDOUT
-    figures = stats.paired(sa_scores, sb_scores, accuracy=accuracy, resamples=resamples, seed=seed, level=LEVEL)
-    role = ((matched[0][2].record.get("tasks") or {}).get(metric) or {}).get("role")
+    figures = stats.paired(a_scores, b_scores, accuracy=accuracy, resamples=resamples, seed=seed, level=LEVEL)
     row = Row(model=model, group=group, a=a, b=b, metric=metric, kind="accuracy" if accuracy else "loss",
               role=role, seeds=[[sa, sb] for sa, sb, _, _ in having], dropped=len(every) - len(common),
               resamples=resamples, level=LEVEL, **figures)
     return row, note
+
+
+def _scorer(categories: dict):
+    """run -> its scores; each run and each predictions file is read once per comparison."""
+    memo, cache = {}, {}
+
+    def score(run):
+        if id(run) not in memo:
+            memo[id(run)] = scores(run, categories=categories, cache=cache)
+        return memo[id(run)]
+    return score
+
+
+def _compare_pair(out: Comparison, *, key, a_seeds, b_seeds, score, metrics, resamples, seed) -> None:
+    """Append one pair's rows, unmatched seed pairs and notes to `out`."""
+    model, group, a, b = key
+    matched, refused, left_out = seed_pairs(a_seeds, b_seeds, b_is_base=b == "base")
+    out.unmatched += [Unmatched(model, group, a, b, seeds, why) for seeds, why in refused]
+    if not matched:
+        return
+    if left_out:
+        out.notes.append(f"{model} {a} vs {b}: seed(s) {', '.join(map(str, left_out))} on one side only; left out")
+    scored = [(sa, sb, score(ra), score(rb)) for sa, sb, ra, rb in matched]
+    names = set().union(*(set(x) & set(y) for _, _, x, y in scored))
+    out.measured |= names
+    role_of = (matched[0][2].record.get("tasks") or {})
+    for metric in metric_order(names):
+        if metrics is None or metric in metrics:
+            role = (role_of.get(metric) or {}).get("role")
+            row, note = metric_row(key=key, metric=metric, scored=scored, role=role, resamples=resamples, seed=seed)
+            out.rows += [row] if row else []
+            out.notes += [note] if note else []
 
 
 def compare_runs(runs, *, metrics=None, against_base_only: bool = False, resamples: int = 10_000,
@@ -171,31 +200,14 @@ def compare_runs(runs, *, metrics=None, against_base_only: bool = False, resampl
     (default: lm-eval's own mapping, bench.mmlu.tasks.builtin_subjects()).
     """
     out = Comparison()
-    if categories is None:
-        categories = _builtin_categories(out.notes)
-    table, cache = {}, {}
+    score = _scorer(_builtin_categories(out.notes) if categories is None else categories)
     for (model, group), by_method in index(runs, out.notes).items():
         out.groups[(model, group)] = method_order(by_method)
         if len(by_method) < 2:
             out.notes.append(f"{model} (spec {group[:8]}): only {', '.join(by_method)}; nothing to pair it with")
         for a, b in method_pairs(by_method, against_base_only=against_base_only):
-            matched, refused, left_out = seed_pairs(by_method[a], by_method[b], b_is_base=b == "base")
-            out.unmatched += [Unmatched(model, group, a, b, seeds, why) for seeds, why in refused]
-            if left_out and matched:
-                out.notes.append(f"{model} {a} vs {b}: seed(s) {', '.join(map(str, left_out))} on one side only; left out")
-            for _, _, ra, rb in matched:
-                for run in (ra, rb):
-                    if id(run) not in table:
-                        table[id(run)] = scores(run, categories=categories, cache=cache)
-            names = set().union(*(set(table[id(ra)]) & set(table[id(rb)]) for _, _, ra, rb in matched)) \
-                if matched else set()
-            out.measured |= names
-            for metric in metric_order(names):
-                if metrics is None or metric in metrics:
-                    row, note = metric_row(key=(model, group, a, b), metric=metric, matched=matched,
-                                           table=table, resamples=resamples, seed=seed)
-                    out.rows += [row] if row else []
-                    out.notes += [note] if note else []
+            _compare_pair(out, key=(model, group, a, b), a_seeds=by_method[a], b_seeds=by_method[b], score=score,
+                          metrics=metrics, resamples=resamples, seed=seed)
     return out
 
 
