@@ -54,7 +54,7 @@ def test_precision_mismatch_is_unmatched_never_compared():
     out = compare(records)
     assert pairs_of(out) == [("lora", "base", [[0, 0]])]
     (u,) = out.unmatched
-    assert (u.a, u.b, u.seeds) == ("lora", "base", "seed 1 vs 0")
+    assert (u.a, u.b, u.seeds) == ("lora", "base", [1, 0])
     assert u.reason == "precision policy differs: bf16-mixed vs fp32"
 
 
@@ -151,7 +151,7 @@ def test_v2_fixture_rows_match_the_predictions(v2):
     expected = sum((l0[k] + l1[k]) / 2 - base[k] for k in keys) / len(keys)
     assert arc.diff == pytest.approx(expected)
     assert [(u.a, u.b, u.seeds) for u in out.unmatched] == [
-        ("qlora", "base", "seed 1 vs 0"), ("full", "qlora", "seed 1"), ("lora", "qlora", "seed 1")]
+        ("qlora", "base", [1, 0]), ("full", "qlora", [1, 1]), ("lora", "qlora", [1, 1])]
     assert rows[("full", "base", "heldout.loss")].verdict == "better"
 
 

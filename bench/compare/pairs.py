@@ -51,11 +51,12 @@ class Row:
 
 @dataclass(frozen=True)
 class Unmatched:
+    """A pair of runs (or of methods, when no seed is common: seeds None) not compared, and why."""
     model: str
     group: str
     a: str
     b: str
-    seeds: str
+    seeds: object        # [seed_a, seed_b] or None
     reason: str
 
 
@@ -107,7 +108,7 @@ def mismatch(ra, rb):
 
 
 def seed_pairs(a_seeds: dict, b_seeds: dict, *, b_is_base: bool) -> tuple:
-    """([(seed_a, seed_b, run_a, run_b)], [(seeds text, reason)], [left-out text])."""
+    """([(seed_a, seed_b, run_a, run_b)], [([seed_a, seed_b] or None, reason)], [seeds on one side only])."""
     if b_is_base and len(b_seeds) == 1:
         (sb, rb), = b_seeds.items()
         candidates = [(sa, sb, ra, rb) for sa, ra in sorted(a_seeds.items())]
@@ -120,11 +121,11 @@ def seed_pairs(a_seeds: dict, b_seeds: dict, *, b_is_base: bool) -> tuple:
     for sa, sb, ra, rb in candidates:
         why = mismatch(ra, rb)
         if why:
-            refused.append((f"seed {sa} vs {sb}" if sa != sb else f"seed {sa}", why))
+            refused.append(([sa, sb], why))
         else:
             matched.append((sa, sb, ra, rb))
     if not candidates:
-        refused.append(("-", f"no common seed ({', '.join(map(str, sorted(a_seeds)))} vs "
+        refused.append((None, f"no common seed ({', '.join(map(str, sorted(a_seeds)))} vs "
                              f"{', '.join(map(str, sorted(b_seeds)))})"))
     return matched, refused, left_out
 

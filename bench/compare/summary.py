@@ -28,6 +28,7 @@ def learn_forget(records, root=None, *, resamples: int = 10_000, seed: int = 0, 
      heldout_change}. Each figure is None when not measured, else {diff, lo, hi, n, verdict,
     value, base, seed_diffs, seed_sd}: the method minus base (accuracy on 0-1; held-out loss,
     where lower is better). `records` are dicts read from `root`, or Runs when root is None.
+    A method with no run comparable to base is absent (compare_runs(...).unmatched says why).
     """
     runs = list(records) if root is None else as_runs(records, root)
     comparison = compare_runs(runs, against_base_only=True, resamples=resamples, seed=seed,

@@ -69,6 +69,12 @@ def _cells(row) -> tuple:
             "-" if row.n_needed_1pt is None else f"{row.n_needed_1pt:,}", _per_seed(row), verdict, _note(row))
 
 
+def _seeds(pair) -> str:
+    if pair is None:
+        return ""
+    return f" (seed {pair[0]})" if pair[0] == pair[1] else f" (seed {pair[0]} vs {pair[1]})"
+
+
 def _grid(lines) -> str:
     widths = [max(len(line[i]) for line in lines) for i in range(len(HEADER) - 1)]
     text = ["  ".join(c.ljust(w) for c, w in zip(line, widths)) + "  " + line[-1] for line in lines]
@@ -89,7 +95,7 @@ def render(comparison, *, resamples: int, seed: int) -> str:
         lines = [title]
         if rows:
             lines.append(_grid([HEADER] + [_cells(r) for r in rows]))
-        lines += [f"unmatched: {u.a} vs {u.b} ({u.seeds}): {u.reason}; not compared" for u in unmatched]
+        lines += [f"unmatched: {u.a} vs {u.b}{_seeds(u.seeds)}: {u.reason}; not compared" for u in unmatched]
         blocks.append("\n".join(lines))
     blocks += ["\n".join(f"note: {n}" for n in comparison.notes)] if comparison.notes else []
     blocks.append(LEGEND)
