@@ -74,9 +74,9 @@ def _v1_records():
     ("no ok runs", "no ok runs in"),
     ("missing predictions", "predictions file"),
     ("corrupt predictions", "corrupt predictions line"),
-    ("resamples 0", "--resamples must be an integer >= 1 (e.g. 10000), not '0'"),
-    ("resamples abc", "--resamples must be an integer >= 1"),
-    ("negative seed", "--seed must be an integer >= 0"),
+    ("resamples 0", "--resamples must be an integer from 1 to 1,000,000 (e.g. 10000), not '0'"),
+    ("resamples abc", "--resamples must be an integer from 1 to 1,000,000"),
+    ("negative seed", "--seed must be an integer from 0 to"),
     ("unknown metric", "no metric 'mmlu.nope' in"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, case, message):
