@@ -15,6 +15,7 @@ COMMANDS = {
     "report": "bench.report.command",
     "gate": "bench.gate.command",
     "plan": "bench.plan.command",
+    "compare": "bench.compare.command",
 }
 
 
