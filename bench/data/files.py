@@ -14,6 +14,7 @@ from bench.errors import BenchError
 BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 
 
+
 def builder(path: Path) -> str:
     """The `datasets` builder for `path`, or BenchError if it is not a readable data file."""
     if not path.exists():
@@ -43,6 +44,16 @@ def _reason(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:200] or exc.__class__.__name__
 
 
+def _csv_options(path: Path, datasets) -> dict:
+    """CSV cells are text: otherwise pandas reads " 4" as the int 4 and an empty cell as NaN."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle), [])
+    return {"features": datasets.Features({name: datasets.Value("string") for name in header}),
+            "keep_default_na": False}
+
+
 def read_rows(path: Path) -> tuple:
     """(column names, list of row dicts) of a local data file, read through `datasets`."""
     path = Path(path).resolve()
@@ -51,8 +62,9 @@ def read_rows(path: Path) -> tuple:
         raise BenchError(f"data file {path} is empty; give at least one example")
     datasets = _quiet_datasets()
     try:
+        options = _csv_options(path, datasets) if kind == "csv" else {}
         table = datasets.load_dataset(kind, data_files=str(path), split="train",
-                                      cache_dir=str(paths.hf_home() / "datasets"))
+                                      cache_dir=str(paths.hf_home() / "datasets"), **options)
     except Exception as exc:  # pyarrow / json / csv parse errors all mean "not readable as <kind>"
         raise BenchError(f"data file {path} is not readable as {kind}: {_reason(exc)}") from None
     if table.num_rows == 0:
