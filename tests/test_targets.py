@@ -53,12 +53,14 @@ def test_target_names():
 
 @pytest.mark.parametrize("source", list(builtin.TASKS))
 def test_training_examples_are_lm_evals_scoring_format(source, local_tasks):
-    """For every train doc: prompt = lm-eval's doc_to_text, completion = delimiter + gold choice."""
+    """prompt = lm-eval's doc_to_text, completion = delimiter + gold choice: every train doc of the
+    default task, the first 500 of the others (lm-eval renders each doc's choices through jinja: slow)."""
     task = local_tasks[source]
     docs = list(task.training_docs())
     ours = builtin.examples(source)
     assert len(docs) == len(ours) == {"arc-easy": 2251, "arc-challenge": 1119, "openbookqa": 4957}[source]
-    for doc, example in zip(docs, ours):
+    stop = None if source == "arc-easy" else 500
+    for doc, example in zip(docs[:stop], ours[:stop]):
         assert example["prompt"] == task.doc_to_text(doc)
         assert example["completion"] == task.config.target_delimiter + task.doc_to_choice(doc)[task.doc_to_target(doc)]
 
