@@ -173,5 +173,7 @@ def test_heldout_losses_equal_the_models_own_loss(tiny_path):
                 weighted += by_hand[-1] * int((one["labels"][:, 1:] != -100).sum())
     assert losses == pytest.approx(by_hand, rel=1e-5)
     assert mean == pytest.approx(weighted / tokens, rel=1e-5) and math.isfinite(mean)
+    bf16, _, bf16_mean = per_example_losses(model, batches, device="cpu", autocast=torch.bfloat16)
+    assert bf16 != losses and bf16 == pytest.approx(losses, rel=2e-2)  # autocast ran, and changed little
     block = heldout_block(losses=losses, tokens=tokens, mean=mean, ids=prepared.heldout_ids)
     assert block["n"] == 5 and block["ids"] == prepared.heldout_ids and block["loss"] == mean

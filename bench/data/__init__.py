@@ -4,6 +4,7 @@
     prepared.train_batches(seed=0, steps=10, grad_accum=1, batch_size=4)   # [{input_ids, attention_mask, labels}]
     prepared.heldout_batches(batch_size=8); prepared.heldout_ids; prepared.info   # the record's `data` block
     check(source=..., data_format=..., tokenizer_path=..., seq_len=...)    # driver pre-flight, no torch
+    resolve(source)                                                        # built-in name or absolute path, no I/O but a stat
 
 Sources: `arc-easy`, `arc-challenge`, `openbookqa` (train splits; their test splits are scored
 by bench.targets), `mmlu-validation` (v1's data), or a JSONL / JSON / CSV / Parquet file in one
@@ -14,8 +15,9 @@ from bench.data.builtin import NAMES as BUILTINS
 from bench.data.check import check
 from bench.data.formats import FORMATS
 from bench.data.prepared import HELDOUT_SEED, Prepared, prepare
+from bench.data.sources import resolve
 
-__all__ = ["BUILTINS", "FORMATS", "HELDOUT_SEED", "Prepared", "prepare", "check", "batches"]
+__all__ = ["BUILTINS", "FORMATS", "HELDOUT_SEED", "Prepared", "prepare", "check", "resolve", "batches"]
 
 
 def batches(tokenizer, *, seed: int, steps: int, grad_accum: int, batch_size: int, seq_len: int) -> list:
