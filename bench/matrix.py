@@ -28,6 +28,8 @@ def build_matrix(settings: dict) -> list:
         "lora_r": lora["r"], "lora_alpha": lora["alpha"], "lora_dropout": lora["dropout"],
         "target_modules": lora["target_modules"],
         "mmlu": ev["mmlu"], "mmlu_shots": ev["shots"], "mmlu_limit": ev["limit"] or None,
+        "target_task": target_task(data["source"]) if ev["target"] else None,
+        "target_limit": ev["target_limit"] or None,
         "eval_batch_size": ev["batch_size"], "tasks": list(ev["tasks"]),
         "profile": settings.get("profile"),
     }
@@ -42,20 +44,18 @@ def build_matrix(settings: dict) -> list:
     return specs
 
 
-BUILTIN_DATA = ("mmlu-validation",)
-
-
 def data_source(source: str) -> str:
-    """A built-in data name as is, or a local file as its absolute path."""
-    if source in BUILTIN_DATA:
-        return source
-    from pathlib import Path
+    """A built-in data name as is, or a local file as its absolute path (BenchError otherwise)."""
+    from bench.data import resolve
 
-    path = Path(source).expanduser()
-    if not path.is_file():
-        raise BenchError(f"data {source!r} is neither a built-in dataset nor a readable file; "
-                         f"valid choices: {', '.join(BUILTIN_DATA)}, or a path to a JSONL, JSON, CSV or Parquet file")
-    return str(path.resolve())
+    return resolve(source)
+
+
+def target_task(source: str):
+    """The lm-eval task scoring a built-in source's test split, or None (user files, mmlu-validation)."""
+    from bench.targets import target_task as task_for
+
+    return task_for(source)
 
 
 # nproc > 1 and strategy "auto": shard (FSDP) whatever FSDP can shard. bitsandbytes int8 weights

@@ -144,6 +144,8 @@ def validate(settings: dict) -> list:
         errors.append(f"run.seeds must be distinct non-negative integers, at least one, got {run['seeds']}")
     if settings["data"]["heldout"] < 0:
         errors.append(f"data.heldout must be >= 0, got {settings['data']['heldout']}")
+    if settings["eval"]["target_limit"] < 0:
+        errors.append(f"eval.target_limit must be >= 0 (0 = all), got {settings['eval']['target_limit']}")
     if not 0 <= settings["data"]["max_unsupervised_pct"] <= 100:
         errors.append(f"data.max_unsupervised_pct must be in [0, 100], got {settings['data']['max_unsupervised_pct']}")
     if run["cpu_malloc_mmap_threshold"] < 0:

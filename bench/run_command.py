@@ -19,6 +19,7 @@ OVERRIDES = {
     "lora_r": ("lora", "r", int), "target_modules": ("lora", "target_modules", None),
     "shots": ("eval", "shots", int), "mmlu_limit": ("eval", "limit", int),
     "eval_batch_size": ("eval", "batch_size", int), "tasks": ("eval", "tasks", None),
+    "target_limit": ("eval", "target_limit", int),
 }
 
 
@@ -35,6 +36,7 @@ def add_parser(subparsers) -> None:
                              ("--lora-r", int, "LoRA rank"), ("--shots", int, "MMLU few-shot examples (0-25)"),
                              ("--mmlu-limit", int, "first K test questions per subject (0 = all)"),
                              ("--eval-batch-size", int, "lm-eval batch size"),
+                             ("--target-limit", int, "first K test questions of the target task (0 = all)"),
                              ("--run-timeout", int, "seconds before a run is killed (status timeout)")):
         p.add_argument(flag, type=kind, help=text)
     p.add_argument("--nproc", type=int, help="processes per run (torchrun); >1 splits each global batch across ranks")
@@ -111,12 +113,37 @@ def run(args) -> int:
     if args.executor == "local":
         from bench.hardware import preflight
         preflight(specs)
+    check_data(specs)
     out_dir = (args.out or REPO_ROOT / "reports" / settings["profile"]).resolve()
     _check_out_dir(out_dir, resume=args.resume, append=args.append)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     executor = make_executor(args.executor, out_dir=out_dir, ray_address=args.ray_address,
                              slurm_partition=args.slurm_partition, cpus_per_run=args.cpus_per_run)
     return run_matrix(specs, out_dir=out_dir, resume=args.resume, report=not args.no_report, executor=executor)
+
+
+DATA_KEYS = ("data_source", "data_format", "seq_len", "train_on_prompt", "packing", "heldout_examples",
+             "max_unsupervised_pct")
+
+
+def check_data(specs: list) -> None:
+    """Tokenise each distinct (model, data setting) once, in a child (bench.data.check), before any
+    run starts: bad data is one line and exit 2, not a failed record per run."""
+    from bench.data import check
+
+    seen = set()
+    for spec in specs:
+        key = (spec["model_path"], *(spec[k] for k in DATA_KEYS))
+        if key in seen:
+            continue
+        seen.add(key)
+        print(f"checking data {spec['data_source']} with {spec['model']}'s tokenizer ...", flush=True)
+        found = check(source=spec["data_source"], data_format=spec["data_format"], tokenizer_path=spec["model_path"],
+                      seq_len=spec["seq_len"], train_on_prompt=spec["train_on_prompt"], packing=spec["packing"],
+                      heldout=spec["heldout_examples"], max_unsupervised_pct=spec["max_unsupervised_pct"])["data"]
+        print(f"    {found['format']}: {found['train_examples']:,} training and {found['heldout_examples']:,} held-out "
+              f"examples; {found['truncated_examples']:,} truncated, {found['unsupervised_examples']:,} left "
+              f"without a supervised token at seq_len {spec['seq_len']}", flush=True)
 
 
 def _raise_interrupt(signum, frame):

@@ -99,8 +99,13 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
         phases["load"] = figures
         model = methods.build(ranks.place(spec))
         tokenizer = transformers.AutoTokenizer.from_pretrained(spec["model_path"])
-        batches = data.batches(tokenizer, seed=spec["seed"], steps=spec["steps"], grad_accum=spec["grad_accum"],
-                               batch_size=spec["batch_size"], seq_len=spec["seq_len"])
+        prepared = data.prepare(tokenizer=tokenizer, source=spec["data_source"], data_format=spec["data_format"],
+                                seq_len=spec["seq_len"], train_on_prompt=spec["train_on_prompt"],
+                                packing=spec["packing"], heldout=spec["heldout_examples"],
+                                max_unsupervised_pct=spec["max_unsupervised_pct"])
+        record["data"] = prepared.info
+        batches = prepared.train_batches(seed=spec["seed"], steps=spec["steps"], grad_accum=spec["grad_accum"],
+                                         batch_size=spec["batch_size"])
         record["params"] = count_params(model)  # before sharding: FSDP leaves each rank a part
         model, batches = ranks.wrap(model, spec), ranks.shard(batches)
     say(f"load: {figures['wall_s']:.1f} s, peak {figures['peak_bytes'] / 2**20:.0f} MiB, "
@@ -127,22 +132,46 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
 
     with tracker.track("eval") as figures, precision.autocast(policy, device):
         phases["eval"] = figures
-        if spec["mmlu"] and not ranks.can_score():
-            from bench.mmlu import score
-            scored = score(model=ranks.unwrap(model), tokenizer=tokenizer, shots=spec["mmlu_shots"], limit=spec["mmlu_limit"],
-                           batch_size=spec["eval_batch_size"], predictions_path=run_dir / "mmlu_predictions.jsonl",
-                           tasks=spec["tasks"], device=device)
-            record["mmlu"] = scored.get("mmlu")
-            record["tasks"] = {name: dict(block, role="extra") for name, block in scored.get("tasks", {}).items()}
-            if record["mmlu"]:
-                record["mmlu"]["predictions_file"] = f"runs/{run_dir.name}/mmlu_predictions.jsonl"
+        if not ranks.can_score():
+            evaluate(ranks.unwrap(model), tokenizer, prepared, spec=spec, record=record, run_dir=run_dir)
     acc = record["mmlu"]["acc"] if record["mmlu"] else None
     record["memory"]["worker_peak_bytes"] = tracker.lifetime_peak_bytes()
     ranks.finish(record)  # rank 0: per-rank figures gathered, peaks = max over ranks
-    if spec["mmlu"] and ranks.can_score() and ranks.writer:
+    if ranks.can_score() and ranks.writer:
         record["distributed"]["eval_skipped"] = ranks.can_score()
     say(f"eval: {figures['wall_s']:.1f} s, peak {figures['peak_bytes'] / 2**20:.0f} MiB"
         + (f", MMLU acc {100 * acc:.1f}%" if acc is not None else ""))
+
+
+def evaluate(model, tokenizer, prepared, *, spec: dict, record: dict, run_dir: Path) -> None:
+    """What the method bought, on the trained weights: held-out loss on the fixed held-out examples,
+    the target task's test split and MMLU through lm-eval, each with per-example figures kept."""
+    from bench.heldout import heldout_block, per_example_losses
+
+    batch_size = spec["eval_batch_size"] if isinstance(spec["eval_batch_size"], int) else 8
+    if prepared.info["heldout_examples"]:
+        losses, tokens, mean = per_example_losses(model, prepared.heldout_batches(batch_size=batch_size),
+                                                  device=spec["device"])
+        record["heldout"] = heldout_block(losses=losses, tokens=tokens, mean=mean, ids=prepared.heldout_ids)
+        say(f"held-out loss {record['heldout']['loss']:.4f} over {len(losses)} examples")
+    if spec["target_task"]:
+        from bench.targets import make_lm, score_task
+
+        task, name = spec["target_task"], f"{spec['target_task']}_predictions.jsonl"
+        block = score_task(lm=make_lm(model=model, tokenizer=tokenizer, batch_size=batch_size, device=spec["device"]),
+                           task=task, limit=spec["target_limit"], predictions_path=run_dir / name)
+        record["tasks"][task] = dict(block, role="target", predictions_file=f"runs/{run_dir.name}/{name}")
+        say(f"{task}: acc {100 * block['acc']:.1f}% on {block['n']} questions")
+    if spec["mmlu"]:
+        from bench.mmlu import score
+
+        scored = score(model=model, tokenizer=tokenizer, shots=spec["mmlu_shots"], limit=spec["mmlu_limit"],
+                       batch_size=spec["eval_batch_size"], predictions_path=run_dir / "mmlu_predictions.jsonl",
+                       tasks=spec["tasks"], device=spec["device"])
+        record["mmlu"] = scored.get("mmlu")
+        record["tasks"].update({name: dict(block, role="extra") for name, block in scored.get("tasks", {}).items()})
+        if record["mmlu"]:
+            record["mmlu"]["predictions_file"] = f"runs/{run_dir.name}/mmlu_predictions.jsonl"
 
 
 def _calibration(device: str, dtype: str) -> dict:
