@@ -61,7 +61,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--grad-checkpointing", action=argparse.BooleanOptionalAction, default=None,
                    help="gradient checkpointing on or off (default: the profile's)")
     p.add_argument("--tasks", nargs="+", help="extra lm-eval tasks whose data is reachable")
-    p.add_argument("--no-eval", action="store_true", help="skip MMLU scoring")
+    p.add_argument("--no-eval", action="store_true",
+                   help="skip MMLU and target-task scoring (the cheap held-out loss is still measured)")
     p.add_argument("--max-memory", help="per-run memory budget, e.g. 8GiB; over it the run is recorded as oom")
     p.add_argument("--trust-remote-code", action="store_true", help="allow model code from the checkpoint (off by default)")
     p.add_argument("--out", type=Path, help="output directory (default: reports/<profile>)")
@@ -84,7 +85,7 @@ def overrides_from(args) -> dict:
         if getattr(args, attr) is not None:
             out.setdefault(section, {})[key] = getattr(args, attr)
     if args.no_eval:
-        out.setdefault("eval", {})["mmlu"] = False
+        out.setdefault("eval", {}).update(mmlu=False, target=False)
     if args.trust_remote_code:
         out.setdefault("run", {})["trust_remote_code"] = True
     return out

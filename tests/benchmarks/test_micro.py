@@ -83,12 +83,14 @@ def test_calibration_matmul(benchmark):
 
 @pytest.fixture(scope="module")
 def tiny_specs():
+    from bench import precision
     from bench.matrix import build_matrix
     from bench.profile import load_profile
 
     settings = load_profile("smoke", overrides={"run": {"methods": ["full", "lora", "qlora", "dora", "lora8"],
                                                         "device": "cpu"}})
-    return {spec["method"]: spec for spec in build_matrix(settings)}
+    return {spec["method"]: precision.apply(dict(spec, device="cpu"), precision.FIXED["fp32"])
+            for spec in build_matrix(settings)}
 
 
 @pytest.mark.parametrize("method", ["full", "lora", "qlora", "dora", "lora8"])
@@ -101,7 +103,8 @@ def test_train_step_tiny_llama(benchmark, tiny_specs, method):
     spec = tiny_specs[method]
     model = methods.build(spec)
     tokenizer = AutoTokenizer.from_pretrained(spec["model_path"])
-    (batch,) = data.batches(tokenizer, seed=0, steps=1, grad_accum=1, batch_size=4, seq_len=64)
+    (batch,) = data.prepare(tokenizer=tokenizer, source="arc-easy", seq_len=64, heldout=0).train_batches(
+        seed=0, steps=1, grad_accum=1, batch_size=4)
     optimizer = methods.make_optimizer(model, spec)
     model.train()
 
