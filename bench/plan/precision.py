@@ -33,13 +33,13 @@ DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 def resolve(*, precision, compute_dtype, device) -> str:
     """The policy name. `compute_dtype` is the pre-policy setting, kept as an alias; neither
     given: bf16-true on cuda (sm80+ is what the planner assumes), fp32 on cpu."""
-    if precision is not None and precision != "auto":
+    if compute_dtype not in (None, "auto") and compute_dtype not in LEGACY:
+        raise choices_error("compute dtype", compute_dtype, tuple(LEGACY))
+    if precision not in (None, "auto"):
         if precision not in POLICIES:
             raise choices_error("precision", precision, PUBLIC)
         return precision
-    if compute_dtype is not None and compute_dtype != "auto":
-        if compute_dtype not in LEGACY:
-            raise choices_error("compute dtype", compute_dtype, tuple(LEGACY))
+    if compute_dtype not in (None, "auto"):
         return LEGACY[compute_dtype]
     return "fp32" if device == "cpu" else "bf16-true"
 

@@ -109,7 +109,7 @@ def _training(config, *, method, o, p, resident, tokens):
     if full:
         trainable, param_bytes = n["total"], p["weights"]
         largest = max(n["embed"], config["intermediate_size"] * config["hidden_size"])
-        layer_trainable = (n["total"] - n["embed"] - n["lm_head"]) // layers
+        layer_trainable = (n["total"] - n["embed"] - n["lm_head"] - config["hidden_size"]) // layers
     else:
         lora = params.lora_counts(config, r=o.lora_r, targets=targets, dora=method == "dora")
         trainable, param_bytes = lora["params"], p["adapter"]
