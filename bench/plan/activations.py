@@ -82,7 +82,7 @@ def stack_bytes(config: dict, *, tokens: int, layer: int, p: dict, full: bool, c
     return tokens * ((2 if offload else layers) * layer + final)
 
 
-LOSSES = ("standard", "chunked")
+LOSSES = ("standard", "chunked", "fp32-logits")
 CHUNKS = 8  # torchtune's CEWithChunkedOutputLoss default num_output_chunks
 
 
@@ -92,6 +92,8 @@ def logits_bytes(config: dict, *, tokens: int, logits_dtype: int, loss: str = "s
     standard (HF ForCausalLMLoss): the caller holds the logits (lm_head's dtype); the loss
       upcasts them to fp32 and log_softmax saves its fp32 output; backward then holds the fp32
       gradient of that output and of its input at once: a + 4 + 4 + 4 bytes per element.
+    fp32-logits (transformers < 4.45): the model itself upcasts and returns fp32 logits, so the
+      held copy is 4 bytes whatever lm_head computes in: 4 + 12.
     chunked (torchtune CEWithChunkedOutputLoss, 8 chunks): logits stay in lm_head's dtype and
       each chunk is upcast on its own: eager saves every chunk's fp32 log_softmax (4 bytes) and
       backward works one chunk at a time (8/8); compiled, the log_softmax is recomputed, so
@@ -99,6 +101,8 @@ def logits_bytes(config: dict, *, tokens: int, logits_dtype: int, loss: str = "s
     per = tokens * config["vocab_size"]
     if loss == "standard":
         return per * (logits_dtype + 12)
+    if loss == "fp32-logits":
+        return per * 16
     if compile:
         return per * logits_dtype + per * 12 // CHUNKS
     return per * (logits_dtype + 4) + per * 8 // CHUNKS

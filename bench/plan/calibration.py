@@ -2,6 +2,7 @@
 
     python -m bench.plan.calibration run OUT [--set calibration|out-of-sample]   # measure
     python -m bench.plan.calibration fit OUT/results.jsonl                       # fit and print
+    python -m bench.plan.calibration check OUT/results.jsonl   # errors with the committed constants
 
 `run` launches `run_bench.py run` once per shape in SETS, appending every record to
 OUT/results.jsonl: the constants then come from the same worker, loader and allocator as the
@@ -29,7 +30,7 @@ SETS = {
     ],
     "out-of-sample": [
         (["tiny-llama"], ["full", "lora", "qlora"], 4, 128, False),
-        (["oos-llama"], ["full", "lora", "qlora", "dora"], 4, 256, False),
+        (["oos-llama"], ["full", "lora", "qlora"], 4, 256, False),
         (["oos-llama"], ["full", "lora"], 2, 512, True),
     ],
 }
@@ -63,16 +64,64 @@ def load(path) -> list:
         cfg = rec.get("config", {})
         if rec.get("status") != "ok" or rec.get("method") == "base" or cfg.get("device") != "cpu":
             continue
+        policy = rec.get("precision") if isinstance(rec.get("precision"), dict) else {}  # schema v2
         rows.append({
-            "model": rec["model"], "model_path": rec["model_path"], "method": rec["method"],
+            "model": Path(rec["model"]).name, "method": rec["method"],
             "kwargs": dict(method=rec["method"], seq_len=cfg["seq_len"], batch_size=cfg["batch_size"],
                            grad_checkpointing=cfg["grad_checkpointing"], optimizer=cfg["optimizer"],
-                           precision=cfg.get("precision") or {"float32": "fp32", "bfloat16": "bf16-true"}[cfg["compute_dtype"]],
-                           device="cpu", lora_r=cfg["lora_r"], target_modules=cfg["target_modules"],
-                           lora_dropout=cfg["lora_dropout"], baseline_bytes=rec["memory"]["baseline_bytes"]),
+                           precision=policy.get("policy"), compute_dtype=cfg.get("compute_dtype"),
+                           kbit_upcast=bool(policy.get("kbit_upcast")), device="cpu", lora_r=cfg["lora_r"],
+                           target_modules=cfg["target_modules"], lora_dropout=cfg["lora_dropout"],
+                           baseline_bytes=rec["memory"]["baseline_bytes"]),
             "measured_bytes": rec["memory"]["train"]["peak_bytes"],
         })
     return rows
+
+
+def predict(row: dict, *, fraction: float = None) -> dict:
+    """The planner's figure for one calibration row, with the allocator fraction overridden
+    (the fit) or the committed one."""
+    from bench.plan import estimate, predict as P
+
+    est = estimate(config=_config(row["model"]), **row["kwargs"])
+    without = est["total_bytes"] - est["terms"]["allocator"]
+    f = P.CPU_ALLOCATOR_FRACTION if fraction is None else fraction
+    predicted = without + int(f * est["forward_volume_bytes"])
+    return {"predicted": predicted, "error_pct": 100.0 * (predicted - row["measured_bytes"]) / row["measured_bytes"],
+            "without": without, "volume": est["forward_volume_bytes"]}
+
+
+def _config(model: str) -> dict:
+    """A calibration model's config, from the planner's own presets (no model files needed)."""
+    from bench.plan import oos_model, presets
+
+    if model == "oos-llama":
+        return dict(oos_model.CONFIG)
+    return presets.load(model)[1]
+
+
+def fit(rows) -> float:
+    """The allocator fraction with the least maximum |error| over `rows` (a 1-D grid, 0.005 steps)."""
+    parts = [predict(r, fraction=0.0) for r in rows]
+
+    def worst(f):
+        return max(abs(p["without"] + f * p["volume"] - r["measured_bytes"]) / r["measured_bytes"]
+                   for p, r in zip(parts, rows))
+
+    return min((i / 200 for i in range(0, 301)), key=worst)
+
+
+def table(rows, *, fraction: float = None) -> str:
+    """Markdown rows: run, measured train peak, predicted, error."""
+    lines = ["| model | method | batch x seq | ckpt | dropout | measured | predicted | error |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        k, out = r["kwargs"], predict(r, fraction=fraction)
+        lines.append(f"| {r['model']} | {r['method']} | {k['batch_size']} x {k['seq_len']} "
+                     f"| {'on' if k['grad_checkpointing'] else 'off'} | {k['lora_dropout']} "
+                     f"| {r['measured_bytes'] / 2**20:,.0f} MiB | {out['predicted'] / 2**20:,.0f} MiB "
+                     f"| {out['error_pct']:+.1f}% |")
+    return "\n".join(lines)
 
 
 def main(argv) -> int:
@@ -81,6 +130,15 @@ def main(argv) -> int:
         for cmd in commands(Path(argv[1]), which):
             print("+", " ".join(cmd), flush=True)
             subprocess.run(cmd, check=False)
+        return 0
+    if len(argv) >= 2 and argv[0] == "fit":
+        rows = load(argv[1])
+        best = fit(rows)
+        print(f"least-max-error allocator fraction over {len(rows)} runs: {best:.3f}")
+        print(table(rows, fraction=best))
+        return 0
+    if len(argv) >= 2 and argv[0] == "check":
+        print(table(load(argv[1])))
         return 0
     print(__doc__)
     return 2

@@ -149,9 +149,12 @@ def _training(config, *, method, o, p, resident, tokens):
         moments = {"backward start": backward,
                    "backward end": {"gradients": grads, "first_layer_activations": last_layer},
                    "optimizer step": {"gradients": grads, "optimizer_temporaries": temporaries}}
-    adapter_out = sum(out_features[t] for t in targets) * layers * p["adapter"]
+    # peft's lora_B output and its scaled copy, per target, before they are added to the base output
+    adapter_out = 2 * sum(out_features[t] for t in targets) * layers * p["adapter"]
     volume = A.forward_volume_bytes(config=config, tokens=tokens, layer=layer, adapter_out=adapter_out,
                                     logits_dtype=logits_dtype)
+    if method in KBIT:  # bitsandbytes dequantises every weight to a transient copy, in forward and backward
+        volume += 2 * n["linear"] * p["act"]
     unit = _units(config, n=n, method=method, p=p, full=full, layer_trainable=layer_trainable,
                   param_bytes=param_bytes, double_quant=o.double_quant)
     return moments, volume, unit
@@ -213,5 +216,5 @@ def _assemble(resident, moments, *, o, forward_volume, notes, policy):
         components.update(moment)
     return {"total_bytes": total, "allocated_bytes": allocated, "paged_bytes": int(paged),
             "device_bytes": total + int(paged) + context, "context_bytes": context, "peak_at": peak_at,
-            "policy": policy, "terms": terms, "components": {k: int(v) for k, v in components.items()},
+            "policy": policy, "forward_volume_bytes": int(forward_volume), "terms": terms, "components": {k: int(v) for k, v in components.items()},
             "notes": notes}

@@ -33,8 +33,9 @@ _TT_LORA = dict(_TT, lora_r=64, lora_dropout=0.0, adapter_dtype="bfloat16", opti
                 activation_offload=True,
                 target_modules=["q_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
 # Answer.AI train.py defaults: r=64 on q,k,v,gate,up,down, dropout 0.1, pure bf16 (adapters too),
-# torch AdamW, reentrant checkpointing, dummy data of exactly context_length tokens (no padding).
-_AA = dict(model="llama-2-7b", gpus=2, precision="bf16-true", adapter_dtype="bfloat16", lora_r=64, lora_dropout=0.1,
+# torch AdamW, reentrant checkpointing, dummy data of exactly context_length tokens (no padding);
+# transformers 4.38 (March 2024) returned fp32 logits.
+_AA = dict(model="llama-2-7b", gpus=2, loss="fp32-logits", precision="bf16-true", adapter_dtype="bfloat16", lora_r=64, lora_dropout=0.1,
            target_modules=["q_proj", "k_proj", "v_proj", "gate_proj", "up_proj", "down_proj"],
            optimizer="adamw_torch", grad_checkpointing=True, packing=True, seq_len=2048)
 # PEFT method comparison: bf16 weights, fp32 adapters, torch AdamW, no checkpointing, batch 4 of
@@ -74,7 +75,7 @@ ROWS = [
     dict(id="peft-fsdp-qlora-70b", method="qlora", source=PF, figure="device", measured=35.6e9, published="35.6 GB",
          opts=dict(model="llama-2-70b", gpus=2, seq_len=2048, batch_size=2, packing=True, grad_checkpointing=True,
                    precision="bf16-true", adapter_dtype="bfloat16", lora_r=8, lora_dropout=0.1,
-                   target_modules="all-linear", optimizer="adamw_torch")),
+                   target_modules="all-linear", optimizer="adamw_torch", loss="fp32-logits")),
     dict(id="mc-lora-r32-qv", method="lora", source=MC.format("lora--llama-3.2-3B-rank32.json"), figure="reserved",
          measured=22_292_725_760, published="22,292,725,760 B",
          opts=dict(_MC, lora_r=32, target_modules=["q_proj", "v_proj"])),
@@ -124,16 +125,19 @@ def cli(row: dict) -> list:
 
 
 def table() -> str:
-    lines = ["| id | method | figure | published | predicted | error | config | source |", "|---|---|---|---|---|---|---|---|"]
-    errors = []
+    """The markdown table, each row's configuration as plan arguments, and median/max |error|."""
+    lines = ["| id | model | method | figure | published | measured | predicted | error |",
+             "|---|---|---|---|---|---|---|---|"]
+    configs, errors = [], []
     for row in ROWS:
         out = predict(row)
         errors.append(abs(out["error_pct"]))
-        config = " ".join(cli(row)[4:])
-        lines.append(f"| {row['id']} | {row['method']} | {row['figure']} | {row['published']} "
-                     f"| {out['predicted'] / GiB:.2f} GiB | {out['error_pct']:+.1f}% | `{config}` | {row['source']} |")
-    lines.append(f"\n{len(ROWS)} rows: median |error| {statistics.median(errors):.1f}%, max {max(errors):.1f}%")
-    return "\n".join(lines)
+        lines.append(f"| {row['id']} | {row['opts']['model']} | {row['method']} | {row['figure']} "
+                     f"| {row['published']} | {row['measured'] / GiB:.2f} GiB | {out['predicted'] / GiB:.2f} GiB "
+                     f"| {out['error_pct']:+.1f}% |")
+        configs.append(f"- `{row['id']}`: `run_bench.py {' '.join(cli(row))}`; {row['source']}")
+    summary = f"{len(ROWS)} rows: median |error| {statistics.median(errors):.1f}%, max {max(errors):.1f}%."
+    return "\n".join(lines + ["", summary, "", "Configurations and sources:", ""] + configs)
 
 
 if __name__ == "__main__":
