@@ -155,8 +155,8 @@ def _training(config, *, method, o, p, resident, tokens):
                                     logits_dtype=logits_dtype)
     if method in KBIT:  # bitsandbytes dequantises every weight to a transient copy, in forward and backward
         volume += 2 * n["linear"] * p["act"]
-    unit = _units(config, n=n, method=method, p=p, full=full, layer_trainable=layer_trainable,
-                  param_bytes=param_bytes, double_quant=o.double_quant)
+    unit = sharding.unit_sizes(config, n=n, method=method, p=p, full=full, layer_trainable=layer_trainable,
+                               param_bytes=param_bytes, double_quant=o.double_quant)
     return moments, volume, unit
 
 
@@ -169,23 +169,6 @@ def _autocast_copies(config, *, n, method, ckpt) -> int:
         return 2 * head
     linear = n["linear"] // config["num_hidden_layers"] if ckpt else n["linear"]
     return 2 * (linear + head)
-
-
-def _units(config, *, n, method, p, full, layer_trainable, param_bytes, double_quant) -> dict:
-    """Sizes FSDP gathers: one decoder layer and the root unit, in their storage dtype (16-bit
-    under the mixed policies: FSDP's MixedPrecision param_dtype)."""
-    layers = config["num_hidden_layers"]
-    dense = p["act"] if p["autocast"] else p["weights"]
-    linear_bytes = {"qlora": T.nf4_bytes_per_param(double_quant=double_quant), "lora8": 1}.get(method, dense)
-    other_bytes = p["unquantised"] if method in KBIT else dense
-    layer_linear = n["linear"] // layers
-    layer_other = (n["norm"] - config["hidden_size"] + n["bias"]) // layers
-    root = n["embed"] + n["lm_head"] + config["hidden_size"]
-    adapters = 0 if full else layer_trainable * param_bytes
-    return {"layer_bytes": int(layer_linear * linear_bytes + layer_other * other_bytes + adapters),
-            "root_bytes": root * other_bytes,
-            "layer_grad_bytes": layer_trainable * param_bytes,
-            "root_grad_bytes": root * param_bytes if full else 0}
 
 
 def _assemble(resident, moments, *, o, forward_volume, notes, policy):

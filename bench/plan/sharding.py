@@ -14,6 +14,8 @@ offload='optimizer' keeps optimizer states in CPU memory; 'all' also the weights
 (FSDP CPUOffload), leaving the gathered units on the device.
 """
 
+from bench.plan.terms import nf4_bytes_per_param
+
 
 def apply(resident: dict, moments: dict, *, gpus: int, offload: str, unit: dict, notes: list) -> None:
     """`unit` gives the gathered sizes: layer_bytes, root_bytes, layer_grad_bytes, root_grad_bytes."""
@@ -46,3 +48,20 @@ def apply(resident: dict, moments: dict, *, gpus: int, offload: str, unit: dict,
         if gpus > 1:
             notes.append(f"FSDP over {gpus} GPUs: weights, gradients and optimizer states sharded; activations, "
                          "logits, two gathered layers and the root unit are not (figures are per GPU)")
+
+
+def unit_sizes(config, *, n, method, p, full, layer_trainable, param_bytes, double_quant) -> dict:
+    """Sizes FSDP gathers: one decoder layer and the root unit, in their storage dtype (16-bit
+    under the mixed policies: FSDP's MixedPrecision param_dtype)."""
+    layers = config["num_hidden_layers"]
+    dense = p["act"] if p["autocast"] else p["weights"]
+    linear_bytes = {"qlora": nf4_bytes_per_param(double_quant=double_quant), "lora8": 1}.get(method, dense)
+    other_bytes = p["unquantised"] if method in ("qlora", "lora8") else dense
+    layer_linear = n["linear"] // layers
+    layer_other = (n["norm"] - config["hidden_size"] + n["bias"]) // layers
+    root = n["embed"] + n["lm_head"] + config["hidden_size"]
+    adapters = 0 if full else layer_trainable * param_bytes
+    return {"layer_bytes": int(layer_linear * linear_bytes + layer_other * other_bytes + adapters),
+            "root_bytes": root * other_bytes,
+            "layer_grad_bytes": layer_trainable * param_bytes,
+            "root_grad_bytes": root * param_bytes if full else 0}
