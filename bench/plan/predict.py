@@ -87,6 +87,9 @@ def estimate(*, config: dict, method: str, **options) -> dict:
     policy = o.policy()
     p = precision.dtypes(policy, kbit_upcast=o.kbit_upcast and method in KBIT, adapter_dtype=o.adapter_dtype)
     notes = [f"precision {policy}" + (" with the k-bit fp32 upcast" if o.kbit_upcast and method in KBIT else "")]
+    if method in KBIT:
+        notes.append(f"{method}: embeddings, norms and lm_head kept in "
+                     + ("fp32 (the k-bit upcast)" if o.kbit_upcast else f"{p['unquantised']}-byte policy dtype, no upcast"))
     tokens = o.seq_len * o.batch_size
     resident = weight_terms(config, method=method, p=p, double_quant=o.double_quant, base_bits=o.base_bits)
     if method == "base":
