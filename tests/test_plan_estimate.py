@@ -34,7 +34,9 @@ def test_full_fp32_terms_by_hand():
     assert c["gradients"] == 4 * N
     # per layer (9h + 2kv + 4i) fp32 elements, kv = h here; final norm: fp32 input, output, lm_head input
     assert c["activations"] == T * (2 * 4 * (9 * 64 + 2 * 64 + 4 * 128) + 3 * 4 * 64)
-    assert c["logits_and_loss"] == T * 49152 * (4 + 12)         # logits + fp32 log_softmax + 2 fp32 grads
+    assert c["logits_and_loss"] == T * 49152 * 12               # fp32 log_softmax + its 2 fp32 grads
+    held = run(keep_logits=True)["components"]["logits_and_loss"]
+    assert held == T * 49152 * (4 + 12)                         # + the logits, if the loop holds them
     assert c["attention_mask"] == 2 * 16 * 16                   # padded: bool batch x seq x seq
     assert sum(out["terms"].values()) == out["total_bytes"]
 
@@ -48,7 +50,8 @@ def test_lora_bf16_saves_an_fp32_copy_of_each_adapters_input():
     same_dtype = run(method="lora", precision="bf16-true", adapter_dtype="bfloat16")["components"]
     shared = 2 * 4 * 64 + 2 * (64 + 64 + 64 + 128) + 2 * (2 * 64 + 2 * 64) + 2 * 3 * 128 + 7 * 8 * 2
     assert same_dtype["activations"] == T * (2 * shared + 4 * 64)
-    assert c["logits_and_loss"] == T * 49152 * (2 + 12)
+    assert run(method="lora", precision="bf16-true", keep_logits=True)["components"]["logits_and_loss"] == \
+        T * 49152 * (2 + 12)                                    # held logits in lm_head's bf16
 
 
 def test_target_subset_and_dropout_change_what_is_saved():
@@ -70,7 +73,10 @@ def test_qlora_weights_and_matched_dtypes():
         assert c[key] == lora[key]                               # only the quantised linears differ
     up = run(method="qlora", precision="bf16-true", kbit_upcast=True)["components"]
     assert up["weights_unquantised"] == 4 * (N - LINEAR)
-    assert up["activations"] > c["activations"] and up["logits_and_loss"] == T * 49152 * 16
+    assert up["activations"] > c["activations"]
+    held = dict(method="qlora", precision="bf16-true", keep_logits=True)
+    assert run(kbit_upcast=True, **held)["components"]["logits_and_loss"] == T * 49152 * 16   # fp32 lm_head
+    assert run(**held)["components"]["logits_and_loss"] == T * 49152 * 14
     adapters = 2 * 8 * (4 * 128 + 3 * 192)                     # r*(in+out): 4 attn (64+64), 3 MLP (64+128)
     assert c["adapters"] == 4 * adapters and c["optimizer_states"] == 8 * adapters
 
@@ -96,7 +102,7 @@ def test_paged_state_is_its_own_figure():
 
 def test_chunked_loss_compile_and_mixed_precision():
     bf16 = dict(precision="bf16-true", device="cuda")
-    assert run(loss="chunked", **bf16)["components"]["logits_and_loss"] == T * 49152 * (2 + 4) + T * 49152 * 8 // 8
+    assert run(loss="chunked", **bf16)["components"]["logits_and_loss"] == T * 49152 * 4 + T * 49152 * 8 // 8
     assert run(loss="chunked", compile=True, **bf16)["components"]["logits_and_loss"] == \
         T * 49152 * 2 + T * 49152 * 12 // 8
     mixed = run(method="lora", precision="bf16-mixed", device="cuda")["components"]

@@ -87,25 +87,26 @@ CHUNKS = 8  # torchtune's CEWithChunkedOutputLoss default num_output_chunks
 
 
 def logits_bytes(config: dict, *, tokens: int, logits_dtype: int, loss: str = "standard",
-                 compile: bool = False) -> int:
-    """The logits and the loss at their peak, inside cross-entropy's backward.
-    standard (HF ForCausalLMLoss): the caller holds the logits (lm_head's dtype); the loss
-      upcasts them to fp32 and log_softmax saves its fp32 output; backward then holds the fp32
-      gradient of that output and of its input at once: a + 4 + 4 + 4 bytes per element.
-    fp32-logits (transformers < 4.45): the model itself upcasts and returns fp32 logits, so the
-      held copy is 4 bytes whatever lm_head computes in: 4 + 12.
-    chunked (torchtune CEWithChunkedOutputLoss, 8 chunks): logits stay in lm_head's dtype and
-      each chunk is upcast on its own: eager saves every chunk's fp32 log_softmax (4 bytes) and
-      backward works one chunk at a time (8/8); compiled, the log_softmax is recomputed, so
-      only one chunk's upcast and two gradients are alive (12/8)."""
+                 compile: bool = False, keep_logits: bool = False) -> int:
+    """The logits and the loss at their peak, inside cross-entropy's backward, in bytes.
+    standard (HF ForCausalLMLoss, transformers >= 4.46): the loss upcasts the logits to fp32 and
+      log_softmax saves its fp32 output; backward then holds the fp32 gradient of that output and
+      of its input at once: 4 + 4 + 4 bytes per element. The logits themselves are alive too only
+      if the training loop still holds the model output (`keep_logits`: `out = model(...)`, then
+      `out.loss.backward()`, as PEFT's method comparison and Answer.AI's train.py do; HF's Trainer,
+      torchtune and ftbench's harness drop it): + lm_head's dtype.
+    fp32-logits (transformers < 4.45): the model returns fp32 logits, so a held copy is 4 bytes.
+    chunked (torchtune CEWithChunkedOutputLoss, 8 chunks): each chunk is upcast on its own;
+      eager saves every chunk's fp32 log_softmax (4) and backward works one chunk at a time (8/8);
+      compiled, the log_softmax is recomputed from the chunk, which is saved in lm_head's dtype,
+      and one chunk's upcast and two gradients are alive (12/8)."""
     per = tokens * config["vocab_size"]
-    if loss == "standard":
-        return per * (logits_dtype + 12)
-    if loss == "fp32-logits":
-        return per * 16
+    held = (4 if loss == "fp32-logits" else logits_dtype) if keep_logits else 0
+    if loss in ("standard", "fp32-logits"):
+        return per * (12 + held)
     if compile:
         return per * logits_dtype + per * 12 // CHUNKS
-    return per * (logits_dtype + 4) + per * 8 // CHUNKS
+    return per * (4 + held) + per * 8 // CHUNKS
 
 
 def mask_bytes(*, batch: int, seq: int, packing: bool) -> int:

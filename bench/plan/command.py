@@ -20,6 +20,7 @@ SWITCHES = (("--packing", "packed sequences: no padding, no attention mask"),
             ("--compile", "torch.compile: fused RMSNorm and SiLU, log-softmax recomputed in the loss"),
             ("--optimizer-in-backward", "step each parameter in its gradient hook (torchtune)"),
             ("--activation-offload", "move saved activations to CPU as they are made"),
+            ("--keep-logits", "the training loop holds the model output (logits) through backward"),
             ("--kbit-upcast", "price peft's fp32 upcast of embeddings, norms and lm_head for qlora/lora8"))
 
 
@@ -62,7 +63,7 @@ def _options(args) -> dict:
                 lora_dropout=args.lora_dropout, target_modules=targets, adapter_dtype=args.adapter_dtype,
                 loss=args.loss, packing=args.packing, compile=args.compile,
                 optimizer_in_backward=args.optimizer_in_backward, activation_offload=args.activation_offload,
-                kbit_upcast=args.kbit_upcast)
+                kbit_upcast=args.kbit_upcast, keep_logits=args.keep_logits)
 
 
 def run(args) -> int:

@@ -28,6 +28,7 @@ class Options:
     double_quant: bool = True
     base_bits: int = 4                      # 2 prices a hypothetical 2-bit base with NF4's constants
     loss: str = "standard"                  # activations.LOSSES
+    keep_logits: bool = False               # the training loop holds the model output through backward
     compile: bool = False                   # torch.compile: fused RMSNorm/SiLU, recomputed log_softmax
     optimizer_in_backward: bool = False     # step each parameter in its gradient hook (torchtune)
     activation_offload: bool = False        # saved activations moved to CPU as they are made

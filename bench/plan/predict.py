@@ -88,8 +88,8 @@ def estimate(*, config: dict, method: str, **options) -> dict:
     p = precision.dtypes(policy, kbit_upcast=o.kbit_upcast and method in KBIT, adapter_dtype=o.adapter_dtype)
     notes = [f"precision {policy}" + (" with the k-bit fp32 upcast" if o.kbit_upcast and method in KBIT else "")]
     if method in KBIT:
-        notes.append(f"{method}: embeddings, norms and lm_head kept in "
-                     + ("fp32 (the k-bit upcast)" if o.kbit_upcast else f"{p['unquantised']}-byte policy dtype, no upcast"))
+        kept = "fp32 (the k-bit upcast)" if o.kbit_upcast else f"the {p['unquantised']}-byte policy dtype, no upcast"
+        notes.append(f"{method}: embeddings, norms and lm_head kept in {kept}")
     tokens = o.seq_len * o.batch_size
     resident = weight_terms(config, method=method, p=p, double_quant=o.double_quant, base_bits=o.base_bits)
     if method == "base":
@@ -129,7 +129,7 @@ def _training(config, *, method, o, p, resident, tokens):
         "activations": A.stack_bytes(config, tokens=tokens, layer=layer, p=p, full=full,
                                      checkpointing=o.grad_checkpointing, offload=o.activation_offload),
         "logits_and_loss": A.logits_bytes(config, tokens=tokens, logits_dtype=logits_dtype, loss=o.loss,
-                                          compile=o.compile),
+                                          compile=o.compile, keep_logits=o.keep_logits),
         "attention_mask": A.mask_bytes(batch=o.batch_size, seq=o.seq_len, packing=o.packing),
     }
     if p["autocast"]:
@@ -202,5 +202,6 @@ def _assemble(resident, moments, *, o, forward_volume, notes, policy):
         components.update(moment)
     return {"total_bytes": total, "allocated_bytes": allocated, "paged_bytes": int(paged),
             "device_bytes": total + int(paged) + context, "context_bytes": context, "peak_at": peak_at,
-            "policy": policy, "forward_volume_bytes": int(forward_volume), "terms": terms, "components": {k: int(v) for k, v in components.items()},
+            "policy": policy, "forward_volume_bytes": int(forward_volume), "terms": terms,
+            "components": {k: int(v) for k, v in components.items()},
             "notes": notes}

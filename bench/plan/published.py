@@ -34,15 +34,16 @@ _TT_LORA = dict(_TT, lora_r=64, lora_dropout=0.0, adapter_dtype="bfloat16", opti
                 target_modules=["q_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
 # Answer.AI train.py defaults: r=64 on q,k,v,gate,up,down, dropout 0.1, pure bf16 (adapters too),
 # torch AdamW, reentrant checkpointing, dummy data of exactly context_length tokens (no padding);
-# transformers 4.38 (March 2024) returned fp32 logits.
-_AA = dict(model="llama-2-7b", gpus=2, loss="fp32-logits", precision="bf16-true", adapter_dtype="bfloat16", lora_r=64, lora_dropout=0.1,
+# transformers 4.38 (March 2024) returned fp32 logits, and train.py holds `output` through backward.
+_AA = dict(model="llama-2-7b", gpus=2, loss="fp32-logits", keep_logits=True, precision="bf16-true",
+           adapter_dtype="bfloat16", lora_r=64, lora_dropout=0.1,
            target_modules=["q_proj", "k_proj", "v_proj", "gate_proj", "up_proj", "down_proj"],
            optimizer="adamw_torch", grad_checkpointing=True, packing=True, seq_len=2048)
 # PEFT method comparison: bf16 weights, fp32 adapters, torch AdamW, no checkpointing, batch 4 of
 # MetaMathQA padded to the batch's longest, truncated at 768 tokens: priced at 4 x 768 (assumed
-# to be the longest batch; see docs/plan.md).
-_MC = dict(model="llama-3.2-3b", seq_len=768, batch_size=4, precision="bf16-true", optimizer="adamw_torch",
-           lora_dropout=0.0, grad_checkpointing=False)
+# to be the longest batch; see docs/plan.md). run.py holds `outputs` through backward.
+_MC = dict(model="llama-3.2-3b", keep_logits=True, seq_len=768, batch_size=4, precision="bf16-true",
+           optimizer="adamw_torch", lora_dropout=0.0, grad_checkpointing=False)
 
 ROWS = [
     dict(id="tt-full-ac", method="full", source=TT, figure="allocated", measured=24.9 * GiB, published="24.9 GiB",
@@ -103,8 +104,9 @@ def predict(row: dict) -> dict:
 FLAGS = {"seq_len": "--seq-len", "batch_size": "--batch-size", "optimizer": "--optimizer",
          "precision": "--precision", "lora_r": "--lora-r", "lora_dropout": "--lora-dropout",
          "adapter_dtype": "--adapter-dtype", "loss": "--loss", "gpus": "--gpus", "offload": "--offload"}
-SWITCHES = {"packing": "--packing", "compile": "--compile", "optimizer_in_backward": "--optimizer-in-backward",
-            "activation_offload": "--activation-offload", "kbit_upcast": "--kbit-upcast"}
+SWITCHES = {"packing": "--packing", "keep_logits": "--keep-logits", "compile": "--compile",
+            "optimizer_in_backward": "--optimizer-in-backward", "activation_offload": "--activation-offload",
+            "kbit_upcast": "--kbit-upcast"}
 
 
 def cli(row: dict) -> list:
