@@ -189,9 +189,9 @@ def _estimate(spec: dict, record: dict, policy) -> dict:
     config = json.loads((Path(spec["model_path"]) / "config.json").read_text())
     predicted = estimate(config=config, method=spec["method"], seq_len=spec["seq_len"],
                          batch_size=spec["batch_size"], grad_checkpointing=spec["grad_checkpointing"],
-                         optimizer=spec["optimizer"], compute_dtype=policy.weights_dtype, device=spec["device"],
+                         optimizer=spec["optimizer"], precision=policy.name, kbit_upcast=False, device=spec["device"],
                          lora_r=spec["lora_r"], target_modules=spec["target_modules"], lora_dropout=spec["lora_dropout"],
-                         baseline_bytes=record["memory"]["baseline_bytes"] if spec["device"] == "cpu" else None)
+                         packing=spec["packing"], baseline_bytes=record["memory"]["baseline_bytes"] if spec["device"] == "cpu" else None)
     if spec["device"] == "cpu" and spec.get("cpu_malloc_mmap_threshold") and "allocator" in predicted["terms"]:
         # the allocator term models glibc keeping freed blocks resident, which mmap'd blocks are not
         predicted["total_bytes"] -= predicted["terms"].pop("allocator")
