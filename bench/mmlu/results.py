@@ -3,10 +3,9 @@ one predictions line per question. Pure data handling: no model, no lm-eval impo
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
+from bench.atomic import write_atomic
 from bench.mmlu.tasks import CATEGORIES
 
 
@@ -86,12 +85,4 @@ def write_jsonl(path: Path, rows) -> None:
     """Write rows as JSONL atomically: readers see the old file or the whole new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, "".join(json.dumps(row) + "\n" for row in rows))

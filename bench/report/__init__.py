@@ -6,29 +6,15 @@ os.replace'd, so a reader never sees half a report.
 """
 
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 from bench import paths
+from bench.atomic import write_atomic
 from bench.report import charts, headline, image, load, page
 
 INDEX = "index.html"
 SVG = "headline.svg"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` via a temp file in the same directory and os.replace."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def chart_specs(runs) -> list:
