@@ -5,7 +5,7 @@ load: older records are migrated step by step, newer ones are refused with a cle
 This module imports nothing heavy so the report, gate and planner can use it freely.
 """
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 STATUSES = ("ok", "oom", "error", "crashed", "timeout", "skipped")
 PHASES = ("load", "train", "eval")
@@ -20,8 +20,20 @@ REQUIRED = (
 # Fields that change neither the work nor its figures: left out of `spec_hash`.
 NON_WORK_FIELDS = ("out_dir", "run_timeout_s", "resume", "skip_bad_lines")
 
+
+
+def _v1_to_v2(record: dict) -> dict:
+    """v2 adds seed, group_key, precision, data, heldout and tasks; a v1 record measured none of them."""
+    out = dict(record, schema_version=2)
+    out.setdefault("seed", (record.get("config") or {}).get("seed"))
+    for key in ("group_key", "precision", "data", "heldout"):
+        out.setdefault(key, None)
+    out.setdefault("tasks", {})
+    return out
+
+
 # step functions: _MIGRATIONS[n] turns a version-n record into version n+1.
-_MIGRATIONS = {}
+_MIGRATIONS = {1: _v1_to_v2}
 
 
 def upgrade(record: dict, *, where: str = "record") -> dict:
