@@ -84,22 +84,35 @@ def _record_interrupt(cut_short: list, not_started: list, out_dir: Path, *, reas
                                        error=f"not started: matrix interrupted ({reason})"))
 
 
+DASH = "\u2013"  # shown where a run never reached a figure
+
+
+def _shown(value, fmt: str) -> str:
+    return DASH if value is None else fmt.format(value)
+
+
 def summary(records: list) -> str:
+    """The end-of-matrix table; `–` where a figure is missing (a failed run, a block not measured)."""
     import pandas as pd
 
     from bench.units import mib
 
     rows = []
     for r in records:
-        train = (r["memory"].get("train") or {}).get("peak_bytes")
-        rows.append({
+        train = ((r.get("memory") or {}).get("train") or {}).get("peak_bytes")
+        throughput, mmlu, heldout = r.get("throughput") or {}, r.get("mmlu") or {}, r.get("heldout") or {}
+        params = r.get("params") or {}
+        row = {
             "model": r["model"], "method": r["method"], "status": r["status"],
-            "trainable": r["params"]["trainable"], "total": r["params"]["total"],
-            "train peak MiB": round(mib(train)) if train else None,
-            "tokens/s": round(r["throughput"]["tokens_per_s"], 1) if r["throughput"] else None,
-            "MMLU %": round(100 * r["mmlu"]["acc"], 1) if r["mmlu"] else None,
-            "wall s": round(r["wall_s"] or 0, 1),
-        })
+            "trainable": _shown(params.get("trainable"), "{:,}"), "total": _shown(params.get("total"), "{:,}"),
+            "train peak MiB": _shown(None if train is None else mib(train), "{:,.0f}"),
+            "tokens/s": _shown(throughput.get("tokens_per_s"), "{:.1f}"),
+            "MMLU %": _shown(None if mmlu.get("acc") is None else 100 * mmlu["acc"], "{:.1f}"),
+        }
+        if any(rec.get("heldout") for rec in records):
+            row["held-out loss"] = _shown(heldout.get("loss"), "{:.3f}")
+        row["wall s"] = _shown(r.get("wall_s"), "{:.1f}")
+        rows.append(row)
     if not rows:
         return "no runs"
     return pd.DataFrame(rows).to_string(index=False)
@@ -108,7 +121,9 @@ def summary(records: list) -> str:
 def _write_report(out_dir: Path) -> None:
     try:
         from bench.report import build
-    except ImportError:
+    except ImportError as exc:
+        print(f"report: skipped: the report cannot be imported ({exc}); the results are complete. "
+              f"Run `bash scripts/setup.sh`, then `run_bench.py report {out_dir}`", flush=True)
         return
     path = build(sources=[out_dir], out_dir=out_dir)
     print(f"report: {path}")
