@@ -32,8 +32,18 @@ def chart_specs(runs) -> list:
     built = [("chart-headline", headline.chart(runs), notes),
              ("chart-throughput", charts.throughput(runs), []),
              ("chart-memory", charts.memory(runs), []),
-             ("chart-loss", charts.loss(runs), [])]
-    return [{"id": cid, "options": json.loads(chart.dump_options()), "notes": n} for cid, chart, n in built]
+             ("chart-loss", charts.loss(runs), []),
+             ("chart-mmlu-categories", charts.mmlu_categories(runs), [])]
+    return [{"id": cid, "options": json.loads(chart.dump_options()), "notes": n} for cid, chart, n in built if chart]
+
+
+def table_specs(runs) -> list:
+    """Sortable tables shown after the charts: MMLU per subject when measured."""
+    subjects = charts.mmlu_subjects(runs)
+    if subjects is None:
+        return []
+    note = "mmlu.subjects: accuracy (%) per subject, mean over seeds. Click a column to sort."
+    return [{"id": "mmlu-subjects", "title": "MMLU per subject", "notes": [note], "table": subjects, "tall": True}]
 
 
 def build(*, sources: list, out_dir: Path, labels=None, skip_bad_lines: bool = False, image_svg: bool = True) -> Path:
@@ -56,5 +66,5 @@ def build(*, sources: list, out_dir: Path, labels=None, skip_bad_lines: bool = F
             write_atomic(out_dir / SVG, text)
             picture = SVG
     index = out_dir / INDEX
-    write_atomic(index, page.render(loaded=loaded, charts=specs, image=picture))
+    write_atomic(index, page.render(loaded=loaded, charts=specs, tables=table_specs(loaded.runs), image=picture))
     return index
