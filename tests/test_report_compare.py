@@ -32,8 +32,8 @@ def test_each_run_shows_the_gates_worst_verdict_and_the_changes():
         ("qlora", "abcd0003"): "regression", ("dora", "deadbeef"): "missing", ("lora8", "abcd0005"): "missing"}
     assert all(table[k]["gate verdict"]["key"] in gate[k] for k in table)  # shown, not decided here
     lora = table[("lora", "abcd0002")]
-    assert lora["train peak GB"]["text"] == "1.300 → 1.690 (+30.0%)" and lora["train peak GB"]["cls"] == "v-regression"
-    assert lora["tokens/s"]["cls"] == "v-inconclusive" and lora["load peak GB"]["cls"] is None  # load is not gated
+    assert lora["train peak GB"]["text"] == "1.300 → 1.690 (+30.0%)" and lora["train peak GB"]["cls"] == "delta v-regression"
+    assert lora["tokens/s"]["cls"] == "delta v-inconclusive" and lora["load peak GB"]["cls"] == "delta"  # not gated
     assert lora["gate verdict"]["text"] == "regression: memory.train.peak_bytes"
     assert table[("base", "abcd0000")]["MMLU %"]["text"] == "30.0 → 20.0 (-10.0 pt)"
     assert table[("full", "abcd0001")]["tokens/s"]["key"] == pytest.approx(-50.0)

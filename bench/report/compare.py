@@ -83,14 +83,14 @@ def rows(baseline: list, candidate: list, *, tolerances: dict) -> tuple:
         why = "; ".join(f"{m}: {r.verdict}" + (f" ({r.note})" if r.note else "")
                         for m, r in judged.items() if r.verdict != "pass")
         cells = [page.cell(key[0]), page.cell(key[1]), page.cell(key[2][:8], title=key[2]),
-                 page.cell(f"{len(base)} / {len(cand)}"), page.cell(verdict, cls=f"v-{verdict}", title=why or None,
+                 page.cell(f"{len(base)} / {len(cand)}"), page.cell(verdict, cls=f"wrap v-{verdict}", title=why or None,
                            text=f"{verdict}: {', '.join(flagged)}" if flagged else verdict)]
         for path, _, kind in shown:
             b, c = _summary(base, path, kind), _summary(cand, path, kind)
             number, change = _change(b, c, kind)
             gated = judged.get(path)
             text = "-" if b is None and c is None else f"{_shown(b, kind)} → {_shown(c, kind)}" + (f" ({change})" if change else "")
-            shown_cell = page.cell(number, fmt="{}", cls=f"v-{gated.verdict}" if gated else None,
+            shown_cell = page.cell(number, fmt="{}", cls=f"delta v-{gated.verdict}" if gated else "delta",
                                    title=gated.note if gated and gated.note else None)
             cells.append(dict(shown_cell, text=text))  # "- -> 1.000" has no change to sort by, but is shown
         table.append({"failed": False, "cells": cells})
