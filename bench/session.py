@@ -17,9 +17,11 @@ def completed(out_dir: Path) -> set:
     return {r["spec_hash"] for r in records if r["status"] == "ok"}
 
 
-def run_matrix(specs: list, *, out_dir: Path, resume: bool = False, report: bool = True, executor=None) -> int:
+def run_matrix(specs: list, *, out_dir: Path, resume: bool = False, report: bool = True, executor=None,
+               trackers=()) -> int:
     """Run every spec not already ok (with resume) on `executor` (default: local), appending each
-    record as it comes back. This process is the only writer of results.jsonl, whichever executor."""
+    record as it comes back, then handing it to each tracker (bench.trackers). This process is the
+    only writer of results.jsonl, whichever executor."""
     from bench.executors.local import LocalExecutor
 
     executor = executor or LocalExecutor()
@@ -41,6 +43,7 @@ def run_matrix(specs: list, *, out_dir: Path, resume: bool = False, report: bool
                 record = _tag(result, spec=spec, executor=executor.name)
                 store.append(out_dir, record)
                 records.append(record)
+                _track(trackers, record)
                 durations.append(time.perf_counter() - started)
                 print(f"    -> {record['method']} {record['status']}" + (f": {record['error']}" if record["error"] else "")
                       + f" ({durations[-1]:.0f} s)", flush=True)
@@ -56,6 +59,8 @@ def run_matrix(specs: list, *, out_dir: Path, resume: bool = False, report: bool
     if report:
         _write_report(out_dir)
     print(f"results: {out_dir / store.RESULTS}")
+    for tracker in trackers:
+        print(f"logged to {tracker.where()}")
     return 0 if all(r["status"] == "ok" for r in records) else 1
 
 
@@ -66,6 +71,15 @@ def _tag(result, *, spec: dict, executor: str) -> dict:
     record = lost_record(spec, executor=executor, exc=result) if isinstance(result, BaseException) else result
     record["executor"] = executor
     return record
+
+
+def _track(trackers, record: dict) -> None:
+    """Log a stored record to each tracker; a tracker's failure is said, and the matrix goes on."""
+    for tracker in trackers:
+        try:
+            tracker.log(record)
+        except Exception as exc:  # noqa: BLE001  (the record is safe in results.jsonl already)
+            print(f"    tracker: could not log {record['run_id']}: {exc.__class__.__name__}: {exc}", flush=True)
 
 
 def _eta(durations: list, remaining: int) -> str:
