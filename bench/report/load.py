@@ -22,7 +22,7 @@ from bench.errors import BenchError
 # Report column -> dotted path in the record (the first one present wins).
 ALIASES = {
     "device": ("memory.device",), "device_name": ("env.device_name",),
-    "seed": ("seed", "config.seed"),
+    "seed": ("seed", "config.seed"), "group": ("group_key", "compare_key"),
     "trainable": ("params.trainable",), "total": ("params.total",), "trainable_pct": ("params.trainable_pct",),
     "load_peak_bytes": ("memory.load.peak_bytes",), "train_peak_bytes": ("memory.train.peak_bytes",),
     "eval_peak_bytes": ("memory.eval.peak_bytes",), "process_peak_bytes": ("memory.process_peak_bytes",),
@@ -42,6 +42,7 @@ class Loaded:
     runs: pd.DataFrame
     envs: dict = field(default_factory=dict)  # label -> {key: "value | other value"}
     problems: list = field(default_factory=list)  # one readable line per skipped bad line
+    sources: list = field(default_factory=list)  # [(label, records, root directory)] for bench.compare
 
 
 def _drop_null_parents(wide: pd.DataFrame) -> pd.DataFrame:
@@ -113,11 +114,13 @@ def read_sources(*, sources: list, labels=None, skip_bad_lines: bool = False) ->
 
 def load(*, sources: list, labels=None, skip_bad_lines: bool = False) -> Loaded:
     """Read every source into one runs frame; raise BenchError for a bad source unless skipping bad lines."""
-    frames, envs, problems = [], {}, []
-    for label, records, bad in read_sources(sources=sources, labels=labels, skip_bad_lines=skip_bad_lines):
+    frames, envs, problems, raw = [], {}, [], []
+    read = read_sources(sources=sources, labels=labels, skip_bad_lines=skip_bad_lines)
+    for source, (label, records, bad) in zip(sources, read):
         wide = frame(records, source=label)
         frames.append(wide)
         envs[label] = env_summary(wide)
         problems.extend(f"[{label}] {line}" for line in bad)
+        raw.append((label, records, Path(source) if Path(source).is_dir() else Path(source).parent))
     runs = with_aliases(combine(frames))
-    return Loaded(runs=runs, envs=envs, problems=problems)
+    return Loaded(runs=runs, envs=envs, problems=problems, sources=raw)
