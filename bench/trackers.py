@@ -80,7 +80,7 @@ class MLflowTracker:
         self.experiment = found.experiment_id if found else self.client.create_experiment(EXPERIMENT)
 
     def log(self, record: dict) -> str:
-        from mlflow.entities import Metric, Param, RunTag
+        from mlflow.entities import Metric, Param
 
         tags = {k: str(record.get(k)) for k in ("model", "method", "status", "spec_hash", "run_id", "seed")}
         if record.get("error"):

@@ -19,7 +19,8 @@ from bench.atomic import write_atomic
 from bench.errors import BenchError
 from bench.gate import DEFAULT_TOLERANCES
 from bench.gate.command import check_records, describe_env, summary
-from bench.gate.compare import MISSING, REGRESSION, VERDICTS, compare, exit_code, get, pair, run_name
+from bench.gate.compare import (IMPROVED, INCONCLUSIVE, MISSING, PASS, REGRESSION, VERDICTS, compare, exit_code,
+                                get, pair, run_name)
 from bench.report import page, style
 
 PAGE = "compare.html"
@@ -27,7 +28,7 @@ PAGE = "compare.html"
 FIGURES = (("memory.train.peak_bytes", "train peak GB", "bytes"), ("memory.load.peak_bytes", "load peak GB", "bytes"),
            ("memory.eval.peak_bytes", "eval peak GB", "bytes"), ("throughput.tokens_per_s", "tokens/s", "rate"),
            ("mmlu.acc", "MMLU %", "acc"), ("heldout.loss", "held-out loss", "loss"))
-SEVERITY = {v: i for i, v in enumerate((MISSING, REGRESSION, "inconclusive", "improved", "pass"))}
+SEVERITY = {v: i for i, v in enumerate((MISSING, REGRESSION, INCONCLUSIVE, IMPROVED, PASS))}  # worst first
 
 
 def _summary(records: list, path: str, kind: str):
@@ -78,10 +79,10 @@ def rows(baseline: list, candidate: list, *, tolerances: dict) -> tuple:
     table = []
     for key, base, cand in matched:
         judged = by_run.get(run_name(key), {})
-        verdict = min((r.verdict for r in judged.values()), key=SEVERITY.get, default="pass")
-        flagged = [m for m, r in judged.items() if r.verdict == verdict and verdict != "pass"]
+        verdict = min((r.verdict for r in judged.values()), key=SEVERITY.get, default=PASS)
+        flagged = [m for m, r in judged.items() if r.verdict == verdict and verdict != PASS]
         why = "; ".join(f"{m}: {r.verdict}" + (f" ({r.note})" if r.note else "")
-                        for m, r in judged.items() if r.verdict != "pass")
+                        for m, r in judged.items() if r.verdict != PASS)
         cells = [page.cell(key[0]), page.cell(key[1]), page.cell(key[2][:8], title=key[2]),
                  page.cell(f"{len(base)} / {len(cand)}"), page.cell(verdict, cls=f"wrap v-{verdict}", title=why or None,
                            text=f"{verdict}: {', '.join(flagged)}" if flagged else verdict)]
