@@ -45,9 +45,9 @@ def chart_specs(runs, paired=None) -> list:
     paired = paired or benefit.Paired()
     built = []
     for metric in headline.metrics(runs) or headline.metrics(runs.assign(acc=0.0))[:1]:
-        pts = headline.points(runs, metric, paired.summaries)
+        pts = headline.points(runs, metric, summaries=paired.summaries)
         notes = _headline_notes(runs, metric, pts) + ([] if built or paired.rows else paired.notes)
-        built.append((metric["id"], headline.chart(runs, metric, paired.summaries), notes))
+        built.append((metric["id"], headline.chart(runs, metric, summaries=paired.summaries), notes))
     built += [("chart-learn-forget", benefit.learn_forget_chart(paired.learn_forget), []),
               ("chart-throughput", charts.throughput(runs), []),
               ("chart-memory", charts.memory(runs), []),

@@ -16,7 +16,7 @@ import pandas as pd
 from pyecharts import options as opts
 from pyecharts.charts import Scatter
 
-from bench.report import style
+from bench.report import load, style
 from bench.report.style import count, num, safe
 
 D_MIN, D_MAX = 12.0, 56.0  # bubble diameters (px) for the fewest and most trainable params
@@ -26,12 +26,10 @@ BASE_NOTE = "trains 0 parameters: drawn at the minimal bubble size"
 
 def metrics(runs: pd.DataFrame) -> list:
     """[{id, column, name, title, label, scale, higher, err, path}] for each benefit metric some ok run measured."""
-    from bench.report.page import target_tasks
-
     found = [{"id": "chart-headline", "column": "acc", "name": "MMLU", "label": "MMLU accuracy (%)",
               "title": "MMLU accuracy vs train-phase peak memory",
               "scale": 100, "higher": True, "err": "stderr", "path": "mmlu.acc"}]
-    for task in target_tasks(runs)[:1]:
+    for task in load.target_tasks(runs)[:1]:
         short = task.removeprefix("ftbench_")
         found.append({"id": "chart-headline-target", "column": f"tasks.{task}.acc", "name": short,
                       "title": f"Target task ({short}) accuracy vs train-phase peak memory",
@@ -89,7 +87,7 @@ def _seed_groups(ok: pd.DataFrame, metric: dict, summaries: dict) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def points(runs: pd.DataFrame, metric: dict, summaries: dict = None) -> pd.DataFrame:
+def points(runs: pd.DataFrame, metric: dict, *, summaries: dict = None) -> pd.DataFrame:
     """The plotted points of one metric: x, y, lo, hi, size, pareto (never base), seeds, run_ids."""
     ok = runs[(runs["status"] == "ok") & runs["train_peak_bytes"].notna() & runs[metric["column"]].notna()]
     pts = _seed_groups(ok, metric, summaries) if len(ok) else pd.DataFrame(columns=list(runs.columns) + ["x", "y"])
@@ -151,9 +149,9 @@ def _point(row, many: bool, symbol: str) -> dict:
             "symbol": "diamond" if row.method == "base" else symbol}
 
 
-def chart(runs: pd.DataFrame, metric: dict, summaries: dict = None) -> Scatter:
+def chart(runs: pd.DataFrame, metric: dict, *, summaries: dict = None) -> Scatter:
     """One headline scatter: bubbles, interval bars, base's reference line, the Pareto front."""
-    pts = points(runs, metric, summaries)
+    pts = points(runs, metric, summaries=summaries)
     sources = list(dict.fromkeys(runs["source"]))
     symbol = {s: style.SOURCE_SYMBOLS[i % len(style.SOURCE_SYMBOLS)] for i, s in enumerate(sources)}
     many = len(sources) > 1

@@ -80,6 +80,14 @@ def with_aliases(wide: pd.DataFrame) -> pd.DataFrame:
     return runs
 
 
+def target_tasks(runs) -> list:
+    """Task names with a measured accuracy (`tasks.<name>.acc`), target tasks first."""
+    names = [c[len("tasks."):-len(".acc")] for c in runs.columns
+             if c.startswith("tasks.") and c.endswith(".acc") and runs[c].notna().any()]
+    role = {n: runs.get(f"tasks.{n}.role") for n in names}
+    return sorted(names, key=lambda n: role[n] is None or "target" not in set(role[n].dropna()))
+
+
 def env_summary(wide: pd.DataFrame) -> dict:
     """The environment of one source: each env key's distinct values, in first-seen order."""
     summary = {}

@@ -14,6 +14,7 @@ import jinja2
 
 from bench import paths
 from bench.errors import BenchError
+from bench.report import load
 from bench.report.style import count, missing, num
 
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
@@ -58,20 +59,12 @@ def _gb(value) -> str:
     return num(None if missing(value) else value / 1e9, "{:.3f}")
 
 
-def target_tasks(runs) -> list:
-    """Task names with a measured accuracy (`tasks.<name>.acc`), target tasks first."""
-    names = [c[len("tasks."):-len(".acc")] for c in runs.columns
-             if c.startswith("tasks.") and c.endswith(".acc") and runs[c].notna().any()]
-    role = {n: runs.get(f"tasks.{n}.role") for n in names}
-    return sorted(names, key=lambda n: role[n] is None or "target" not in set(role[n].dropna()))
-
-
 def table(runs) -> dict:
     """Columns and rows of the all-runs table, compact enough to fit the page: optional columns
     (source, seed, tasks, held-out loss, estimates) only when some record has them."""
     many = runs["source"].nunique() > 1
     seeds = runs["seed"].dropna().nunique() > 1
-    tasks = target_tasks(runs)
+    tasks = load.target_tasks(runs)
     heldout = runs["heldout_loss"].notna().any()
     estimates = runs["est_bytes"].notna().any()
     columns = (["source"] if many else []) + ["model", "method"] + (["seed"] if seeds else []) + [
