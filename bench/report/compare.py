@@ -63,6 +63,25 @@ def figures(baseline: list, candidate: list) -> tuple:
     return FIGURES[:5] + tuple((f"tasks.{t}.acc", f"{t.removeprefix('ftbench_')} %", "acc") for t in tasks) + FIGURES[5:]
 
 
+def _verdict_cell(judged: dict) -> dict:
+    """The run's verdict: the worst of the gate's checks, naming the checks that gave it."""
+    verdict = min((r.verdict for r in judged.values()), key=SEVERITY.get, default=PASS)
+    flagged = [m for m, r in judged.items() if r.verdict == verdict and verdict != PASS]
+    why = "; ".join(f"{m}: {r.verdict}" + (f" ({r.note})" if r.note else "") for m, r in judged.items() if r.verdict != PASS)
+    return page.cell(verdict, cls=f"wrap v-{verdict}", title=why or None,
+                     text=f"{verdict}: {', '.join(flagged)}" if flagged else verdict)
+
+
+def _figure_cell(base: list, cand: list, *, path: str, kind: str, gated) -> dict:
+    """'baseline -> candidate (change)', sorted by the change, coloured by the gate's verdict when it checks it."""
+    b, c = _summary(base, path, kind), _summary(cand, path, kind)
+    number, change = _change(b, c, kind)
+    text = "-" if b is None and c is None else f"{_shown(b, kind)} → {_shown(c, kind)}" + (f" ({change})" if change else "")
+    shown = page.cell(number, fmt="{}", cls=f"delta v-{gated.verdict}" if gated else "delta",
+                      title=gated.note if gated and gated.note else None)
+    return dict(shown, text=text)  # "- -> 1.000" has no change to sort by, but is shown
+
+
 def rows(baseline: list, candidate: list, *, tolerances: dict) -> tuple:
     """(table for the page, gate rows). BenchError when the two sides share no run."""
     matched = pair(baseline, candidate)
@@ -79,21 +98,9 @@ def rows(baseline: list, candidate: list, *, tolerances: dict) -> tuple:
     table = []
     for key, base, cand in matched:
         judged = by_run.get(run_name(key), {})
-        verdict = min((r.verdict for r in judged.values()), key=SEVERITY.get, default=PASS)
-        flagged = [m for m, r in judged.items() if r.verdict == verdict and verdict != PASS]
-        why = "; ".join(f"{m}: {r.verdict}" + (f" ({r.note})" if r.note else "")
-                        for m, r in judged.items() if r.verdict != PASS)
         cells = [page.cell(key[0]), page.cell(key[1]), page.cell(key[2][:8], title=key[2]),
-                 page.cell(f"{len(base)} / {len(cand)}"), page.cell(verdict, cls=f"wrap v-{verdict}", title=why or None,
-                           text=f"{verdict}: {', '.join(flagged)}" if flagged else verdict)]
-        for path, _, kind in shown:
-            b, c = _summary(base, path, kind), _summary(cand, path, kind)
-            number, change = _change(b, c, kind)
-            gated = judged.get(path)
-            text = "-" if b is None and c is None else f"{_shown(b, kind)} → {_shown(c, kind)}" + (f" ({change})" if change else "")
-            shown_cell = page.cell(number, fmt="{}", cls=f"delta v-{gated.verdict}" if gated else "delta",
-                                   title=gated.note if gated and gated.note else None)
-            cells.append(dict(shown_cell, text=text))  # "- -> 1.000" has no change to sort by, but is shown
+                 page.cell(f"{len(base)} / {len(cand)}"), _verdict_cell(judged)]
+        cells += [_figure_cell(base, cand, path=path, kind=kind, gated=judged.get(path)) for path, _, kind in shown]
         table.append({"failed": False, "cells": cells})
     return {"columns": columns, "rows": table}, gate_rows
 
