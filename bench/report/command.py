@@ -64,5 +64,6 @@ def _compare(args) -> int:
     if args.label is not None and len(args.label) != 2:
         raise BenchError(f"got {len(args.label)} labels for 2 sources; give one label per source")
     out = args.out or default_out(args.sources[1:])
-    print(build_compare(baseline=args.sources[0], candidate=args.sources[1], out_dir=out, labels=args.label))
+    print(build_compare(baseline=args.sources[0], candidate=args.sources[1], out_dir=out, labels=args.label,
+                        skip_bad_lines=args.skip_bad_lines))
     return 0

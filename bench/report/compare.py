@@ -127,10 +127,10 @@ def chart(baseline: list, candidate: list):
         legend_opts=opts.LegendOpts(pos_top="bottom"))
 
 
-def build_compare(*, baseline, candidate, out_dir, labels=None, tolerances=None) -> Path:
+def build_compare(*, baseline, candidate, out_dir, labels=None, tolerances=None, skip_bad_lines: bool = False) -> Path:
     """Write out_dir/compare.html comparing two result sources; return its path."""
     names = [str(x) for x in (labels or (baseline, candidate))]
-    sides = [store.read(source)[0] for source in (baseline, candidate)]
+    sides = [store.read(source, skip_bad_lines=skip_bad_lines)[0] for source in (baseline, candidate)]
     for side, records in zip(("baseline", "candidate"), sides):
         check_records(records, side=side)
     table, gate_rows = rows(*sides, tolerances=tolerances or DEFAULT_TOLERANCES)
