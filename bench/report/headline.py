@@ -180,7 +180,7 @@ def chart(runs: pd.DataFrame, metric: dict, *, summaries: dict = None) -> Scatte
         })
     front = pts[pts["pareto"]].sort_values("x") if len(pts) else pts
     scatter.options["series"].append({
-        "type": "line", "name": "Pareto front", "step": "end" if metric["higher"] else "start", "silent": True,
+        "type": "line", "name": "Pareto front", "step": "end", "silent": True,
         "showSymbol": False, "data": [[round(float(x), 6), round(float(y), 6)] for x, y in zip(front["x"], front["y"])],
         "lineStyle": {"type": "dashed", "color": "#444"}, "itemStyle": {"color": "#444"}, "tooltip": {"show": False}, "z": 0,
     })
