@@ -58,6 +58,17 @@ def _get(row, name):
     return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
 
 
+def _learn_forget_point(r: dict, many: bool) -> dict:
+    gain, change = r["target_gain"], r["mmlu_change"]
+    x, y = 100 * gain["diff"], 100 * change["diff"]
+    name = f"{r['model']} · {r['method']}" + (f" [{r['source']}]" if many else "")
+    tip = (f"<b>{style.safe(name)}</b><br/>{style.safe(r.get('target_task'))} gain over base: {x:+.1f} pt "
+           f"(95% {100 * gain['lo']:+.1f} to {100 * gain['hi']:+.1f}), {gain['verdict']}<br/>MMLU change vs base: "
+           f"{y:+.1f} pt (95% {100 * change['lo']:+.1f} to {100 * change['hi']:+.1f}), {change['verdict']}<br/>"
+           f"seeds: {', '.join(map(str, r.get('seeds') or []))}")
+    return {"name": r["method"], "value": [round(x, 4), round(y, 4)], "tooltip": {"formatter": tip}}
+
+
 def learn_forget_chart(rows: list):
     """x = target-task gain over base, y = MMLU change vs base (points), one point per method with
     both intervals; None when no row has both figures."""
@@ -69,18 +80,13 @@ def learn_forget_chart(rows: list):
                                               animation_opts=opts.AnimationOpts(animation=False))).add_xaxis([])
     for method in style.method_order(r["method"] for r in usable):
         mine = [r for r in usable if r["method"] == method]
-        data, bars = [], []
-        for r in mine:
+        data = [_learn_forget_point(r, many) for r in mine]
+        bars = []
+        for r in mine:  # a horizontal and a vertical interval per point; '-' breaks the line
             gain, change = r["target_gain"], r["mmlu_change"]
             x, y = 100 * gain["diff"], 100 * change["diff"]
-            name = f"{r['model']} · {method}" + (f" [{r['source']}]" if many else "")
-            tip = (f"<b>{style.safe(name)}</b><br/>{style.safe(r.get('target_task'))} gain over base: {x:+.1f} pt "
-                   f"(95% {100 * gain['lo']:+.1f} to {100 * gain['hi']:+.1f}), {gain['verdict']}<br/>MMLU change vs base: "
-                   f"{y:+.1f} pt (95% {100 * change['lo']:+.1f} to {100 * change['hi']:+.1f}), {change['verdict']}<br/>"
-                   f"seeds: {', '.join(map(str, r.get('seeds') or []))}")
-            data.append({"name": method, "value": [round(x, 4), round(y, 4)], "tooltip": {"formatter": tip}})
-            bars += [[100 * gain["lo"], y], [100 * gain["hi"], y], [x, "-"], [x, 100 * change["lo"]],
-                     [x, 100 * change["hi"]], [x, "-"]]
+            bars += [[100 * gain["lo"], y], [100 * gain["hi"], y], [x, "-"],
+                     [x, 100 * change["lo"]], [x, 100 * change["hi"]], [x, "-"]]
         scatter.add_yaxis(method, data, color=style.color(method), symbol_size=14,
                           label_opts=opts.LabelOpts(position="right", formatter="{b}"))
         scatter.options["series"].append({"type": "line", "name": method, "data": bars, "showSymbol": False,
