@@ -33,6 +33,10 @@ FLAGS = ["--benchmark-enable", "--benchmark-only", "--benchmark-warmup=on", "--b
          "--benchmark-max-time=2"]
 SLOWDOWN = 1.25
 MARGIN_PCT, FLOOR_PCT = 5.0, 10.0
+# A benchmark whose noise needs a threshold above this cannot see the 25% slowdown the gate is for:
+# it is timed and shown, not gated (its threshold is null), so its noise cannot fail a build.
+# Gating such benchmarks at their noise level raised false alarms out of sample (docs/gate.md).
+CAP_PCT = 25.0
 GLOBAL = (10, 25, 50, 100, 200, 400)
 
 
@@ -58,8 +62,8 @@ def slower(base: dict, new: dict, thresholds: dict) -> list:
     """[(name, change %, limit %)] for each benchmark slower than its threshold (min vs min)."""
     out = []
     for name in sorted(set(base) & set(new)):
-        limit = thresholds.get(name, thresholds.get("default"))
-        if limit is None:
+        limit = thresholds.get(name)
+        if limit is None:  # too noisy to gate, or never measured: shown, not checked
             continue
         change = 100 * (new[name] / base[name] - 1)
         if change > limit:
@@ -69,10 +73,10 @@ def slower(base: dict, new: dict, thresholds: dict) -> list:
 
 def thresholds_from(plain: list) -> dict:
     """Per benchmark: the largest plain ratio seen + MARGIN_PCT, at least FLOOR_PCT, rounded up to 5%;
-    "default" (the largest) for a benchmark added later."""
+    None (not gated) above CAP_PCT. A benchmark added later has none: not gated until measured."""
     worst = {k: max(b[k] / a[k] for a, b in permutations(plain, 2)) for k in plain[0]}
-    limits = {k: max(FLOOR_PCT, 5 * math.ceil((100 * (r - 1) + MARGIN_PCT) / 5)) for k, r in sorted(worst.items())}
-    return dict(limits, default=max(limits.values()))
+    limits = {k: max(FLOOR_PCT, 5 * math.ceil(round(100 * (r - 1) + MARGIN_PCT, 6) / 5)) for k, r in sorted(worst.items())}
+    return {k: (v if v <= CAP_PCT else None) for k, v in limits.items()}
 
 
 def rates(plain: list, slow: list, thresholds: dict) -> dict:
@@ -80,7 +84,7 @@ def rates(plain: list, slow: list, thresholds: dict) -> dict:
     alarms = sum(bool(slower(a, b, thresholds)) for a, b in pairs)
     slow_pairs = [(a, s) for a in plain for s in slow]
     missed_pairs = sum(not slower(a, s, thresholds) for a, s in slow_pairs)
-    caught = {k: sum(bool(slower(a, s, {k: t})) for a, s in slow_pairs) for k, t in thresholds.items() if k != "default"}
+    caught = {k: sum(bool(slower(a, s, {k: t})) for a, s in slow_pairs) for k, t in thresholds.items()}
     return {"false_alarms": (alarms, len(pairs)), "missed_pairs": (missed_pairs, len(slow_pairs)),
             "missed": {k: (len(slow_pairs) - c, len(slow_pairs)) for k, c in caught.items()}}
 
@@ -112,8 +116,9 @@ def analyse(out: Path, write=None) -> None:
         ratios = [b[name] / a[name] for a, b in permutations(plain, 2)]
         slowed = [s[name] / a[name] for a in plain for s in slow]
         m = r["missed"][name]
+        limit = "not gated" if limits[name] is None else f"+{limits[name]:g}%"
         print(f"  {name:40s} {min(ratios):6.3f} .. {max(ratios):5.3f} {min(slowed):7.3f} .. {max(slowed):5.3f} "
-              f"{'+' + str(limits[name]) + '%':>10s} {m[0]:>4} of {m[1]}")
+              f"{limit:>10s} {m[0]:>4} of {m[1]}")
     fa, mp = loo_false_alarms(plain), r["missed_pairs"]
     checks = sum(v[0] for v in r["missed"].values()), sum(v[1] for v in r["missed"].values())
     print(f"per-benchmark thresholds: false alarms {fa[0]} of {fa[1]} plain pairs (leave one session out); "
@@ -138,6 +143,10 @@ def check(base: Path, new: Path, thresholds: Path) -> int:
         return 2
     for name, change, limit in found:
         print(f"{name}: min {change:+.1f}% (limit +{limit:g}%)")
+    shown = sorted(k for k in set(mins(base)) & set(mins(new)) if limits.get(k) is None)
+    if shown:
+        print(f"not gated (noise above +{CAP_PCT:g}% when measured, or never measured): {', '.join(shown)}",
+              file=sys.stderr)
     return 1 if found else 0
 
 

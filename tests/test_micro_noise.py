@@ -17,10 +17,12 @@ def session(tmp_path, name, **mins):
 
 
 def test_thresholds_cover_the_noise_seen_with_a_margin_and_a_floor():
-    plain = [{"steady": 1.00, "noisy": 1.0}, {"steady": 1.01, "noisy": 1.4}, {"steady": 0.99, "noisy": 0.8}]
+    plain = [{"steady": 1.00, "fair": 1.0, "noisy": 1.0}, {"steady": 1.01, "fair": 1.1, "noisy": 1.4},
+             {"steady": 0.99, "fair": 1.0, "noisy": 0.8}]
     limits = micro_noise.thresholds_from(plain)
-    # steady: worst ratio 1.01/0.99 = +2.0% -> +7% -> the 10% floor; noisy: 1.4/0.8 = +75% -> +80%
-    assert limits == {"steady": 10, "noisy": 80, "default": 80}
+    # steady: worst ratio 1.01/0.99 = +2.0% -> +7% -> the 10% floor; fair: +10% -> +15%;
+    # noisy: 1.4/0.8 = +75% -> +80%, above the 25% cap: timed, not gated
+    assert limits == {"steady": 10, "fair": 15, "noisy": None}
 
 
 def test_out_of_sample_false_alarms_count_a_session_the_others_did_not_foresee():
@@ -34,18 +36,22 @@ def test_out_of_sample_false_alarms_count_a_session_the_others_did_not_foresee()
 def test_check_names_each_benchmark_over_its_limit(tmp_path, capsys):
     base = session(tmp_path, "base", steady=1.0, noisy=1.0, new_one=1.0)
     limits = tmp_path / "thresholds.json"
-    limits.write_text(json.dumps({"steady": 10, "noisy": 80, "default": 50}))
+    limits.write_text(json.dumps({"steady": 10, "noisy": 80, "new_one": 50}))
     assert micro_noise.check(base, session(tmp_path, "ok", steady=1.09, noisy=1.7, new_one=1.4), limits) == 0
     assert micro_noise.check(base, session(tmp_path, "slow", steady=1.25, noisy=1.7, new_one=1.6), limits) == 1
     out = capsys.readouterr().out.splitlines()
     assert out == ["new_one: min +60.0% (limit +50%)", "steady: min +25.0% (limit +10%)"]
     assert micro_noise.check(base, tmp_path / "missing.json", limits) == 2
+    limits.write_text(json.dumps({"steady": 10, "noisy": None}))  # too noisy, never measured: shown, not gated
+    assert micro_noise.check(base, session(tmp_path, "noisy", steady=1.0, noisy=3.0, new_one=3.0), limits) == 0
 
 
 def test_committed_thresholds_cover_every_micro_benchmark():
     limits = json.loads(open("profiles/baselines/micro/thresholds.json").read())
     names = {b["name"] for b in json.loads(open("profiles/baselines/micro/cpu.json").read())["benchmarks"]}
-    assert names <= set(limits) and all(isinstance(v, (int, float)) and v >= micro_noise.FLOOR_PCT for v in limits.values())
+    assert names <= set(limits)
+    gated = [v for v in limits.values() if v is not None]
+    assert gated and all(micro_noise.FLOOR_PCT <= v <= micro_noise.CAP_PCT for v in gated)
 
 
 @pytest.mark.parametrize("args", [["check"], ["nope", "x"]])
