@@ -6,7 +6,7 @@
 # The last line is always "micro-benchmarks: PASS" or "micro-benchmarks: FAIL: <why>";
 # exit 0 pass, 1 slower than the threshold (or a benchmark broke), 2 could not run.
 #
-#   scripts/micro_bench.sh                   compare with profiles/baselines/micro/cpu.json
+#   scripts/micro_bench.sh                   compare with this CPU's baseline, profiles/baselines/micro/<cpu>.json
 #   scripts/micro_bench.sh --save-baseline   measure and (over)write that baseline
 #   scripts/micro_bench.sh -k nf4            further arguments go to pytest
 #
@@ -15,7 +15,9 @@
 set -u
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python}
-BASELINE=${MICRO_BASELINE:-profiles/baselines/micro/cpu.json}
+# one baseline per CPU model: absolute times do not compare across CPUs (e.g. amd-epyc.json)
+CPU=$("$PY" -c "import cpuinfo, re; print(re.sub(r'[^a-z0-9]+', '-', cpuinfo.get_cpu_info()['brand_raw'].lower()).strip('-'))" 2>/dev/null || echo unknown)
+BASELINE=${MICRO_BASELINE:-profiles/baselines/micro/$CPU.json}
 THRESHOLDS=${MICRO_THRESHOLDS:-profiles/baselines/micro/thresholds.json}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
@@ -43,8 +45,10 @@ if [ "${1:-}" = "--save-baseline" ]; then
 fi
 
 if [ ! -f "$BASELINE" ]; then
-    echo "micro-benchmarks: FAIL: no baseline at $BASELINE (run $0 --save-baseline)"
-    exit 2
+    # timed (the table above is the record), not gated: there is nothing measured on this CPU to compare with
+    run_pytest "$@" || { echo "micro-benchmarks: FAIL: pytest exit $?"; exit 1; }
+    echo "micro-benchmarks: PASS (not gated: no baseline for this CPU ($CPU) at $BASELINE; run $0 --save-baseline to add one)"
+    exit 0
 fi
 run_pytest --benchmark-compare="$BASELINE" --benchmark-json="$WORK/new.json" "$@"
 rc=$?
@@ -58,6 +62,10 @@ rc=$?
 cat "$WORK/check"
 if [ "$rc" -eq 0 ]; then
     echo "micro-benchmarks: PASS (no benchmark slower than its threshold in $THRESHOLDS vs $BASELINE)"
+    exit 0
+fi
+if [ "$rc" -eq 3 ]; then
+    echo "micro-benchmarks: PASS (not gated: $(cat "$WORK/check"); run $0 --save-baseline on this machine)"
     exit 0
 fi
 echo "micro-benchmarks: FAIL: $(grep -v '^micro-benchmarks' "$WORK/check" | paste -sd ';' -)"

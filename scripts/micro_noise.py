@@ -17,7 +17,8 @@ slower), so machine load falls on both alike; each session's JSON goes to DIR.
     from the others, and gate every pair that involves the one left out;
   - missed regression: a slowed session against a plain one where a benchmark stays within its threshold
     (per check), or where every benchmark does (per pair: the suite missed the slowdown).
-`check` is the gate: exit 1 naming each benchmark slower than its threshold, else 0; 2 on bad input.
+`check` is the gate: exit 1 naming each benchmark slower than its threshold, else 0; 2 on bad input;
+3 when the baseline was measured on another CPU (absolute times do not compare across CPUs).
 """
 
 import argparse
@@ -134,9 +135,18 @@ def analyse(out: Path, write=None) -> None:
         print(f"wrote {write}")
 
 
+def cpu(path: Path) -> str:
+    """The CPU a pytest-benchmark file was measured on (its machine_info)."""
+    return (json.loads(Path(path).read_text()).get("machine_info", {}).get("cpu") or {}).get("brand_raw") or "?"
+
+
 def check(base: Path, new: Path, thresholds: Path) -> int:
+    """0 within every gated threshold, 1 some benchmark slower, 2 bad input, 3 baseline from another CPU."""
     try:
         limits = json.loads(Path(thresholds).read_text())
+        if cpu(base) != cpu(new):  # absolute times from another CPU say nothing at 10%
+            print(f"baseline measured on {cpu(base)}, this machine is {cpu(new)}")
+            return 3
         found = slower(mins(base), mins(new), limits)
     except (OSError, ValueError, KeyError) as exc:
         print(f"micro-benchmarks: FAIL: cannot compare ({exc.__class__.__name__}: {exc})")

@@ -10,9 +10,10 @@ sys.path.insert(0, "scripts")
 import micro_noise  # noqa: E402
 
 
-def session(tmp_path, name, **mins):
+def session(tmp_path, name, cpu="AMD EPYC", **mins):
     path = tmp_path / f"{name}.json"
-    path.write_text(json.dumps({"benchmarks": [{"name": k, "stats": {"min": v}} for k, v in mins.items()]}))
+    path.write_text(json.dumps({"machine_info": {"cpu": {"brand_raw": cpu}},
+                                "benchmarks": [{"name": k, "stats": {"min": v}} for k, v in mins.items()]}))
     return path
 
 
@@ -42,13 +43,17 @@ def test_check_names_each_benchmark_over_its_limit(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out == ["new_one: min +60.0% (limit +50%)", "steady: min +25.0% (limit +10%)"]
     assert micro_noise.check(base, tmp_path / "missing.json", limits) == 2
+    other_cpu = session(tmp_path, "intel", cpu="Intel(R) Xeon(R) Processor", steady=9.0, noisy=9.0, new_one=9.0)
+    capsys.readouterr()
+    assert micro_noise.check(base, other_cpu, limits) == 3  # absolute times from another CPU: not compared
+    assert capsys.readouterr().out == "baseline measured on AMD EPYC, this machine is Intel(R) Xeon(R) Processor\n"
     limits.write_text(json.dumps({"steady": 10, "noisy": None}))  # too noisy, never measured: shown, not gated
     assert micro_noise.check(base, session(tmp_path, "noisy", steady=1.0, noisy=3.0, new_one=3.0), limits) == 0
 
 
 def test_committed_thresholds_cover_every_micro_benchmark():
     limits = json.loads(open("profiles/baselines/micro/thresholds.json").read())
-    names = {b["name"] for b in json.loads(open("profiles/baselines/micro/cpu.json").read())["benchmarks"]}
+    names = {b["name"] for b in json.loads(open("profiles/baselines/micro/amd-epyc.json").read())["benchmarks"]}
     assert names <= set(limits)
     gated = [v for v in limits.values() if v is not None]
     assert gated and all(micro_noise.FLOOR_PCT <= v <= micro_noise.CAP_PCT for v in gated)

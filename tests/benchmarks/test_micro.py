@@ -1,7 +1,7 @@
 """Micro-benchmarks of the hot paths, run and compared by scripts/micro_bench.sh.
 
 In the normal suite (pyproject sets --benchmark-disable) each body runs once, as a smoke
-test. The script enables timing, compares with profiles/baselines/micro/cpu.json on `min`
+test. The script enables timing, compares with this CPU's profiles/baselines/micro/<cpu>.json on `min`
 and prints one PASS/FAIL line. Torch runs on one thread here: on a shared 2-core machine
 that is steadier than two, and the figures stay comparable across core counts.
 
