@@ -1,4 +1,4 @@
-"""Command line: `run_bench.py [run options]`, or `run_bench.py {run,report,gate,plan} ...`.
+"""Command line: `run_bench.py [run options]`, or `run_bench.py {run,report,export,gate,plan} ...`.
 
 Each sub-command lives in its own module exposing `add_parser(subparsers)`, which registers
 the sub-command and sets `func(args) -> int`. Bad input raises BenchError anywhere below;
@@ -13,6 +13,7 @@ from bench.errors import BenchError
 COMMANDS = {
     "run": "bench.run_command",
     "report": "bench.report.command",
+    "export": "bench.report.export",
     "gate": "bench.gate.command",
     "plan": "bench.plan.command",
     "compare": "bench.compare.command",

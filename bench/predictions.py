@@ -8,8 +8,6 @@ loglikelihood (lm-eval's `acc`); questions are identified across runs by (task, 
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 
@@ -44,14 +42,8 @@ def prediction_rows(res: dict, task_subject: dict):
 
 def write_jsonl(path: Path, rows) -> None:
     """Write rows as JSONL atomically: readers see the old file or the whole new one."""
+    from bench.atomic import write_atomic
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, "".join(json.dumps(row) + "\n" for row in rows))

@@ -4,6 +4,7 @@ import argparse
 import signal
 from pathlib import Path
 
+from bench import trackers
 from bench.errors import BenchError
 from bench.paths import REPO_ROOT
 
@@ -69,6 +70,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="run only what OUT is missing or what failed there")
     p.add_argument("--append", action="store_true", help="add repeat runs to an existing OUT")
     p.add_argument("--no-report", action="store_true", help="do not write OUT/index.html")
+    p.add_argument("--log-to", nargs="+", metavar="TRACKER", default=[],
+                   help="also log each run to mlflow (SQLite store OUT/mlflow.db) and/or tensorboard "
+                        "(OUT/tensorboard/); needs the trackers extra: pip install -e .[trackers]")
     p.set_defaults(func=run)
 
 
@@ -109,6 +113,8 @@ def run(args) -> int:
         raise BenchError(f"unknown executor {args.executor!r}; valid choices: {', '.join(EXECUTORS)}")
     if args.executor == "slurm" and not args.slurm_partition:
         raise BenchError("--executor slurm needs --slurm-partition NAME")
+    for name in args.log_to:
+        trackers.check(name)  # before any run: a missing extra is one line, not a lost matrix
     settings = load_profile(args.profile, overrides=overrides_from(args))
     specs = build_matrix(settings)
     if args.executor == "local":
@@ -120,7 +126,9 @@ def run(args) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)
     executor = make_executor(args.executor, out_dir=out_dir, ray_address=args.ray_address,
                              slurm_partition=args.slurm_partition, cpus_per_run=args.cpus_per_run)
-    return run_matrix(specs, out_dir=out_dir, resume=args.resume, report=not args.no_report, executor=executor)
+    logs = [trackers.open_tracker(name, out_dir=out_dir) for name in dict.fromkeys(args.log_to)]
+    return run_matrix(specs, out_dir=out_dir, resume=args.resume, report=not args.no_report, executor=executor,
+                      trackers=logs)
 
 
 DATA_KEYS = ("data_source", "data_format", "seq_len", "train_on_prompt", "packing", "heldout_examples",

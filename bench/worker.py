@@ -14,6 +14,7 @@ import time
 import traceback
 from pathlib import Path
 
+from bench.atomic import write_atomic
 from bench.record import now_iso, skeleton
 
 
@@ -51,12 +52,6 @@ def _die_with_torchrun() -> None:
         return
     if os.getppid() == 1:  # torchrun already gone
         os._exit(1)
-
-
-def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=False))
-    os.replace(tmp, path)
 
 
 def run(spec: dict, run_dir: Path, record: dict) -> None:
@@ -225,7 +220,7 @@ def main(argv=None) -> int:
     record["finished_at"] = now_iso()
     record["wall_s"] = time.perf_counter() - start
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 writes the run's record
-        write_json(run_dir / "result.json", record)
+        write_atomic(run_dir / "result.json", json.dumps(record, indent=1, allow_nan=False))
         print(RESULT_WRITTEN, flush=True)
     code = 0 if record["status"] == "ok" else 1
     if "TORCHELASTIC_RUN_ID" in os.environ:

@@ -1,15 +1,16 @@
-"""Compare matched runs: pure functions from records to verdict rows. Nothing here prints.
+"""How a regression is decided: match runs across two sides, then compare each metric.
 
-asv-style: a repeat-based figure counts as changed only if it is beyond its factor *and*
-significant (with repeats on both sides, their ranges must not overlap); repeats noisier
-than `cv_max_pct` make it inconclusive instead.
+Matching: records pair by (model, method, spec_hash). `spec_hash` already leaves out the
+fields that don't change the work (schema.NON_WORK_FIELDS), so equal keys mean the same work;
+several records with one key are repeats. Comparing: asv-style, a repeat-based figure counts as
+changed only if it is beyond its factor *and* significant (with repeats on both sides, their
+ranges must not overlap); repeats noisier than `cv_max_pct` make it inconclusive instead.
+Pure functions from records to verdict rows: nothing here prints (bench.gate.command does).
 """
 
 import math
 import statistics
 from dataclasses import dataclass
-
-from bench.gate.match import pair, run_name
 
 PASS, IMPROVED, REGRESSION, INCONCLUSIVE, MISSING = "pass", "improved", "regression", "inconclusive", "missing"
 VERDICTS = (PASS, IMPROVED, REGRESSION, INCONCLUSIVE, MISSING)
@@ -23,6 +24,32 @@ METRICS = {
     "mmlu.acc": "higher",
 }
 CALIBRATION = "env.calibration.matmul_gflops"
+
+
+def key_of(record: dict) -> tuple:
+    return (record["model"], record["method"], record["spec_hash"])
+
+
+def run_name(key: tuple) -> str:
+    """How a run is named in the table: model, method and the first 8 hex of spec_hash."""
+    model, method, spec_hash = key
+    return f"{model} {method} {spec_hash[:8]}"
+
+
+def group(records: list) -> dict:
+    """key -> [records], in the order keys first appear."""
+    groups = {}
+    for record in records:
+        groups.setdefault(key_of(record), []).append(record)
+    return groups
+
+
+def pair(baseline: list, candidate: list) -> list:
+    """[(key, baseline_records, candidate_records)]: baseline order, then candidate-only keys;
+    a side with no record for a key gets an empty list."""
+    base, cand = group(baseline), group(candidate)
+    keys = list(base) + [key for key in cand if key not in base]
+    return [(key, base.get(key, []), cand.get(key, [])) for key in keys]
 
 
 @dataclass(frozen=True)
