@@ -10,7 +10,6 @@ heavy dependencies enter the environment and `pip check` stays clean.
 
 import argparse
 import hashlib
-import io
 import json
 import shutil
 import subprocess

@@ -35,3 +35,26 @@ def write_atomic(path, text: str) -> Path:
     with replacing(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return path
+
+
+@contextmanager
+def replacing_dir(path):
+    """Yield an empty staging folder beside `path`; on success it replaces the folder `path`
+    (readers see the old folder or the whole new one), on any error it is removed."""
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the cache is shared by every run
+    try:
+        yield staging
+        old = None
+        if path.exists():
+            old = path.with_name(f".{path.name}-old-{os.getpid()}")
+            os.replace(path, old)
+        os.replace(staging, path)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

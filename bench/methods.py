@@ -67,10 +67,8 @@ def dora(spec: dict):
 
 
 def qlora(spec: dict):
-    from transformers import BitsAndBytesConfig
-
     # FSDP-QLoRA: FSDP shards floating-point tensors only, so the packed 4-bit weights are stored
-    # in the compute dtype (bnb_4bit_quant_storage), as the transformers/peft FSDP-QLoRA recipe does.
+    # in the weight dtype (bnb_4bit_quant_storage), as the transformers/peft FSDP-QLoRA recipe does.
     storage = {"bnb_4bit_quant_storage": DTYPES[spec["weights_dtype"]]} if spec.get("strategy") == "fsdp" else {}
     return _with_adapter(_load(spec, quantization_config=nf4_config(spec, **storage)), spec)
 

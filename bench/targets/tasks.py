@@ -11,13 +11,11 @@ lm-eval's `arc_easy`. Regenerated when lm-eval's version, the data location or t
 """
 
 import json
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from bench import paths
+from bench.atomic import replacing_dir
 from bench.data import builtin
 from bench.errors import BenchError
 from bench.mmlu.tasks import lm_eval_version
@@ -125,20 +123,8 @@ def ensure_tasks() -> Path:
     target = tasks_dir()
     if is_current(target):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".target_tasks-", dir=target.parent))
-    staging.chmod(0o755)  # mkdtemp makes it private; the cache is shared by every run
-    try:
+    with replacing_dir(target) as staging:
         _write(staging)
-        old = None
-        if target.exists():
-            old = target.with_name(f".target_tasks-old-{os.getpid()}")
-            os.replace(target, old)
-        os.replace(staging, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 
