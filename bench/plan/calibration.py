@@ -45,7 +45,7 @@ def commands(out: Path, which: str) -> list:
         cmds.append([sys.executable, str(ROOT / "run_bench.py"), "run", "--models", *models,
                      "--methods", *methods, "--batch-size", str(batch), "--seq-len", str(seq),
                      "--grad-checkpointing" if ckpt else "--no-grad-checkpointing",
-                     "--dtype", "float32", "--device", "cpu", "--steps", str(STEPS), "--no-eval",
+                     "--precision", "fp32", "--device", "cpu", "--steps", str(STEPS), "--no-eval",
                      "--no-report", "--out", str(out), "--append"])
     return cmds
 
