@@ -1,20 +1,28 @@
 """What the driver can know of this machine's GPUs, through NVML (no torch import)."""
 
+import os
 from functools import lru_cache
 
+from bench.measure.nvml import visible_devices, visible_handles
 
-@lru_cache(maxsize=1)
+
 def cuda_devices() -> list:
-    """[(name, compute capability major, minor, total bytes)] per visible NVIDIA GPU; [] without one."""
+    """[(name, compute capability major, minor, total bytes)] per NVIDIA GPU this process may use
+    (CUDA_VISIBLE_DEVICES honoured, in CUDA's order); [] without one."""
+    return _cuda_devices(os.environ.get("CUDA_VISIBLE_DEVICES"))
+
+
+@lru_cache(maxsize=4)
+def _cuda_devices(visible_env: str | None) -> list:
     try:
         import pynvml
 
         pynvml.nvmlInit()
+        handles = visible_handles(pynvml, visible_devices(visible_env))
     except Exception:
         return []
     devices = []
-    for index in range(pynvml.nvmlDeviceGetCount()):
-        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+    for handle in handles:
         major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
         name = pynvml.nvmlDeviceGetName(handle)
         devices.append((name.decode() if isinstance(name, bytes) else name, major, minor,
