@@ -49,3 +49,10 @@ def preflight(specs: list) -> None:
         if spec["precision"] in ("bf16-true", "bf16-mixed") and oldest < 8:
             raise BenchError(f"precision {spec['precision']} needs bf16 (CUDA compute capability >= 8.0); this GPU is "
                              f"{oldest}.x; valid choices here: auto, fp32, fp16-mixed")
+
+
+def runs_on_cpu(spec: dict) -> bool:
+    """Whether a run started here will compute on the CPU: device cpu, or auto with no GPU
+    visible (the worker resolves auto the same way, through torch). Decides whether a memory
+    budget is the child's data-segment limit (CPU) or a CUDA memory fraction (the worker's)."""
+    return spec["device"] == "cpu" or (spec["device"] == "auto" and not cuda_devices())

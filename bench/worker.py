@@ -27,7 +27,8 @@ def classify(exc: BaseException) -> str:
     if isinstance(exc, MemoryError) or exc.__class__.__name__ == "OutOfMemoryError":
         return "oom"
     text = str(exc).lower()
-    return "oom" if ("out of memory" in text or "can't allocate memory" in text) else "error"
+    return "oom" if any(sign in text for sign in ("out of memory", "can't allocate memory", "cannot allocate memory")) \
+        else "error"
 
 
 PROGRESS = "@ftbench "  # the launcher relays lines with this prefix to the user
@@ -96,7 +97,7 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
     phases = record["memory"]
     with tracker.track("load") as figures:
         phases["load"] = figures
-        model = methods.build(ranks.place(spec))
+        model = ranks.build(spec)  # under FSDP, rank 0 alone reads the checkpoint (bench.fsdp_load)
         tokenizer = transformers.AutoTokenizer.from_pretrained(spec["model_path"])
         batches = data.batches(tokenizer, seed=spec["seed"], steps=spec["steps"], grad_accum=spec["grad_accum"],
                                batch_size=spec["batch_size"], seq_len=spec["seq_len"])
