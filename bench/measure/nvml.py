@@ -13,7 +13,8 @@ Device-wide `used` counts every process on the GPU and the driver's own reservat
 process figure sums the compute-process entries whose pid is this process's; it is None when
 NVML does not list this pid (in a container NVML may report host pids) or hides the figure.
 
-Nothing here imports torch or pynvml: callers pass both modules, so tests can pass fakes.
+Nothing here imports torch: callers pass it, and pass pynvml too or let `Probe` import it, so
+tests can pass fakes of both. The driver uses the parsing and `visible_handles` without torch.
 """
 
 import os
@@ -126,7 +127,7 @@ def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def process_bytes(nvml, handle, pid: int) -> int | None:
+def process_bytes(nvml, handle, *, pid: int) -> int | None:
     """Device memory NVML charges to process `pid` on this GPU; None when NVML does not list the
     pid or hides its figure (usedGpuMemory None)."""
     figures = [p.usedGpuMemory for p in nvml.nvmlDeviceGetComputeRunningProcesses(handle) if p.pid == pid]
@@ -135,11 +136,11 @@ def process_bytes(nvml, handle, pid: int) -> int | None:
     return int(sum(figures))
 
 
-def figures(nvml, handle, pid: int | None = None) -> dict:
+def figures(nvml, handle, *, pid: int | None = None) -> dict:
     """This GPU's used and total memory (all processes) and this process's own figure."""
     info = nvml.nvmlDeviceGetMemoryInfo(handle)
     return {"nvml_used_bytes": int(info.used), "nvml_total_bytes": int(info.total),
-            "nvml_process_bytes": process_bytes(nvml, handle, os.getpid() if pid is None else pid)}
+            "nvml_process_bytes": process_bytes(nvml, handle, pid=os.getpid() if pid is None else pid)}
 
 
 class Probe:
