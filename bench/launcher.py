@@ -142,6 +142,8 @@ def _read_result(run_dir: Path, spec: dict, status: int, timed_out: bool) -> dic
         record = skeleton(spec, status="crashed",
                           error=f"exited with code {os.WEXITSTATUS(status)} without a result: {_last_line(run_dir)}")
     record["finished_at"] = now_iso()
+    # the worker never said which device it resolved "auto" to: where this machine would run it
+    record["memory"]["device"] = "cpu" if runs_on_cpu(spec) else "cuda"
     return record
 
 
