@@ -58,12 +58,16 @@ def count_fault(out, *, expected: int, kept=()) -> list:
     Returns the records found; call it before asserting on them, so a loss is counted even when
     the test then fails."""
     found = stored_records(out)
+    FAULT_TALLY["tried"] += 1
+    FAULT_TALLY["lost"] += lost_records(found, expected=expected, kept=kept)
+    return found
+
+
+def lost_records(found: list, *, expected: int, kept=()) -> int:
+    """Records lost: fewer found than expected, or a kept record missing or changed."""
     missing = Counter(json.dumps(r, sort_keys=True) for r in kept)
     missing.subtract(json.dumps(r, sort_keys=True) for r in found)
-    lost = max(expected - len(found), sum(n for n in missing.values() if n > 0), 0)
-    FAULT_TALLY["tried"] += 1
-    FAULT_TALLY["lost"] += lost
-    return found
+    return max(expected - len(found), sum(n for n in missing.values() if n > 0), 0)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -19,7 +19,7 @@ import pytest
 
 from bench import store
 from bench.schema import SCHEMA_VERSION
-from tests.conftest import ROOT, count_fault, one_clean_error_line, run_cli
+from tests.conftest import ROOT, count_fault, lost_records, one_clean_error_line, run_cli
 
 SMOKE = ["--profile", "smoke", "--no-eval", "--no-report", "--steps", "3"]
 FIXTURE = ROOT / "tests/fixtures/results_synthetic.jsonl"
@@ -214,3 +214,11 @@ def test_an_output_directory_that_cannot_be_written(tmp_path):
     message = one_clean_error_line(run_cli(*SMOKE, "--out", blocker / "out"))
     count_fault(blocker.parent, expected=0)
     assert "output directory" in message and blocker.read_text() == "not a directory"
+
+
+def test_the_tally_reports_what_the_store_lost():
+    a, b, c = ({"run_id": name, "status": "ok"} for name in "abc")
+    assert lost_records([a, b, c], expected=3, kept=[a, b]) == 0
+    assert lost_records([a, c], expected=3, kept=[a, b]) == 1          # b is gone
+    assert lost_records([a, dict(b, status="error"), c], expected=3, kept=[a, b]) == 1  # b was rewritten
+    assert lost_records([], expected=2) == 2
