@@ -1,20 +1,28 @@
 """What the driver can know of this machine's GPUs, through NVML (no torch import)."""
 
+import os
 from functools import lru_cache
 
+from bench.measure.nvml import visible_devices, visible_handles
 
-@lru_cache(maxsize=1)
+
 def cuda_devices() -> list:
-    """[(name, compute capability major, minor, total bytes)] per visible NVIDIA GPU; [] without one."""
+    """[(name, compute capability major, minor, total bytes)] per NVIDIA GPU this process may use
+    (CUDA_VISIBLE_DEVICES honoured, in CUDA's order); [] without one."""
+    return _cuda_devices(os.environ.get("CUDA_VISIBLE_DEVICES"))
+
+
+@lru_cache(maxsize=4)
+def _cuda_devices(visible_env: str | None) -> list:
     try:
         import pynvml
 
         pynvml.nvmlInit()
+        handles = visible_handles(pynvml, visible_devices(visible_env))
     except Exception:
         return []
     devices = []
-    for index in range(pynvml.nvmlDeviceGetCount()):
-        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+    for handle in handles:
         major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
         name = pynvml.nvmlDeviceGetName(handle)
         devices.append((name.decode() if isinstance(name, bytes) else name, major, minor,
@@ -41,3 +49,10 @@ def preflight(specs: list) -> None:
         if spec["precision"] in ("bf16-true", "bf16-mixed") and oldest < 8:
             raise BenchError(f"precision {spec['precision']} needs bf16 (CUDA compute capability >= 8.0); this GPU is "
                              f"{oldest}.x; valid choices here: auto, fp32, fp16-mixed")
+
+
+def runs_on_cpu(spec: dict) -> bool:
+    """Whether a run started here will compute on the CPU: device cpu, or auto with no GPU
+    visible (the worker resolves auto the same way, through torch). Decides whether a memory
+    budget is the child's data-segment limit (CPU) or a CUDA memory fraction (the worker's)."""
+    return spec["device"] == "cpu" or (spec["device"] == "auto" and not cuda_devices())

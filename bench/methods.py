@@ -19,6 +19,8 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 def _load(spec: dict, **kwargs):
     from transformers import AutoModelForCausalLM
 
+    if spec["device"] == "meta":  # FSDP ranks > 0 (bench.fsdp_load): the structure, no weights read
+        return _on_meta(spec, **kwargs)
     # disable_mmap: a mapped fp32 checkpoint would stay resident and count against 4-bit models.
     # use_safetensors: never unpickle weights.
     return AutoModelForCausalLM.from_pretrained(
@@ -26,6 +28,25 @@ def _load(spec: dict, **kwargs):
         trust_remote_code=spec["trust_remote_code"], disable_mmap=True,
         device_map=spec["device"], **kwargs,
     )
+
+
+def _on_meta(spec: dict, quantization_config=None):
+    """The model `_load` would return, built from its config on the meta device. A quantised base
+    gets the quantised modules from_pretrained puts in (transformers' own quantizer), with empty
+    weights: bench.fsdp_load gives them rank 0's packed weights and quantisation state."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(spec["model_path"], trust_remote_code=spec["trust_remote_code"])
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, dtype=DTYPES[spec["weights_dtype"]],
+                                                 trust_remote_code=spec["trust_remote_code"])
+        if quantization_config is not None:
+            from transformers.quantizers import AutoHfQuantizer
+
+            quantizer = AutoHfQuantizer.from_config(quantization_config, pre_quantized=False)
+            quantizer.preprocess_model(model, device_map=None)
+            quantizer.postprocess_model(model)
+    return model
 
 
 def _lora_config(spec: dict, **extra):

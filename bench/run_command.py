@@ -120,6 +120,9 @@ def run(args) -> int:
     if args.executor == "local":
         from bench.hardware import preflight
         preflight(specs)
+    from bench import budget
+    from bench.hardware import runs_on_cpu
+    budget.check(specs, on_cpu=runs_on_cpu)
     check_data(specs)
     out_dir = (args.out or REPO_ROOT / "reports" / settings["profile"]).resolve()
     _check_out_dir(out_dir, resume=args.resume, append=args.append)

@@ -28,7 +28,8 @@ def classify(exc: BaseException) -> str:
     if isinstance(exc, MemoryError) or exc.__class__.__name__ == "OutOfMemoryError":
         return "oom"
     text = str(exc).lower()
-    return "oom" if ("out of memory" in text or "can't allocate memory" in text) else "error"
+    return "oom" if any(sign in text for sign in ("out of memory", "can't allocate memory", "cannot allocate memory")) \
+        else "error"
 
 
 PROGRESS = "@ftbench "  # the launcher relays lines with this prefix to the user
@@ -77,22 +78,21 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
     ranks = distributed.setup(spec)  # nproc > 1: this process is one rank of a torchrun group
     if device == "cuda" and spec.get("max_memory"):
         from bench.units import parse_size
-        total = torch.cuda.get_device_properties(0).total_memory
+        total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
         torch.cuda.set_per_process_memory_fraction(min(1.0, parse_size(spec["max_memory"]) / total))
     record["env"] = env.capture()
     record["env"]["calibration"] = _calibration(ranks.place(spec)["device"], policy.compute_dtype)
     release_memory()
     record["memory"]["baseline_bytes"] = rss_bytes()
     record["memory"]["baseline_peak_bytes"] = peak_rss_bytes()
+    tracker = memory_tracker(ranks.place(spec)["device"])  # cuda:LOCAL_RANK under torchrun
     if device == "cuda":
-        torch.cuda.init()
-        record["memory"]["cuda_context_bytes"] = _nvml_used()
-
-    tracker = memory_tracker(device)
+        record["memory"]["cuda_context_bytes"] = tracker.context_bytes()
+        record["memory"]["nvml"] = tracker.nvml.where  # which physical GPU NVML read, and how it was found
     phases = record["memory"]
     with tracker.track("load") as figures:
         phases["load"] = figures
-        model = methods.build(ranks.place(spec))
+        model = ranks.build(spec)  # under FSDP, rank 0 alone reads the checkpoint (bench.fsdp_load)
         tokenizer = transformers.AutoTokenizer.from_pretrained(spec["model_path"])
         prepared = data.prepare(tokenizer=tokenizer, source=spec["data_source"], data_format=spec["data_format"],
                                 seq_len=spec["seq_len"], train_on_prompt=spec["train_on_prompt"],
@@ -195,11 +195,6 @@ def _estimate(spec: dict, record: dict, policy) -> dict:
     predicted["measured_bytes"] = measured
     predicted["error_pct"] = 100.0 * (predicted["total_bytes"] - measured) / measured
     return predicted
-
-
-def _nvml_used():
-    from bench.measure.memory import nvml_used_bytes
-    return nvml_used_bytes()
 
 
 def main(argv=None) -> int:

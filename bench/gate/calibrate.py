@@ -59,3 +59,27 @@ def measure_calibration(*, device: str = "cpu", dtype: str = "float32", n: int =
         "device": kind,
         "threads": torch.get_num_threads(),
     }
+
+
+def calibration_kind(record: dict) -> str | None:
+    """Where and in which dtype a record's calibration was measured ("cpu/float32",
+    "cuda/bfloat16"), or None when it has none. Records written before calibrations named their
+    device and dtype were all measured on the CPU in float32."""
+    cal = (record.get("env") or {}).get("calibration")
+    if not isinstance(cal, dict) or not isinstance(cal.get("matmul_gflops"), (int, float)) or cal["matmul_gflops"] <= 0:
+        return None
+    return f"{cal.get('device') or 'cpu'}/{cal.get('dtype') or 'float32'}"
+
+
+def comparable(baseline: list, candidate: list) -> str | None:
+    """Why the two sides' calibrations cannot normalise each other's throughput, or None when
+    they can: every record on both sides carries one, and all of one device kind and dtype. A CPU
+    matmul says nothing of a GPU's speed, nor a float32 one of bfloat16 tensor cores."""
+    kinds = {}
+    for side, records in (("baseline", baseline), ("candidate", candidate)):
+        kinds[side] = sorted({str(calibration_kind(r)) for r in records})
+        if "None" in kinds[side]:
+            return f"no calibration in {side}"
+    if len(set(kinds["baseline"] + kinds["candidate"])) > 1:
+        return f"calibrations differ: baseline {', '.join(kinds['baseline'])}, candidate {', '.join(kinds['candidate'])}"
+    return None
