@@ -143,15 +143,16 @@ class Ranks(Single):
 
 def _fully_shard(model, spec: dict, *, size: int, device_type: str):
     """FSDP2 per decoder layer, then the root: a layer's parameters are gathered only while it runs.
-    In low precision, parameters compute in the model's dtype and gradients reduce in float32."""
+    Parameters are gathered in the policy's weight dtype, never cast by FSDP (a mixed policy gets
+    its compute dtype from autocast, as in one process; casting would also reinterpret QLoRA's
+    packed 4-bit storage), and gradients reduce in float32."""
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
     from bench.methods import DTYPES
 
     mesh = init_device_mesh(device_type, (size,))
-    dtype = DTYPES[spec["compute_dtype"]]
-    policy = MixedPrecisionPolicy(param_dtype=dtype, reduce_dtype=torch.float32)
+    policy = MixedPrecisionPolicy(param_dtype=DTYPES[spec["weights_dtype"]], reduce_dtype=torch.float32)
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     layer_names = set(getattr(base, "_no_split_modules", None) or [])
     for module in model.modules():
