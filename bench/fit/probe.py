@@ -1,0 +1,146 @@
+"""One (model, method) search of `run_bench.py fit`: its probe runs and the planner's view of them.
+
+A probe is a spec from the profile machinery (same defaults and validation as `run`), with the
+searched size set, `max_memory` = the budget, MMLU scoring and the breakdown off, launched in a
+child and appended to OUT/results.jsonl. The planner predicts the train-phase peak
+(`total_bytes`: peak RSS on CPU, max_memory_reserved on CUDA, what `--max-memory` bounds) with the
+dtype and baseline the first probe's record reports, once there is one.
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.profile import defaults
+
+# a probe measures memory: every scoring setting this version knows is turned off
+NO_SCORING = {k: False for k in ("mmlu", "target") if k in defaults()["eval"]}
+
+
+@dataclass
+class Job:
+    model: str
+    method: str
+    memory: str           # the budget as the user wrote it (each probe's max_memory)
+    budget: int           # the same, in bytes
+    profile: str
+    steps: int
+    seq_len: int | None = None     # fixed: search the batch
+    batch_size: int | None = None  # fixed: search the sequence length
+    _template: dict = field(default=None, repr=False)
+    _measured: dict = field(default_factory=dict, repr=False)  # weights dtype and baseline from a record
+
+    @property
+    def searching(self) -> str:
+        return "seq_len" if self.batch_size is not None else "batch"
+
+    def spec(self, n: int) -> dict:
+        """The probe's spec at size n (hashes recomputed: `breakdown` is part of the work)."""
+        from bench.matrix import build_matrix, finish_spec
+        from bench.profile import load_profile
+
+        size = {"batch_size": n, "seq_len": self.fixed()} if self.searching == "batch" else \
+            {"batch_size": self.fixed(), "seq_len": n}
+        warmup = min(2, self.steps - 1)
+        settings = load_profile(self.profile, overrides={
+            "run": {"models": [self.model], "methods": [self.method], "steps": self.steps, "warmup_steps": warmup,
+                    "max_memory": self.memory, **size},
+            "eval": NO_SCORING})
+        spec = build_matrix(settings)[0]
+        return finish_spec(dict(spec, breakdown=False))
+
+    def fixed(self) -> int:
+        if self.searching == "batch":
+            return self.seq_len or self.template()["seq_len"]
+        return self.batch_size
+
+    def fixed_text(self) -> str:
+        return f"seq {self.fixed()}" if self.searching == "batch" else f"batch {self.fixed()}"
+
+    def label(self, n: int) -> str:
+        what = f"batch {n} @ seq {self.fixed()}" if self.searching == "batch" else f"seq {n} @ batch {self.fixed()}"
+        return f"{self.model} x {self.method} {what}"
+
+    def template(self) -> dict:
+        """The profile's spec for this model and method, before the searched size is set."""
+        if self._template is None:
+            from bench.matrix import build_matrix
+            from bench.profile import load_profile
+
+            settings = load_profile(self.profile, overrides={"run": {"models": [self.model], "methods": [self.method]}})
+            self._template = build_matrix(settings)[0]
+        return self._template
+
+    def run(self, n: int, *, out_dir: Path) -> dict:
+        from bench import store
+        from bench.launcher import launch
+        from bench.matrix import run_id
+
+        spec = self.spec(n)
+        spec["run_id"] = run_id(spec)
+        record = launch(spec, out_dir=out_dir, echo=lambda line: None)
+        record["executor"] = "local"
+        store.append(out_dir, record)
+        precision = record.get("precision") or {}
+        if precision.get("weights_dtype"):
+            self._measured = {"weights_dtype": precision["weights_dtype"],
+                              "baseline_bytes": record["memory"].get("baseline_bytes"),
+                              "device": record["memory"].get("device")}
+        return record
+
+    # -- the planner's view ------------------------------------------------------------------
+    def config(self) -> dict:
+        return json.loads((Path(self.template()["model_path"]) / "config.json").read_text())
+
+    def device(self) -> str:
+        if self._measured.get("device"):
+            return self._measured["device"]
+        requested = self.template()["device"]
+        if requested != "auto":
+            return requested
+        from bench.hardware import cuda_devices
+
+        return "cuda" if cuda_devices() else "cpu"
+
+    def estimate(self, n: int) -> dict:
+        from bench.plan import estimate
+
+        t, device = self.template(), self.device()
+        batch, seq = (n, self.fixed()) if self.searching == "batch" else (self.fixed(), n)
+        dtype = self._measured.get("weights_dtype") or ("float32" if device == "cpu" else "bfloat16")
+        return estimate(config=self.config(), method=self.method, seq_len=seq, batch_size=batch,
+                        grad_checkpointing=t["grad_checkpointing"], optimizer=t["optimizer"], compute_dtype=dtype,
+                        device=device, lora_r=t["lora_r"], target_modules=t["target_modules"],
+                        lora_dropout=t["lora_dropout"], baseline_bytes=self._measured.get("baseline_bytes"))
+
+    def predicted_fits(self, n: int):
+        """True/False by the planner at size n; None where it cannot predict this model or method."""
+        try:
+            return self.estimate(n)["total_bytes"] <= self.budget
+        except (BenchError, KeyError, TypeError, ValueError):
+            return None
+
+    def predicted_largest(self, *, low: int, cap: int, step: int):
+        from bench.fit.search import largest
+
+        if self.predicted_fits(low) is None:
+            return None
+        return largest(probe=self.predicted_fits, start=low, low=low, cap=cap, step=step)["largest"]
+
+    def weights_bytes(self):
+        """The planner's bytes of the base weights alone (by storage), None without a prediction."""
+        try:
+            terms = self.estimate(1 if self.searching == "batch" else 8)["terms"]
+        except (BenchError, KeyError, TypeError, ValueError):
+            return None
+        return sum(v for k, v in terms.items() if k.startswith("weights") or k == "quant_constants")
+
+    def check_weights(self) -> None:
+        weights = self.weights_bytes()
+        if weights is not None and weights > self.budget:
+            raise BenchError(f"--memory {self.memory} is below {self.model}'s weights alone with {self.method} "
+                             f"({weights / 2**20:,.0f} MiB); nothing can train in it")
+
+    def max_seq(self) -> int:
+        return int(self.config().get("max_position_embeddings") or 8192)
