@@ -10,7 +10,8 @@ gives bytes per category at every instant; the peak is the instant with the larg
 It has one "parameter" category and does not see tensors that are not parameters, such as
 bitsandbytes' quantisation constants. So each tensor alive at the peak whose storage belongs to the
 model is renamed by what the model says it is: base parameters by storage (fp32, bf16, fp16, int8,
-nf4), trainable adapters, quantisation constants, buffers. Everything else keeps torch's category.
+nf4), trainable adapters, quantisation constants, buffers; and the batch's tensors are `inputs`.
+Everything else keeps torch's category (TOOL_NAMES).
 A tensor the model owns that no op of the step touched (NF4's code table on CPU, where the
 dequantisation reads its own copy) is absent from the profile but resident all the same: it is
 counted from the model, under the same name, and its bytes are reported as `owned_unprofiled_bytes`.
@@ -18,23 +19,26 @@ counted from the model, under the same name, and its bytes are reported as `owne
 
 from torch.profiler._memory_profiler import Action, Category, MemoryProfileTimeline, TensorKey, _CATEGORY_TO_INDEX
 
-# torch's category -> the record's name (None: an allocation torch could not tie to a tensor's role)
+# torch's category -> the record's name (None: an allocation torch could not tie to a tensor's role).
+# torch's INPUT is every forward tensor that depends on no gradient: the batch, and under adapters
+# also the activations computed before the first trainable weight. The batch is named by identity
+# ("inputs"); the rest of INPUT is activations.
 TOOL_NAMES = {
     Category.PARAMETER: "parameters_other", Category.OPTIMIZER_STATE: "optimizer_state",
-    Category.INPUT: "inputs", Category.TEMPORARY: "temporaries", Category.ACTIVATION: "activations",
+    Category.INPUT: "activations", Category.TEMPORARY: "temporaries", Category.ACTIVATION: "activations",
     Category.GRADIENT: "gradients", Category.AUTOGRAD_DETAIL: "activation_gradients", None: "other_tensors",
 }
 SHORT_DTYPES = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16", "int8": "int8", "uint8": "uint8"}
 MARKER = "ftbench."  # record_function names the profiled step puts around its phases
 
 
-def storage_names(model, *, device: str) -> dict:
+def storage_names(model, *, device: str, inputs=()) -> dict:
     """{storage data pointer: (record category, storage bytes)} for every tensor the model owns on
-    `device` (its type: cpu or cuda)."""
+    `device` (its type: cpu or cuda), and for the step's `inputs` (the batch tensors)."""
     import torch
 
     kind = torch.device(device).type
-    names = {}
+    names = {_ptr(t): ("inputs", _nbytes(t), t.device.type) for t in inputs}
     peft = hasattr(model, "peft_config")
     for param in model.parameters():
         if param.requires_grad:
@@ -88,19 +92,21 @@ def _nbytes(tensor) -> int:
 
 
 def at_peak(memory_profile, *, device: str, storages: dict) -> dict:
-    """{"categories", "step_max_bytes", "peak_ns", "tensor_bytes"} at the instant whose summed
-    categories are largest. `storages` is storage_names(model)."""
+    """{"categories", "tool_max_bytes", "peak_ns", "tensor_bytes", "owned_unprofiled_bytes"}:
+    categories at the instant whose summed categories are largest (`storages` is storage_names()),
+    and torch's own categories, unrenamed, at their largest over the step."""
     timeline = MemoryProfileTimeline(memory_profile)
     times, sizes = timeline._coalesce_timeline(device)
     if not times:
         raise ValueError(f"the profiler recorded no memory events on {device}")
     index = max(range(len(sizes)), key=lambda i: sum(sizes[i]))
     tool = {TOOL_NAMES[c]: sizes[index][i + 1] for c, i in _CATEGORY_TO_INDEX.items()}
-    step_max = {TOOL_NAMES[c]: max(row[i + 1] for row in sizes) for c, i in _CATEGORY_TO_INDEX.items()}
+    step_max = {(c.name.lower() if c else "uncategorised"): max(row[i + 1] for row in sizes)
+                for c, i in _CATEGORY_TO_INDEX.items()}
     categories, peak_ns, unprofiled = _rename_owned(timeline, device=device, until_us=times[index],
                                                     storages=storages, tool=tool)
     return {"categories": {k: v for k, v in categories.items() if v}, "owned_unprofiled_bytes": unprofiled,
-            "step_max_bytes": {k: v for k, v in step_max.items() if v},
+            "tool_max_bytes": {k: v for k, v in step_max.items() if v},
             "peak_ns": peak_ns, "tensor_bytes": sum(sizes[index])}
 
 

@@ -84,8 +84,10 @@ def _profile(model, micro_batches, *, optimizer, policy, device) -> dict:
     from bench.train import supervised_tokens
 
     cuda = device.startswith("cuda")
-    storages = attribution.storage_names(model, device=device)
     count = max(sum(supervised_tokens(b) for b in micro_batches), 1)
+    placed = [{k: v.to(device) for k, v in b.items() if k in ("input_ids", "attention_mask", "labels")}
+              for b in micro_batches]  # before profiling: the batch is named by identity, as on CPU
+    storages = attribution.storage_names(model, device=device, inputs=[t for b in placed for t in b.values()])
     scaler = P.grad_scaler(policy, device)
     model.train()
     if cuda:
@@ -95,13 +97,12 @@ def _profile(model, micro_batches, *, optimizer, policy, device) -> dict:
     start = time.perf_counter()
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with profile(activities=activities, profile_memory=True, record_shapes=True, with_stack=True) as prof:
-        for i, batch in enumerate(micro_batches, start=1):
-            inputs = {k: v.to(device) for k, v in batch.items() if k in ("input_ids", "attention_mask", "labels")}
+        for i, inputs in enumerate(placed, start=1):
             with record_function(f"{attribution.MARKER}forward.{i}"), P.autocast(policy, device):
                 loss = model(**inputs, num_items_in_batch=count).loss
             with record_function(f"{attribution.MARKER}backward.{i}"):
                 (scaler.scale(loss) if scaler is not None else loss).backward()
-            del loss, inputs
+            del loss
         with record_function(f"{attribution.MARKER}optimizer_step"):
             if scaler is not None:
                 scaler.step(optimizer)
@@ -134,7 +135,7 @@ def _assemble(found: dict, *, device: str, measured_peak_bytes: int, baseline_by
         "measured": "train phase max_memory_allocated" if device.startswith("cuda") else "train phase peak RSS",
         "unattributed_bytes": unattributed,
         "unattributed_share": unattributed / measured_peak_bytes if measured_peak_bytes else None,
-        "step_max_bytes": found["step_max_bytes"],
+        "tool_max_bytes": found["tool_max_bytes"],
         "owned_unprofiled_bytes": found["owned_unprofiled_bytes"],
         "profiled_step": found["profiled_step"],
     }
