@@ -100,7 +100,9 @@ def at_peak(memory_profile, *, device: str, storages: dict) -> dict:
     if not times:
         raise ValueError(f"the profiler recorded no memory events on {device}")
     index = max(range(len(sizes)), key=lambda i: sum(sizes[i]))
-    tool = {TOOL_NAMES[c]: sizes[index][i + 1] for c, i in _CATEGORY_TO_INDEX.items()}
+    tool = {}
+    for category, i in _CATEGORY_TO_INDEX.items():  # two of torch's categories share a name: add
+        tool[TOOL_NAMES[category]] = tool.get(TOOL_NAMES[category], 0) + sizes[index][i + 1]
     step_max = {(c.name.lower() if c else "uncategorised"): max(row[i + 1] for row in sizes)
                 for c, i in _CATEGORY_TO_INDEX.items()}
     categories, peak_ns, unprofiled = _rename_owned(timeline, device=device, until_us=times[index],
