@@ -97,7 +97,8 @@ def _search(job, *, out_dir: Path, clock) -> dict:
     try:
         result = search.largest(probe=probe, start=start, low=low, cap=cap, step=step)
     except ProbeFailed as exc:
-        return _row(job, largest=None, probes=found, error=f"probe failed, search stopped: {exc}", failed=True)
+        return _row(job, largest=None, probes=found, error=f"probe failed, search stopped: {exc}", failed=True,
+                    records=records)
     finally:
         clock.next_job(len(found))
     error = None
@@ -106,17 +107,20 @@ def _search(job, *, out_dir: Path, clock) -> dict:
         error = (f"{job.model} x {job.method}: the smallest point ({job.label(low)}) already fails under "
                  f"{job.memory}: measured peak {peak / 2**20:,.0f} MiB ({records[low]['error']})")
     return _row(job, largest=result["largest"], probes=found, error=error, capped=result["capped"],
-                predicted=job.predicted_largest(low=low, cap=cap, step=step))
+                predicted=job.predicted_largest(low=low, cap=cap, step=step), records=records)
 
 
 class ProbeFailed(Exception):
     """A probe ended neither ok nor oom (error, crash, timeout): the search cannot go on."""
 
 
-def _row(job, *, largest, probes, error, capped=False, predicted=None, failed=False) -> dict:
+def _row(job, *, largest, probes, error, records, capped=False, predicted=None, failed=False) -> dict:
     return {"model": job.model, "method": job.method, "searched": job.searching, "fixed": job.fixed_text(),
             "memory": job.memory, "measured_largest": largest, "capped": capped, "predicted_largest": predicted,
-            "probes": [{"n": n, "fits": ok, "predicted_fits": job.predicted_fits(n)} for n, ok in probes],
+            "probes": [{"n": n, "fits": ok, "predicted_fits": job.predicted_fits(n),
+                        "predicted_bytes": job.predicted_bytes(n), "run_id": records[n]["run_id"],
+                        "train_peak_bytes": (records[n]["memory"].get("train") or {}).get("peak_bytes")}
+                       for n, ok in probes],
             "agreement": search.agreement(probes, job.predicted_fits), "error": error, "probe_failed": failed}
 
 

@@ -114,12 +114,17 @@ class Job:
                         device=device, lora_r=t["lora_r"], target_modules=t["target_modules"],
                         lora_dropout=t["lora_dropout"], baseline_bytes=self._measured.get("baseline_bytes"))
 
-    def predicted_fits(self, n: int):
-        """True/False by the planner at size n; None where it cannot predict this model or method."""
+    def predicted_bytes(self, n: int):
+        """The planner's train-phase peak at size n; None where it cannot predict this model or method."""
         try:
-            return self.estimate(n)["total_bytes"] <= self.budget
+            return self.estimate(n)["total_bytes"]
         except (BenchError, KeyError, TypeError, ValueError):
             return None
+
+    def predicted_fits(self, n: int):
+        """True/False by the planner at size n; None without a prediction."""
+        predicted = self.predicted_bytes(n)
+        return None if predicted is None else predicted <= self.budget
 
     def predicted_largest(self, *, low: int, cap: int, step: int):
         from bench.fit.search import largest

@@ -55,7 +55,7 @@ def _names(runs) -> list:
         if len(seeds[(r["model"], r["method"])]) > 1:
             name += f" s{r.get('seed')}"
         seen[name] = seen.get(name, 0) + 1
-        names.append(name if seen[name] == 1 else f"{name} #{seen[name]}")
+        names.append(style.safe(name if seen[name] == 1 else f"{name} #{seen[name]}"))
     return names
 
 
