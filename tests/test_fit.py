@@ -48,7 +48,7 @@ def test_agreement_counts_every_probed_point_once():
 @pytest.mark.parametrize("args, needle", [
     (["--methods", "lora", "sgd"], "unknown method 'sgd' for fit; valid choices: full, lora, qlora, dora, lora8"),
     (["--methods", "base"], "unknown method 'base'"),
-    (["--methods", "lora", "--memory", "1MiB"], "below tiny-llama's weights alone with lora"),
+    (["--methods", "lora", "--memory", "1MiB"], "is below tiny-llama's weights alone"),
     (["--methods", "lora", "--memory", "lots"], "cannot parse memory size 'lots'"),
     (["--methods", "lora", "--seq-len", "64", "--batch-size", "2"], "not allowed with argument"),
     (["--methods", "lora", "--seq-len", "0"], "--seq-len must be a positive integer"),
@@ -60,16 +60,24 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, needle):
     assert not (tmp_path / "out" / "results.jsonl").exists()  # rejected before any run
 
 
-def test_a_budget_whose_smallest_point_fails_says_so_with_the_measured_peak(tmp_path):
-    """300 MiB holds tiny-llama's weights (12 MB) but not the interpreter and torch: the planner
-    predicts nothing fits, so the search starts (and ends) at batch 1, one real oom record."""
+def test_a_budget_under_what_a_run_needs_to_start_is_refused_before_any_run(tmp_path):
     out = tmp_path / "out"
-    result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", "300MiB",
+    result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", "300MiB", "--out", out)
+    assert "--max-memory 300MiB is below the" in one_clean_error_line(result)
+    assert not (out / "results.jsonl").exists()
+
+
+def test_a_budget_whose_smallest_point_fails_says_so_with_the_measured_peak(tmp_path):
+    """600 MiB is above the start-up floor (~480 MiB of data segment with the stack imported) but
+    below what one tiny-llama batch needs: the search walks down to batch 1 and stops there."""
+    out = tmp_path / "out"
+    result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", "600MiB",
                      "--seq-len", "64", "--steps", "1", "--profile", "smoke", "--out", out)
     line = one_clean_error_line(result)
-    assert "the smallest point (tiny-llama x lora batch 1 @ seq 64) already fails under 300MiB: measured peak" in line
-    (record,) = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
-    assert record["status"] == "oom" and record["config"]["max_memory"] == "300MiB"
+    assert "the smallest point (tiny-llama x lora batch 1 @ seq 64) already fails under 600MiB: measured peak" in line
+    records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert {r["status"] for r in records} == {"oom"} and records[-1]["config"]["batch_size"] == 1
+    assert all(r["config"]["max_memory"] == "600MiB" for r in records)
 
 
 @pytest.mark.slow

@@ -58,6 +58,10 @@ def run(args) -> int:
             for x in dict.fromkeys(args.methods)]
     for job in jobs:
         job.check_weights()  # bad input before any run: a budget below the weights alone
+    from bench import budget
+    from bench.hardware import runs_on_cpu
+
+    budget.check([jobs[0].spec(1)], on_cpu=runs_on_cpu)  # ... or below what a run needs to start
     clock = Clock(total_jobs=len(jobs))
     rows = [_search(job, out_dir=out_dir, clock=clock) for job in jobs]
     print(render(rows, budget_text=args.memory))

@@ -4,7 +4,8 @@ A probe is a spec from the profile machinery (same defaults and validation as `r
 searched size set, `max_memory` = the budget, MMLU scoring and the breakdown off, launched in a
 child and appended to OUT/results.jsonl. The planner predicts the train-phase peak
 (`total_bytes`: peak RSS on CPU, max_memory_reserved on CUDA, what `--max-memory` bounds) with the
-dtype and baseline the first probe's record reports, once there is one.
+precision policy and baseline the first probe's record reports, once there is one, and with the
+options the worker passes it for the run's own `estimate`.
 """
 
 import json
@@ -83,9 +84,8 @@ class Job:
         record["executor"] = "local"
         store.append(out_dir, record)
         precision = record.get("precision") or {}
-        if precision.get("weights_dtype"):
-            self._measured = {"weights_dtype": precision["weights_dtype"],
-                              "baseline_bytes": record["memory"].get("baseline_bytes"),
+        if precision.get("policy"):
+            self._measured = {"policy": precision["policy"], "baseline_bytes": record["memory"].get("baseline_bytes"),
                               "device": record["memory"].get("device")}
         return record
 
@@ -103,16 +103,25 @@ class Job:
 
         return "cuda" if cuda_devices() else "cpu"
 
+    def options(self) -> dict:
+        """The planner's options for this run, as the worker passes them (bench.worker._estimate):
+        the policy and baseline the first probe reported, once there is a record."""
+        t, device = self.template(), self.device()
+        policy = self._measured.get("policy") or (None if t["precision"] == "auto" else t["precision"])
+        baseline = self._measured.get("baseline_bytes") if device == "cpu" else None
+        return {"grad_checkpointing": t["grad_checkpointing"], "optimizer": t["optimizer"], "precision": policy,
+                "kbit_upcast": False, "device": device, "lora_r": t["lora_r"], "target_modules": t["target_modules"],
+                "lora_dropout": t["lora_dropout"], "packing": t["packing"], "baseline_bytes": baseline}
+
     def estimate(self, n: int) -> dict:
         from bench.plan import estimate
 
-        t, device = self.template(), self.device()
         batch, seq = (n, self.fixed()) if self.searching == "batch" else (self.fixed(), n)
-        dtype = self._measured.get("weights_dtype") or ("float32" if device == "cpu" else "bfloat16")
-        return estimate(config=self.config(), method=self.method, seq_len=seq, batch_size=batch,
-                        grad_checkpointing=t["grad_checkpointing"], optimizer=t["optimizer"], compute_dtype=dtype,
-                        device=device, lora_r=t["lora_r"], target_modules=t["target_modules"],
-                        lora_dropout=t["lora_dropout"], baseline_bytes=self._measured.get("baseline_bytes"))
+        predicted = estimate(config=self.config(), method=self.method, seq_len=seq, batch_size=batch, **self.options())
+        if self.device() == "cpu" and self.template().get("cpu_malloc_mmap_threshold"):
+            # as the worker does: no glibc retention term when large blocks are returned at once
+            predicted["total_bytes"] -= predicted["terms"].pop("allocator", 0)
+        return predicted
 
     def predicted_bytes(self, n: int):
         """The planner's train-phase peak at size n; None where it cannot predict this model or method."""
@@ -133,19 +142,13 @@ class Job:
             return None
         return largest(probe=self.predicted_fits, start=low, low=low, cap=cap, step=step)["largest"]
 
-    def weights_bytes(self):
-        """The planner's bytes of the base weights alone (by storage), None without a prediction."""
-        try:
-            terms = self.estimate(1 if self.searching == "batch" else 8)["terms"]
-        except (BenchError, KeyError, TypeError, ValueError):
-            return None
-        return sum(v for k, v in terms.items() if k.startswith("weights") or k == "quant_constants")
-
     def check_weights(self) -> None:
-        weights = self.weights_bytes()
-        if weights is not None and weights > self.budget:
-            raise BenchError(f"--memory {self.memory} is below {self.model}'s weights alone with {self.method} "
-                             f"({weights / 2**20:,.0f} MiB); nothing can train in it")
+        """Bad input: a budget below the weights alone (the planner's own check, as plan --frontier)."""
+        from bench.plan.frontier import check_weights_fit
+
+        options = {k: v for k, v in self.options().items() if k != "baseline_bytes"}
+        check_weights_fit(label=self.model, config=self.config(), methods=[self.method], memory_bytes=self.budget,
+                          options=options)
 
     def max_seq(self) -> int:
         return int(self.config().get("max_position_embeddings") or 8192)
