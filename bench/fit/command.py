@@ -14,8 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+from bench import budget
 from bench.errors import BenchError
 from bench.fit import search
+from bench.hardware import runs_on_cpu
 from bench.paths import REPO_ROOT
 from bench.schema import METHODS
 from bench.units import parse_size
@@ -44,24 +46,21 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from bench.fit import probe
 
-    budget = parse_size(args.memory)
+    budget_bytes = parse_size(args.memory)
     bad = [m for m in args.methods if m not in METHODS or m == "base"]
     if bad:
         raise BenchError(f"unknown method {bad[0]!r} for fit; valid choices: {', '.join(m for m in METHODS if m != 'base')}")
     for name, value in (("--seq-len", args.seq_len), ("--batch-size", args.batch_size), ("--steps", args.steps)):
         if value is not None and value <= 0:
             raise BenchError(f"{name} must be a positive integer, got {value}")
+    jobs = [probe.Job(model=m, method=x, memory=args.memory, budget=budget_bytes, profile=args.profile,
+                      steps=args.steps, seq_len=args.seq_len, batch_size=args.batch_size)
+            for m in dict.fromkeys(args.models) for x in dict.fromkeys(args.methods)]
+    for job in jobs:  # bad input before any run: a budget below the weights alone,
+        job.check_weights()
+    budget.check([jobs[0].spec(1)], on_cpu=runs_on_cpu)  # or below what a run needs to start
     out_dir = (args.out or REPO_ROOT / "reports" / "fit").resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [probe.Job(model=m, method=x, memory=args.memory, budget=budget, profile=args.profile, steps=args.steps,
-                      seq_len=args.seq_len, batch_size=args.batch_size) for m in dict.fromkeys(args.models)
-            for x in dict.fromkeys(args.methods)]
-    for job in jobs:
-        job.check_weights()  # bad input before any run: a budget below the weights alone
-    from bench import budget
-    from bench.hardware import runs_on_cpu
-
-    budget.check([jobs[0].spec(1)], on_cpu=runs_on_cpu)  # ... or below what a run needs to start
     clock = Clock(total_jobs=len(jobs))
     rows = [_search(job, out_dir=out_dir, clock=clock) for job in jobs]
     print(render(rows, budget_text=args.memory))
@@ -109,7 +108,7 @@ def _search(job, *, out_dir: Path, clock) -> dict:
     if result["largest"] == 0:
         peak = records[low]["memory"].get("process_peak_bytes") or 0
         error = (f"{job.model} x {job.method}: the smallest point ({job.label(low)}) already fails under "
-                 f"{job.memory}: measured peak {peak / 2**20:,.0f} MiB ({records[low]['error']})")
+                 f"{job.memory}: measured peak {peak / 2**20:,.0f} MiB ({records[low]['error'][:160]})")
     return _row(job, largest=result["largest"], probes=found, error=error, capped=result["capped"],
                 predicted=job.predicted_largest(low=low, cap=cap, step=step), records=records)
 

@@ -115,7 +115,8 @@ def _profile(model, micro_batches, *, optimizer, policy, device) -> dict:
     step_s = time.perf_counter() - start
     step_peak = torch.cuda.max_memory_allocated() if cuda else peak_rss_bytes()
     profile_ = prof._memory_profile()
-    found = attribution.at_peak(profile_, device="cuda:0" if cuda else "cpu", storages=storages)
+    where = f"cuda:{torch.cuda.current_device()}" if cuda else "cpu"
+    found = attribution.at_peak(profile_, device=where, storages=storages)
     found["instant"] = attribution.phase_at(profile_, found.pop("peak_ns"))
     found["profiled_step"] = {"peak_bytes": step_peak, "wall_s": step_s,
                               "what": "max_memory_allocated" if cuda else "peak RSS, profiler records included"}
