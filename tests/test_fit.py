@@ -80,6 +80,27 @@ def test_a_budget_whose_smallest_point_fails_says_so_with_the_measured_peak(tmp_
     assert all(r["config"]["max_memory"] == "600MiB" for r in records)
 
 
+def test_data_that_cannot_train_at_the_fixed_length_is_refused_before_any_run(tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", "1GiB", "--seq-len", "16",
+                     "--profile", "smoke", "--out", out)
+    assert "lose every supervised token at seq_len 16" in one_clean_error_line(result)
+    assert not (out / "results.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_a_sequence_search_that_reaches_the_data_floor_is_a_smallest_point_failure(tmp_path):
+    """--batch-size 1 under 800 MiB: every length the data allows runs out of memory; below 88
+    tokens the data itself fails, which ends the search as 'smallest point fails', not a crash."""
+    out = tmp_path / "out"
+    result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", "800MiB", "--batch-size", "1",
+                     "--steps", "1", "--profile", "smoke", "--out", out)
+    line = one_clean_error_line(result)
+    assert "already fails under 800MiB" in line and "shorter sequences leave the data unsupervised" in line
+    statuses = [json.loads(x)["status"] for x in (out / "results.jsonl").read_text().splitlines()]
+    assert statuses[-1] == "error" and set(statuses[:-1]) == {"oom"}
+
+
 @pytest.mark.slow
 def test_a_real_search_under_1gib_finds_the_edge_and_records_every_probe(tmp_path):
     out = tmp_path / "out"

@@ -19,6 +19,7 @@ from bench.errors import BenchError
 from bench.fit import search
 from bench.hardware import runs_on_cpu
 from bench.paths import REPO_ROOT
+from bench.run_command import check_data
 from bench.schema import METHODS
 from bench.units import parse_size
 
@@ -58,7 +59,9 @@ def run(args) -> int:
             for m in dict.fromkeys(args.models) for x in dict.fromkeys(args.methods)]
     for job in jobs:  # bad input before any run: a budget below the weights alone,
         job.check_weights()
-    budget.check([jobs[0].spec(1)], on_cpu=runs_on_cpu)  # or below what a run needs to start
+    budget.check([jobs[0].spec(1)], on_cpu=runs_on_cpu)  # or below what a run needs to start,
+    if jobs[0].searching == "batch":  # or data that cannot train at the fixed sequence length
+        check_data([job.spec(1) for job in jobs])
     out_dir = (args.out or REPO_ROOT / "reports" / "fit").resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     clock = Clock(total_jobs=len(jobs))
@@ -87,6 +90,8 @@ def _search(job, *, out_dir: Path, clock) -> dict:
         records[n] = record
         clock.done(time.perf_counter() - began)
         fits = record["status"] == "ok"
+        if record["status"] == "error" and "supervised token" in (record["error"] or ""):
+            raise DataFloor(record["error"])  # a sequence too short for the data, reached only going down
         if record["status"] not in ("ok", "oom"):
             raise ProbeFailed(f"{job.label(n)}: {record['status']}: {record['error']}")
         found.append((n, fits))
@@ -102,19 +107,31 @@ def _search(job, *, out_dir: Path, clock) -> dict:
     except ProbeFailed as exc:
         return _row(job, largest=None, probes=found, error=f"probe failed, search stopped: {exc}", failed=True,
                     records=records)
+    except DataFloor as exc:  # nothing above fitted: the shortest the data allows is the smallest point
+        if not found:
+            return _row(job, largest=0, probes=found, records=records,
+                        error=f"{job.model} x {job.method}: the search's first point is too short for the data: {exc}")
+        result, low = {"largest": 0, "capped": False}, min(n for n, _ in found)
+        note = f"; shorter sequences leave the data unsupervised ({exc})"
+    else:
+        note = ""
     finally:
         clock.next_job(len(found))
     error = None
     if result["largest"] == 0:
         peak = records[low]["memory"].get("process_peak_bytes") or 0
         error = (f"{job.model} x {job.method}: the smallest point ({job.label(low)}) already fails under "
-                 f"{job.memory}: measured peak {peak / 2**20:,.0f} MiB ({records[low]['error'][:160]})")
+                 f"{job.memory}: measured peak {peak / 2**20:,.0f} MiB ({records[low]['error'][:160]}){note[:300]}")
     return _row(job, largest=result["largest"], probes=found, error=error, capped=result["capped"],
                 predicted=job.predicted_largest(low=low, cap=cap, step=step), records=records)
 
 
 class ProbeFailed(Exception):
     """A probe ended neither ok nor oom (error, crash, timeout): the search cannot go on."""
+
+
+class DataFloor(Exception):
+    """A probe's sequence length leaves too many examples without a supervised token."""
 
 
 def _row(job, *, largest, probes, error, records, capped=False, predicted=None, failed=False) -> dict:
