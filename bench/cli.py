@@ -1,4 +1,4 @@
-"""Command line: `run_bench.py [run options]`, or `run_bench.py {run,report,export,gate,plan} ...`.
+"""Command line: `run_bench.py [run options]`, or `run_bench.py {run,report,export,gate,plan,fit} ...`.
 
 Each sub-command lives in its own module exposing `add_parser(subparsers)`, which registers
 the sub-command and sets `func(args) -> int`. Bad input raises BenchError anywhere below;
@@ -17,6 +17,7 @@ COMMANDS = {
     "gate": "bench.gate.command",
     "plan": "bench.plan.command",
     "compare": "bench.compare.command",
+    "fit": "bench.fit.command",
 }
 
 

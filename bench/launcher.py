@@ -149,9 +149,10 @@ def _read_result(run_dir: Path, spec: dict, status: int, timed_out: bool) -> dic
 
 # What a child says when an allocation fails outside Python's reach (the loader, a C++ abort):
 # seen under RLIMIT_DATA as "cannot map zero-fill pages", "cannot allocate memory for thread-local
-# data: ABORT", and MemoryError before a fatal error.
+# data: ABORT", and MemoryError before a fatal error; Rust's allocator (the tokenizers library)
+# aborts with "memory allocation of N bytes failed" (seen by run_bench.py fit under 560 MiB).
 STARVED = ("cannot allocate memory", "can't allocate memory", "cannot map zero-fill pages", "memoryerror",
-           "out of memory", "std::bad_alloc")
+           "out of memory", "std::bad_alloc", "memory allocation of")
 
 
 def _starved(run_dir: Path) -> bool:

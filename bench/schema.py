@@ -90,4 +90,8 @@ def problems(record: dict) -> list:
         for key in ("trainable", "total"):
             if not isinstance(record["params"].get(key), int):
                 out.append(f"params.{key} must be an int in an ok record")
+    mfu = (record["throughput"] or {}).get("mfu")
+    if mfu is not None and not 0 < mfu <= 1:
+        out.append(f"throughput.mfu is {100 * mfu:.1f}%, outside (0, 100%]: model FLOPs above the measured "
+                   f"matmul peak mean a miscounted formula or a bad calibration")
     return out

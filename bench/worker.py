@@ -63,6 +63,7 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
     import bitsandbytes  # noqa: F401
 
     from bench import data, distributed, env, methods, precision, train
+    from bench.measure import flops
     from bench.measure.memory import memory_tracker, peak_rss_bytes, release_memory, rss_bytes
     from bench.measure.params import count_params
     from bench.measure.timer import StepTimer, throughput
@@ -117,8 +118,16 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
                                          timer=timer, ranks=ranks if ranks.size > 1 else None,
                                          on_step=lambda i, loss, s: say(f"train step {i}/{spec['steps']}: "
                                                                         f"loss {loss:.4f}, {s:.2f} s"))
-            del optimizer, scheduler
     record["throughput"] = throughput(timer.times_s, timer.tokens, warmup_steps=spec["warmup_steps"])
+    if record["throughput"]:
+        record["throughput"].update(flops.figures(ranks.unwrap(model), seq_len=spec["seq_len"], world=ranks.size,
+                                                  tokens_per_s=record["throughput"]["tokens_per_s"],
+                                                  peak_gflops=record["env"]["calibration"].get("matmul_gflops")))
+    if spec["method"] != "base":  # its own phase: the profiler's records must not touch the train peak
+        with tracker.track("breakdown"):
+            record["memory"]["breakdown"] = _breakdown(spec, record, model=model, batches=batches, optimizer=optimizer,
+                                                       policy=policy, ranks=ranks)
+        del optimizer, scheduler
     try:  # base trains nothing, and the planner models one device: no prediction for either
         record["estimate"] = _estimate(spec, record, policy) if spec["method"] != "base" and ranks.size == 1 else None
     except Exception as exc:  # a planner gap must not cost the measured run
@@ -169,6 +178,24 @@ def evaluate(model, tokenizer, prepared, *, spec: dict, record: dict, run_dir: P
             record["mmlu"]["predictions_file"] = f"runs/{run_dir.name}/mmlu_predictions.jsonl"
 
 
+def _breakdown(spec: dict, record: dict, *, model, batches, optimizer, policy, ranks) -> dict:
+    """memory.breakdown: one profiled step on the last step's micro-batches, or why there is none."""
+    from bench.measure import breakdown
+
+    if not spec.get("breakdown", True):
+        return {"error": "not measured: breakdown is off for this run"}
+    if ranks.size > 1:
+        return {"error": "not measured with nproc > 1: one rank's profile is not the run's breakdown"}
+    train = record["memory"]["train"]
+    measured = train["allocated_peak_bytes"] if spec["device"] == "cuda" else train["peak_bytes"]
+    result = breakdown.measure(model=model, micro_batches=batches[-spec["grad_accum"]:], optimizer=optimizer,
+                               policy=policy, device=spec["device"], measured_peak_bytes=measured,
+                               baseline_bytes=record["memory"]["baseline_bytes"])
+    say(f"breakdown: {result['error']}" if "error" in result else
+        f"breakdown: {100 * (1 - result['unattributed_share']):.0f}% of the train peak attributed")
+    return result
+
+
 def _calibration(device: str, dtype: str) -> dict:
     """A fixed matmul benchmark in the same process, on the run's device and compute dtype: the
     gate normalises throughput by it."""
@@ -197,6 +224,15 @@ def _estimate(spec: dict, record: dict, policy) -> dict:
     return predicted
 
 
+def _check(record: dict) -> None:
+    """The record check: an ok record that breaks the schema (e.g. MFU above 100%) is an error."""
+    from bench.schema import problems
+
+    bad = problems(record)
+    if bad:
+        raise RuntimeError(f"record check failed: {'; '.join(bad)}")
+
+
 def main(argv=None) -> int:
     if "TORCHELASTIC_RUN_ID" in os.environ:
         _die_with_torchrun()
@@ -207,6 +243,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     try:
         run(spec, run_dir, record)
+        _check(record)
     except BaseException as exc:  # KeyboardInterrupt included: the parent decides what it means
         record["status"], record["error"] = classify(exc), one_line(exc)
         traceback.print_exc()
