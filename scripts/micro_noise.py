@@ -8,7 +8,9 @@
 `measure` runs the micro-benchmarks (micro_bench.sh's pytest-benchmark flags) 2 x RUNS times,
 alternating a plain session and one with FTBENCH_MICRO_SLOWDOWN=1.25 (every timed call made 25%
 slower), so machine load falls on both alike; each session's JSON goes to DIR.
-`analyse` compares sessions as the check does, on each benchmark's `min`:
+`analyse` compares sessions as the check does, on each benchmark's `min` divided by the same session's
+`min` of the reference benchmark (REF, a plain matmul): a machine that is slower or busier throughout
+moves both and cancels, so a baseline stays meaningful on another machine of the same CPU model:
   - noise: a benchmark's ratio new/old over every ordered pair of plain sessions;
   - its threshold: the largest plain ratio seen, plus MARGIN_PCT, at least FLOOR_PCT, so that none of
     the measured plain pairs would have alarmed (rounded up to 5%);
@@ -39,6 +41,8 @@ MARGIN_PCT, FLOOR_PCT = 5.0, 10.0
 # Gating such benchmarks at their noise level raised false alarms out of sample (docs/gate.md).
 CAP_PCT = 25.0
 GLOBAL = (10, 25, 50, 100, 200, 400)
+# The reference every benchmark is divided by (see normalised); itself shown, not gated.
+REF = "test_calibration_matmul"
 
 
 def measure(out: Path, runs: int) -> None:
@@ -57,6 +61,14 @@ def measure(out: Path, runs: int) -> None:
 
 def mins(path: Path) -> dict:
     return {b["name"]: b["stats"]["min"] for b in json.loads(Path(path).read_text())["benchmarks"]}
+
+
+def normalised(times: dict, *, slowed: bool = False) -> dict:
+    """Each benchmark's min over the same session's reference (REF, a plain fp32 matmul): a ratio measured in
+    one run, so a slower or busier machine moves both alike and cancels. A slowed session slowed REF too; its
+    busy wait scales each call exactly, so REF is divided back by SLOWDOWN."""
+    ref = times[REF] / (SLOWDOWN if slowed else 1.0)
+    return {k: v / ref for k, v in times.items() if k != REF}
 
 
 def slower(base: dict, new: dict, thresholds: dict) -> list:
@@ -105,8 +117,8 @@ def loo_false_alarms(plain: list) -> tuple:
 
 
 def analyse(out: Path, write=None) -> None:
-    plain = [mins(p) for p in sorted(out.glob("plain-*.json"))]
-    slow = [mins(p) for p in sorted(out.glob("slow-*.json"))]
+    plain = [normalised(mins(p)) for p in sorted(out.glob("plain-*.json"))]
+    slow = [normalised(mins(p), slowed=True) for p in sorted(out.glob("slow-*.json"))]
     if len(plain) < 2 or not slow:
         sys.exit(f"need at least 2 plain and 1 slowed session in {out}")
     limits = thresholds_from(plain)
@@ -147,13 +159,17 @@ def check(base: Path, new: Path, thresholds: Path) -> int:
         if cpu(base) != cpu(new):  # absolute times from another CPU say nothing at 10%
             print(f"baseline measured on {cpu(base)}, this machine is {cpu(new)}")
             return 3
-        found = slower(mins(base), mins(new), limits)
+        old, now = normalised(mins(base)), normalised(mins(new))
+        found = slower(old, now, limits)
     except (OSError, ValueError, KeyError) as exc:
         print(f"micro-benchmarks: FAIL: cannot compare ({exc.__class__.__name__}: {exc})")
         return 2
+    machine = 100 * (mins(new)[REF] / mins(base)[REF] - 1)
+    print(f"this session's reference ({REF}) {machine:+.1f}% against the baseline's; each benchmark is compared "
+          f"as its min over that reference")
     for name, change, limit in found:
-        print(f"{name}: min {change:+.1f}% (limit +{limit:g}%)")
-    shown = sorted(k for k in set(mins(base)) & set(mins(new)) if limits.get(k) is None)
+        print(f"{name}: min/reference {change:+.1f}% (limit +{limit:g}%)")
+    shown = sorted(k for k in set(old) & set(now) if limits.get(k) is None)
     if shown:
         print(f"not gated (noise above +{CAP_PCT:g}% when measured, or never measured): {', '.join(shown)}",
               file=sys.stderr)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench import paths
 from bench.atomic import write_atomic
-from bench.report import benefit, charts, headline, load, page
+from bench.report import benefit, breakdown_chart, charts, headline, load, page
 
 INDEX = "index.html"
 SVG = "headline.svg"
@@ -40,8 +40,9 @@ def _headline_notes(runs, metric, pts) -> list:
     return notes
 
 
-def chart_specs(runs, paired=None) -> list:
-    """Every chart of the page, in order: id, pyecharts options as a plain dict, notes."""
+def chart_specs(runs, paired=None, records=()) -> list:
+    """Every chart of the page, in order: id, pyecharts options as a plain dict, notes.
+    records: the raw records (memory breakdown and MFU charts read nested rows the frame flattens)."""
     paired = paired or benefit.Paired()
     built = []
     for metric in headline.metrics(runs) or headline.metrics(runs.assign(acc=0.0))[:1]:
@@ -52,7 +53,9 @@ def chart_specs(runs, paired=None) -> list:
               ("chart-throughput", charts.throughput(runs), []),
               ("chart-memory", charts.memory(runs), []),
               ("chart-loss", charts.loss(runs), []),
-              ("chart-mmlu-categories", charts.mmlu_categories(runs), [])]
+              ("chart-mmlu-categories", charts.mmlu_categories(runs), []),
+              ("chart-breakdown", breakdown_chart.breakdown(records), []),
+              ("chart-mfu", breakdown_chart.mfu(records), [])]
     return [{"id": cid, "options": json.loads(chart.dump_options()), "notes": n} for cid, chart, n in built if chart]
 
 
@@ -112,7 +115,7 @@ def build(*, sources: list, out_dir: Path, labels=None, skip_bad_lines: bool = F
     """
     loaded = load.load(sources=[Path(s) for s in sources], labels=labels, skip_bad_lines=skip_bad_lines)
     paired = benefit.paired(loaded.sources)
-    specs = chart_specs(loaded.runs, paired)
+    specs = chart_specs(loaded.runs, paired, records=[r for _, recs, _ in loaded.sources for r in recs])
     page.echarts_source()  # fail on a missing library before writing anything
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

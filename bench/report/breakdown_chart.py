@@ -63,9 +63,11 @@ def _gb(value) -> float | None:
     return None if value is None else round(value / 1e9, 4)
 
 
-def breakdown(records) -> Bar:
-    """Stacked bars per run: measured categories (stack 'measured') beside predicted terms ('predicted')."""
+def breakdown(records) -> Bar | None:
+    """None when no run measured a breakdown. Stacked bars per run: measured categories (stack 'measured') beside predicted terms ('predicted')."""
     runs = [r for r in _runs(records) if "categories" in ((r.get("memory") or {}).get("breakdown") or {})]
+    if not runs:
+        return None
     measured = [dict(r["memory"]["breakdown"]["categories"], unattributed=r["memory"]["breakdown"]["unattributed_bytes"])
                 for r in runs]
     predicted = [(r.get("estimate") or {}).get("terms") or {} for r in runs]
@@ -97,9 +99,11 @@ def _ordered(names, *, measured: bool) -> list:
     return sorted(names, key=lambda n: (order.index(kind(n, measured=measured)), n))
 
 
-def mfu(records) -> Bar:
-    """MFU per run in percent of the run's measured matmul peak (env.calibration, compute dtype)."""
+def mfu(records) -> Bar | None:
+    """None when no run has an MFU. MFU per run in percent of the run's measured matmul peak (env.calibration, compute dtype)."""
     runs = [r for r in _runs(records) if (r.get("throughput") or {}).get("mfu") is not None]
+    if not runs:
+        return None
     bar = Bar(init_opts=opts.InitOpts(width=style.WIDTH, height=style.HEIGHT,
                                       animation_opts=opts.AnimationOpts(animation=False)))
     bar.add_xaxis(_names(runs))
