@@ -11,7 +11,8 @@ from tests.conftest import one_clean_error_line, run_cli
 
 def test_a_run_is_recorded_with_every_figure(tmp_path):
     out = tmp_path / "out"
-    result = run_cli("--profile", "smoke", "--methods", "lora", "--steps", "3", "--seeds", "1", "--no-eval", "--out", out)
+    result = run_cli("--profile", "smoke", "--methods", "lora", "--steps", "3", "--seeds", "1", "--no-eval", "--precision", "auto",
+                     "--out", out)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "[1/1] tiny-llama x lora" in result.stdout and "results:" in result.stdout
     (record,), bad = store.read(out)
