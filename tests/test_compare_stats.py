@@ -148,3 +148,17 @@ def test_t_table_against_scipy():
     t = pytest.importorskip("scipy.stats").t
     for df in range(1, 201):
         assert stats.t_quantile_975(df) == pytest.approx(t.ppf(0.975, df), abs=1.5e-3), df
+
+
+def test_one_seed_needs_the_exact_test_to_agree_before_calling_a_winner():
+    """4 of 57 questions discordant, all one way: the percentile bootstrap's interval excludes 0
+    (a resample nearly always keeps one of the four) but the exact McNemar p is 2 x 0.5^4 = 0.125."""
+    from bench.compare import stats
+
+    b = [1] * 4 + [0] * 53
+    a = [0] * 4 + [0] * 53
+    out = stats.paired([a], [b], accuracy=True, resamples=2000, seed=0)
+    assert out["hi"] < 0 and out["mcnemar_p"] == pytest.approx(0.125)
+    assert out["verdict"] == stats.TIED and out["held_back"]
+    many = stats.paired([[0] * 12 + [0] * 45], [[1] * 12 + [0] * 45], accuracy=True, resamples=2000, seed=0)
+    assert many["verdict"] == stats.WORSE and "held_back" not in many  # 12 of 12 one way: p = 0.0005

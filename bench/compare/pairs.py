@@ -47,6 +47,7 @@ class Row:
     mcnemar_p_seeds: object
     disagreement: object
     n_needed_1pt: object
+    held_back: bool = False  # one seed: the interval excluded 0 but exact McNemar p >= 0.05 (verdict tied)
 
 
 @dataclass(frozen=True)

@@ -56,8 +56,10 @@ def _per_seed(row):
 def _note(row) -> str:
     """Dropped questions, and a single-seed McNemar test that disagrees with the interval."""
     notes = [f"{row.dropped} dropped"] if row.dropped else []
-    if row.mcnemar_p is not None and (row.mcnemar_p < 0.05) != (row.verdict != TIED):
-        notes.append(f"McNemar p {'<' if row.mcnemar_p < 0.05 else '>='} 0.05 disagrees")
+    if row.held_back:
+        notes.append("interval excludes 0 but McNemar p >= 0.05: held back")
+    elif row.mcnemar_p is not None and (row.mcnemar_p < 0.05) != (row.verdict != TIED):
+        notes.append("McNemar p < 0.05 but the interval includes 0")
     return "; ".join(notes)
 
 
