@@ -7,7 +7,7 @@ HEADER = ("pair", "metric", "n", "A", "B", "A-B", "95% interval", "McNemar p", "
 
 LEGEND = (
     "verdict: better/worse when the 95% paired bootstrap interval of A-B excludes 0 (resampling "
-    "questions), else \"indistinguishable at this n\"; this is the verdict, McNemar's exact p is shown beside it.\n"
+    "questions) and, with one seed, McNemar's exact p < 0.05 agrees; else \"indistinguishable at this n\".\n"
     "Accuracy in % and points (pt); held-out loss per example, lower is better. disagree: share of "
     "questions answered differently ((b+c)/n).\n"
     "n for 1 pt: questions needed to detect a 1-point difference at that disagreement rate "
