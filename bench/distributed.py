@@ -1,9 +1,10 @@
 """The worker's side of a run with nproc > 1, started by torchrun (see bench.launcher).
 
-Every rank loads the model, takes batch_size/nproc rows of each global micro-batch, and trains
-it wrapped in DDP (replicas) or FSDP2 (`fully_shard`: parameters, gradients and optimizer state
-sharded per decoder layer). The loss of each rank is its token sum over the *global* real-token
-count (`num_items_in_batch`), times world size because both engines average gradients over
+Each rank takes batch_size/nproc rows of each global micro-batch and trains the model wrapped in
+DDP (replicas; every rank loads the model) or FSDP2 (`fully_shard`: parameters, gradients and
+optimizer state sharded per decoder layer; rank 0 alone reads an unquantised checkpoint and the
+others receive their shards from it, bench.fsdp_load). The loss of each rank is its token sum over the *global* supervised-token
+count of the step (bench.train), times world size because both engines average gradients over
 ranks, so the gradient and the reported (all-reduced) loss are those of the single-process run
 on the same global batch. Each rank measures its own memory; rank 0 gathers the figures and is
 the only rank that writes result.json. A one-process spec gets `Single`, whose steps are no-ops.
@@ -20,6 +21,12 @@ class Single:
 
     def place(self, spec: dict) -> dict:
         return spec
+
+    def build(self, spec: dict):
+        """The model for this rank (bench.methods), before wrap."""
+        from bench import methods
+
+        return methods.build(self.place(spec))
 
     def shard(self, batches: list) -> list:
         return batches
@@ -50,28 +57,52 @@ class Ranks(Single):
         self.strategy, self.cuda = spec["strategy"], spec["device"] == "cuda"
         self.backend = "nccl" if self.cuda else "gloo"
         if self.cuda:
+            if self.local_rank >= torch.cuda.device_count():
+                from bench.errors import BenchError
+                raise BenchError(f"--nproc {self.size} is more than the {torch.cuda.device_count()} GPU(s) visible "
+                                 f"to this worker; valid choices: 1 to {torch.cuda.device_count()}")
             torch.cuda.set_device(self.local_rank)
         dist.init_process_group(self.backend, timeout=timedelta(seconds=spec["run_timeout_s"]))
+        self.loading, self._rank0_state = "every rank", None
 
     def place(self, spec: dict) -> dict:
         return dict(spec, device=f"cuda:{self.local_rank}") if self.cuda else spec
 
     def shard(self, batches: list) -> list:
-        """This rank's rows of every global micro-batch, with the global real-token count."""
+        """This rank's rows of every global micro-batch, with the global supervised-token count."""
+        from bench.train import supervised_tokens
+
         out = []
         for batch in batches:
             rows = batch["input_ids"].shape[0] // self.size
             mine = {k: v[self.rank * rows:(self.rank + 1) * rows] for k, v in batch.items()}
-            mine["num_items_in_batch"] = (batch["labels"][:, 1:] != -100).sum()  # HF shifts labels by one
+            mine["global_supervised"] = supervised_tokens(batch)  # the step's loss divides by the global count
             out.append(mine)
         return out
+
+    def build(self, spec: dict):
+        """FSDP with an unquantised base: rank 0 reads the checkpoint, every rank gets a meta model
+        (bench.fsdp_load); otherwise every rank loads the model itself."""
+        from bench import fsdp_load
+
+        if not fsdp_load.applies(spec):
+            return super().build(spec)
+        self.loading = "rank 0, broadcast"
+        model, self._rank0_state = fsdp_load.build(self.place(spec), rank=self.rank)
+        return model
 
     def wrap(self, model, spec: dict):
         if self.strategy == "ddp":
             from torch.nn.parallel import DistributedDataParallel
 
             return DistributedDataParallel(model, device_ids=[self.local_rank] if self.cuda else None)
-        return _fully_shard(model, spec, size=self.size, device_type="cuda" if self.cuda else "cpu")
+        model = _fully_shard(model, spec, size=self.size, device_type="cuda" if self.cuda else "cpu")
+        if self.loading == "rank 0, broadcast":
+            from bench import fsdp_load
+
+            fsdp_load.distribute(model, self._rank0_state, rank=self.rank)
+            self._rank0_state = None
+        return model
 
     def unwrap(self, model):
         return model.module if self.strategy == "ddp" else model
@@ -107,20 +138,21 @@ class Ranks(Single):
                 record["memory"][phase]["peak_bytes"] = max(peaks)
         record["memory"]["worker_peak_bytes"] = max(r["worker_peak_bytes"] or 0 for r in ranks)
         record["distributed"] = {"world_size": self.size, "backend": self.backend, "strategy": self.strategy,
-                                 "launcher": "torchrun", "ranks": ranks}
+                                 "launcher": "torchrun", "loading": self.loading, "ranks": ranks}
 
 
 def _fully_shard(model, spec: dict, *, size: int, device_type: str):
     """FSDP2 per decoder layer, then the root: a layer's parameters are gathered only while it runs.
-    In low precision, parameters compute in the model's dtype and gradients reduce in float32."""
+    Parameters are gathered in the policy's weight dtype, never cast by FSDP (a mixed policy gets
+    its compute dtype from autocast, as in one process; casting would also reinterpret QLoRA's
+    packed 4-bit storage), and gradients reduce in float32."""
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
     from bench.methods import DTYPES
 
     mesh = init_device_mesh(device_type, (size,))
-    dtype = DTYPES[spec["compute_dtype"]]
-    policy = MixedPrecisionPolicy(param_dtype=dtype, reduce_dtype=torch.float32)
+    policy = MixedPrecisionPolicy(param_dtype=DTYPES[spec["weights_dtype"]], reduce_dtype=torch.float32)
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     layer_names = set(getattr(base, "_no_split_modules", None) or [])
     for module in model.modules():

@@ -56,7 +56,7 @@ def capture() -> dict:
         "packages": versions(),
         "torch_cuda": torch.version.cuda,
         "cuda_available": cuda,
-        "device_name": torch.cuda.get_device_name(0) if cuda else cpu_model(),
+        "device_name": torch.cuda.get_device_name(torch.cuda.current_device()) if cuda else cpu_model(),
         "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "threads": torch.get_num_threads(),

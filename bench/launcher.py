@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from bench import paths
+from bench.hardware import runs_on_cpu
 from bench.record import now_iso, skeleton
 from bench.units import parse_size
 from bench.worker import PROGRESS, RESULT_WRITTEN
@@ -73,7 +74,7 @@ def launch(spec: dict, *, out_dir: Path, echo=print) -> dict:
     run_dir = Path(out_dir) / "runs" / spec["run_id"]
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "spec.json").write_text(json.dumps(spec, indent=1))
-    limit = parse_size(spec["max_memory"]) if spec.get("max_memory") and spec["device"] == "cpu" else None
+    limit = parse_size(spec["max_memory"]) if spec.get("max_memory") and runs_on_cpu(spec) else None
     started, timed_out = time.perf_counter(), threading.Event()
     with open(run_dir / "worker.log", "w") as log:
         child = subprocess.Popen(
@@ -106,6 +107,9 @@ def launch(spec: dict, *, out_dir: Path, echo=print) -> dict:
             child.stdout.close()
             child.returncode = -1  # reaped by wait4 above; stop Popen from waiting again
     record = _read_result(run_dir, spec, status, timed_out.is_set())
+    if limit and record["status"] == "crashed" and _starved(run_dir):
+        record.update(status="oom", error=(f"out of memory under --max-memory {spec['max_memory']} "
+                                           f"(data-segment limit): {record['error']}")[:500])
     # ru_maxrss is reset with each phase's peak (clear_refs), so it covers the last phase only;
     # the worker's own running maximum covers the phases before it. Under torchrun, wait4 sees
     # the largest of torchrun and its reaped ranks; the worker reports the max over ranks.
@@ -138,7 +142,23 @@ def _read_result(run_dir: Path, spec: dict, status: int, timed_out: bool) -> dic
         record = skeleton(spec, status="crashed",
                           error=f"exited with code {os.WEXITSTATUS(status)} without a result: {_last_line(run_dir)}")
     record["finished_at"] = now_iso()
+    # the worker never said which device it resolved "auto" to: where this machine would run it
+    record["memory"]["device"] = "cpu" if runs_on_cpu(spec) else "cuda"
     return record
+
+
+# What a child says when an allocation fails outside Python's reach (the loader, a C++ abort):
+# seen under RLIMIT_DATA as "cannot map zero-fill pages", "cannot allocate memory for thread-local
+# data: ABORT", and MemoryError before a fatal error; Rust's allocator (the tokenizers library)
+# aborts with "memory allocation of N bytes failed" (seen by run_bench.py fit under 560 MiB).
+STARVED = ("cannot allocate memory", "can't allocate memory", "cannot map zero-fill pages", "memoryerror",
+           "out of memory", "std::bad_alloc", "memory allocation of")
+
+
+def _starved(run_dir: Path) -> bool:
+    """Whether the child's log shows it died for want of memory."""
+    text = (run_dir / "worker.log").read_text(errors="replace")[-20000:].lower()
+    return any(sign in text for sign in STARVED)
 
 
 def _last_line(run_dir: Path) -> str:

@@ -1,7 +1,10 @@
-"""Settings -> the run matrix: one fully resolved RunSpec (a flat dict) per (model, method).
+"""Settings -> the run matrix: one fully resolved RunSpec (a flat dict) per (model, method, seed).
 
-Everything a run depends on is in its spec, so `spec_hash` names the work and `compare_key`
-(the hash without the method) names a matched comparison. No torch here.
+Everything a run depends on is in its spec, so `spec_hash` names the work, `compare_key` (the
+hash without the method) names a matched comparison at one seed, and `group_key` (without method
+and seed) names the comparison across seeds. `base` trains nothing, so it runs once per model,
+with the first seed. Device and precision stay as requested ("auto" included): the worker
+resolves them on the machine that runs, and the record says what it chose. No torch here.
 """
 
 import hashlib
@@ -10,26 +13,23 @@ import re
 import time
 
 from bench.errors import BenchError
-from bench.hardware import resolve_device, resolve_dtype
 from bench.models import linear_module_names, resolve
 from bench.schema import NON_WORK_FIELDS
 
 
 def build_matrix(settings: dict) -> list:
-    """All (model, method) specs, models resolved and LoRA targets checked, or one BenchError."""
-    run, lora, ev = settings["run"], settings["lora"], settings["eval"]
-    device = resolve_device(run["device"])
-    if device == "cuda" and run["device"] == "cuda":
-        from bench.hardware import cuda_devices
-        if not cuda_devices():
-            raise BenchError("device 'cuda' requested but no NVIDIA GPU is visible; valid choices: auto, cpu")
+    """All (model, method, seed) specs, models resolved and LoRA targets checked, or one BenchError."""
+    run, lora, ev, data = settings["run"], settings["lora"], settings["eval"], settings["data"]
     common = {
-        **{k: v for k, v in run.items() if k not in ("models", "methods")},
-        "device": device,
-        "compute_dtype": resolve_dtype(run["compute_dtype"], device),
+        **{k: v for k, v in run.items() if k not in ("models", "methods", "seeds")},
+        "data_source": data_source(data["source"]), "data_format": data["format"],
+        "train_on_prompt": data["train_on_prompt"], "packing": data["packing"],
+        "heldout_examples": data["heldout"], "max_unsupervised_pct": data["max_unsupervised_pct"],
         "lora_r": lora["r"], "lora_alpha": lora["alpha"], "lora_dropout": lora["dropout"],
         "target_modules": lora["target_modules"],
         "mmlu": ev["mmlu"], "mmlu_shots": ev["shots"], "mmlu_limit": ev["limit"] or None,
+        "target_task": target_task(data["source"]) if ev["target"] else None,
+        "target_limit": ev["target_limit"] or None,
         "eval_batch_size": ev["batch_size"], "tasks": list(ev["tasks"]),
         "profile": settings.get("profile"),
     }
@@ -38,9 +38,24 @@ def build_matrix(settings: dict) -> list:
         path = resolve(model)
         _check_targets(model, path, lora["target_modules"], run["methods"])
         for method in dict.fromkeys(run["methods"]):
-            spec = distribute({**common, "model": model, "model_path": str(path), "method": method})
-            specs.append(finish_spec(spec))
+            for seed in run["seeds"][:1] if method == "base" else run["seeds"]:
+                spec = distribute({**common, "model": model, "model_path": str(path), "method": method, "seed": seed})
+                specs.append(finish_spec(spec))
     return specs
+
+
+def data_source(source: str) -> str:
+    """A built-in data name as is, or a local file as its absolute path (BenchError otherwise)."""
+    from bench.data import resolve
+
+    return resolve(source)
+
+
+def target_task(source: str):
+    """The lm-eval task scoring a built-in source's test split, or None (user files, mmlu-validation)."""
+    from bench.targets import target_task as task_for
+
+    return task_for(source)
 
 
 # nproc > 1 and strategy "auto": shard (FSDP) whatever FSDP can shard. bitsandbytes int8 weights
@@ -66,18 +81,19 @@ def finish_spec(spec: dict) -> dict:
     """Attach the hashes; the run_id is stamped by the launcher when the run starts."""
     spec["spec_hash"] = digest(spec, drop=NON_WORK_FIELDS + ("profile", "model_path"))
     spec["compare_key"] = digest(spec, drop=NON_WORK_FIELDS + ("profile", "model_path", "method"))
+    spec["group_key"] = digest(spec, drop=NON_WORK_FIELDS + ("profile", "model_path", "method", "seed"))
     return spec
 
 
 def digest(spec: dict, *, drop) -> str:
-    kept = {k: v for k, v in spec.items() if k not in drop and k not in ("spec_hash", "compare_key", "run_id")}
+    kept = {k: v for k, v in spec.items() if k not in drop and k not in ("spec_hash", "compare_key", "group_key", "run_id")}
     return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def run_id(spec: dict) -> str:
-    """`<UTC time>-<model slug>-<method>-<hash8>`: unique, and safe as a file name whatever the model is called."""
+    """`<UTC time>-<model slug>-<method>-s<seed>-<hash8>`: unique, and safe as a file name whatever the model is called."""
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec["model"].replace("/", "__")).strip("._")[:60] or "model"
-    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{slug}-{spec['method']}-{spec['spec_hash'][:8]}"
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{slug}-{spec['method']}-s{spec['seed']}-{spec['spec_hash'][:8]}"
 
 
 def _check_targets(model: str, path, targets, methods) -> None:

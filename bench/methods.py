@@ -3,6 +3,12 @@
 Each method takes the resolved spec and returns the model ready to train (or, for `base`, to
 score): frozen or not, quantised or not, wrapped in a peft adapter or not. Adding a method
 is one small function here plus a test.
+
+The spec carries the precision policy's resolved dtypes (bench.precision): `weights_dtype` for
+every unquantised weight, `compute_dtype` for bitsandbytes' quantised matmuls. The adapter
+methods share one path: lora, dora, qlora and lora8 differ only in how the base is loaded.
+peft's prepare_model_for_kbit_training is deliberately not used: it upcasts embeddings, norms
+and lm_head to fp32 for the k-bit methods alone, so QLoRA would differ from LoRA in two ways.
 """
 
 import torch
@@ -13,13 +19,34 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 def _load(spec: dict, **kwargs):
     from transformers import AutoModelForCausalLM
 
+    if spec["device"] == "meta":  # FSDP ranks > 0 (bench.fsdp_load): the structure, no weights read
+        return _on_meta(spec, **kwargs)
     # disable_mmap: a mapped fp32 checkpoint would stay resident and count against 4-bit models.
     # use_safetensors: never unpickle weights.
     return AutoModelForCausalLM.from_pretrained(
-        spec["model_path"], dtype=DTYPES[spec["compute_dtype"]], use_safetensors=True,
+        spec["model_path"], dtype=DTYPES[spec["weights_dtype"]], use_safetensors=True,
         trust_remote_code=spec["trust_remote_code"], disable_mmap=True,
         device_map=spec["device"], **kwargs,
     )
+
+
+def _on_meta(spec: dict, quantization_config=None):
+    """The model `_load` would return, built from its config on the meta device. A quantised base
+    gets the quantised modules from_pretrained puts in (transformers' own quantizer), with empty
+    weights: bench.fsdp_load gives them rank 0's packed weights and quantisation state."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(spec["model_path"], trust_remote_code=spec["trust_remote_code"])
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, dtype=DTYPES[spec["weights_dtype"]],
+                                                 trust_remote_code=spec["trust_remote_code"])
+        if quantization_config is not None:
+            from transformers.quantizers import AutoHfQuantizer
+
+            quantizer = AutoHfQuantizer.from_config(quantization_config, pre_quantized=False)
+            quantizer.preprocess_model(model, device_map=None)
+            quantizer.postprocess_model(model)
+    return model
 
 
 def _lora_config(spec: dict, **extra):
@@ -30,21 +57,13 @@ def _lora_config(spec: dict, **extra):
 
 
 def _with_adapter(model, spec: dict, **extra):
+    """Freeze the base (get_peft_model does), add the adapter; adapters stay fp32 (peft's default)."""
     from peft import get_peft_model
 
     if spec["grad_checkpointing"]:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     return get_peft_model(model, _lora_config(spec, **extra))
-
-
-def _kbit(model, spec: dict):
-    from peft import prepare_model_for_kbit_training
-
-    # peft turns on gradient checkpointing here by default; pass the spec's choice so the
-    # k-bit methods are not silently given a memory saving the others do not get.
-    return prepare_model_for_kbit_training(model, use_gradient_checkpointing=spec["grad_checkpointing"],
-                                           gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def base(spec: dict):
@@ -69,22 +88,24 @@ def dora(spec: dict):
 
 
 def qlora(spec: dict):
+    # FSDP-QLoRA: FSDP shards floating-point tensors only, so the packed 4-bit weights are stored
+    # in the weight dtype (bnb_4bit_quant_storage), as the transformers/peft FSDP-QLoRA recipe does.
+    storage = {"bnb_4bit_quant_storage": DTYPES[spec["weights_dtype"]]} if spec.get("strategy") == "fsdp" else {}
+    return _with_adapter(_load(spec, quantization_config=nf4_config(spec, **storage)), spec)
+
+
+def nf4_config(spec: dict, **extra):
+    """QLoRA's base: NF4 with double quantisation, computing in the policy's compute dtype."""
     from transformers import BitsAndBytesConfig
 
-    # FSDP-QLoRA: FSDP shards floating-point tensors only, so the packed 4-bit weights are stored
-    # in the compute dtype (bnb_4bit_quant_storage), as the transformers/peft FSDP-QLoRA recipe does.
-    storage = {"bnb_4bit_quant_storage": DTYPES[spec["compute_dtype"]]} if spec.get("strategy") == "fsdp" else {}
-    quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                               bnb_4bit_compute_dtype=DTYPES[spec["compute_dtype"]], **storage)
-    model = _kbit(_load(spec, quantization_config=quant), spec)
-    return _with_adapter(model, dict(spec, grad_checkpointing=False))
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=DTYPES[spec["compute_dtype"]], **extra)
 
 
 def lora8(spec: dict):
     from transformers import BitsAndBytesConfig
 
-    model = _kbit(_load(spec, quantization_config=BitsAndBytesConfig(load_in_8bit=True)), spec)
-    return _with_adapter(model, dict(spec, grad_checkpointing=False))
+    return _with_adapter(_load(spec, quantization_config=BitsAndBytesConfig(load_in_8bit=True)), spec)
 
 
 METHODS = {"base": base, "full": full, "lora": lora, "qlora": qlora, "dora": dora, "lora8": lora8}

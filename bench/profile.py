@@ -19,8 +19,8 @@ CHOICES = {
     ("run", "lr_schedule"): ("constant", "linear", "cosine"),
     ("run", "optimizer"): ("adamw_torch", "adamw_8bit", "paged_adamw", "paged_adamw_8bit"),
     ("run", "device"): ("auto", "cpu", "cuda"),
-    ("run", "compute_dtype"): ("auto", "float32", "bfloat16", "float16"),
-    ("run", "data"): ("mmlu-validation",),
+    ("run", "precision"): ("auto", "fp32", "bf16-true", "bf16-mixed", "fp16-mixed"),
+    ("data", "format"): ("auto", "text", "prompt-completion", "alpaca", "chat"),
     ("run", "strategy"): ("auto", "ddp", "fsdp"),
 }
 POSITIVE = {("run", "steps"), ("run", "batch_size"), ("run", "grad_accum"), ("run", "seq_len"),
@@ -102,12 +102,20 @@ def _same_type(default, value) -> bool:
         return isinstance(default, bool) and isinstance(value, bool)
     if isinstance(default, float):
         return isinstance(value, (int, float))
+    if isinstance(default, list) and default and _is_int(default[0]):
+        return isinstance(value, list) and all(_is_int(v) for v in value)
     if isinstance(default, list) or (isinstance(default, str) and isinstance(value, list)):
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
     return type(default) is type(value)
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _type_name(default) -> str:
+    if isinstance(default, list) and default and _is_int(default[0]):
+        return "a list of integers"
     return {bool: "true or false", int: "an integer", float: "a number", str: "a string",
             list: "a list of strings"}[type(default)]
 
@@ -132,6 +140,14 @@ def validate(settings: dict) -> list:
                       f"each rank takes an equal share of the global batch")
     if not run["methods"] or not run["models"]:
         errors.append("run.models and run.methods must each name at least one")
+    if not run["seeds"] or len(set(run["seeds"])) != len(run["seeds"]) or min(run["seeds"]) < 0:
+        errors.append(f"run.seeds must be distinct non-negative integers, at least one, got {run['seeds']}")
+    if settings["data"]["heldout"] < 0:
+        errors.append(f"data.heldout must be >= 0, got {settings['data']['heldout']}")
+    if settings["eval"]["target_limit"] < 0:
+        errors.append(f"eval.target_limit must be >= 0 (0 = all), got {settings['eval']['target_limit']}")
+    if not 0 <= settings["data"]["max_unsupervised_pct"] <= 100:
+        errors.append(f"data.max_unsupervised_pct must be in [0, 100], got {settings['data']['max_unsupervised_pct']}")
     if run["cpu_malloc_mmap_threshold"] < 0:
         errors.append(f"run.cpu_malloc_mmap_threshold must be >= 0 (0 = glibc default), got {run['cpu_malloc_mmap_threshold']}")
     if not 0 <= settings["lora"]["dropout"] < 1:

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 from bench.schema import SCHEMA_VERSION
 
-_IDENTITY = ("run_id", "spec_hash", "compare_key", "model", "model_path", "method")
+_IDENTITY = ("run_id", "spec_hash", "compare_key", "group_key", "model", "model_path", "method", "seed")
 
 
 def now_iso() -> str:
@@ -14,7 +14,7 @@ def now_iso() -> str:
 
 
 def skeleton(spec: dict, *, status: str = "ok", error: str | None = None) -> dict:
-    config = {k: v for k, v in spec.items() if k not in ("run_id", "spec_hash", "compare_key")}
+    config = {k: v for k, v in spec.items() if k not in ("run_id", "spec_hash", "compare_key", "group_key")}
     return {
         "schema_version": SCHEMA_VERSION,
         **{key: spec.get(key) for key in _IDENTITY},
@@ -23,6 +23,7 @@ def skeleton(spec: dict, *, status: str = "ok", error: str | None = None) -> dic
         "params": {"trainable": None, "total": None, "trainable_pct": None},
         "memory": {"device": spec.get("device", "cpu"), "baseline_bytes": None, "process_peak_bytes": None,
                    "load": None, "train": None, "eval": None},
+        "precision": None, "data": None, "heldout": None,
         "throughput": None, "loss": [], "mmlu": None, "tasks": {}, "estimate": None,
         "config": config, "env": {},
     }

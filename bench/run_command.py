@@ -4,6 +4,7 @@ import argparse
 import signal
 from pathlib import Path
 
+from bench import trackers
 from bench.errors import BenchError
 from bench.paths import REPO_ROOT
 
@@ -11,13 +12,15 @@ from bench.paths import REPO_ROOT
 OVERRIDES = {
     "models": ("run", "models", None), "methods": ("run", "methods", None),
     "steps": ("run", "steps", int), "seq_len": ("run", "seq_len", int), "batch_size": ("run", "batch_size", int),
-    "grad_accum": ("run", "grad_accum", int), "seed": ("run", "seed", int), "lr": ("run", "lr", float),
-    "optimizer": ("run", "optimizer", str), "device": ("run", "device", str), "dtype": ("run", "compute_dtype", str),
+    "grad_accum": ("run", "grad_accum", int), "seeds": ("run", "seeds", None), "lr": ("run", "lr", float),
+    "optimizer": ("run", "optimizer", str), "device": ("run", "device", str), "precision": ("run", "precision", str),
+    "data": ("data", "source", str), "data_format": ("data", "format", str), "heldout": ("data", "heldout", int),
     "run_timeout": ("run", "run_timeout_s", int), "max_memory": ("run", "max_memory", str),
     "nproc": ("run", "nproc", int), "strategy": ("run", "strategy", str),
     "lora_r": ("lora", "r", int), "target_modules": ("lora", "target_modules", None),
     "shots": ("eval", "shots", int), "mmlu_limit": ("eval", "limit", int),
     "eval_batch_size": ("eval", "batch_size", int), "tasks": ("eval", "tasks", None),
+    "target_limit": ("eval", "target_limit", int),
 }
 
 
@@ -30,10 +33,11 @@ def add_parser(subparsers) -> None:
     p.add_argument("--methods", nargs="+", help="any of: base full lora qlora dora lora8")
     for flag, kind, text in (("--steps", int, "optimizer steps"), ("--seq-len", int, "tokens per sequence"),
                              ("--batch-size", int, "sequences per micro-batch"), ("--grad-accum", int, "micro-batches per step"),
-                             ("--seed", int, "seed for data order and init"), ("--lr", float, "learning rate"),
+                             ("--lr", float, "learning rate"), ("--heldout", int, "examples held out for the held-out loss"),
                              ("--lora-r", int, "LoRA rank"), ("--shots", int, "MMLU few-shot examples (0-25)"),
                              ("--mmlu-limit", int, "first K test questions per subject (0 = all)"),
                              ("--eval-batch-size", int, "lm-eval batch size"),
+                             ("--target-limit", int, "first K test questions of the target task (0 = all)"),
                              ("--run-timeout", int, "seconds before a run is killed (status timeout)")):
         p.add_argument(flag, type=kind, help=text)
     p.add_argument("--nproc", type=int, help="processes per run (torchrun); >1 splits each global batch across ranks")
@@ -44,19 +48,31 @@ def add_parser(subparsers) -> None:
     p.add_argument("--cpus-per-run", type=int, help="CPUs each ray/slurm run asks for (default: ray, all of a "
                                                       "node's for CPU runs, nproc for CUDA runs; slurm, the partition's)")
     p.add_argument("--optimizer", help="adamw_torch, adamw_8bit, paged_adamw, paged_adamw_8bit")
-    p.add_argument("--device", help="auto, cpu or cuda")
-    p.add_argument("--dtype", help="compute dtype: auto, float32, bfloat16, float16")
+    p.add_argument("--seeds", nargs="+", type=_seed, metavar="SEED",
+                   help="one run per seed (data order and adapter init), e.g. --seeds 0 1 2; base runs once")
+    p.add_argument("--device", help="auto, cpu or cuda (auto and the precision are resolved where the run runs)")
+    p.add_argument("--precision", help="auto, fp32, bf16-true, bf16-mixed or fp16-mixed (see docs/precision.md)")
+    p.add_argument("--data", help="training data: a built-in dataset name or a JSONL/JSON/CSV/Parquet file")
+    p.add_argument("--data-format", help="auto, text, prompt-completion, alpaca or chat (default: detected)")
+    p.add_argument("--train-on-prompt", action=argparse.BooleanOptionalAction, default=None,
+                   help="loss on prompt tokens too (default: completion only)")
+    p.add_argument("--packing", action=argparse.BooleanOptionalAction, default=None,
+                   help="pack examples into seq_len rows (default: one padded example per row)")
     p.add_argument("--target-modules", nargs="+", help="LoRA targets: all-linear or module names (q_proj v_proj ...)")
     p.add_argument("--grad-checkpointing", action=argparse.BooleanOptionalAction, default=None,
                    help="gradient checkpointing on or off (default: the profile's)")
     p.add_argument("--tasks", nargs="+", help="extra lm-eval tasks whose data is reachable")
-    p.add_argument("--no-eval", action="store_true", help="skip MMLU scoring")
+    p.add_argument("--no-eval", action="store_true",
+                   help="skip MMLU and target-task scoring (the cheap held-out loss is still measured)")
     p.add_argument("--max-memory", help="per-run memory budget, e.g. 8GiB; over it the run is recorded as oom")
     p.add_argument("--trust-remote-code", action="store_true", help="allow model code from the checkpoint (off by default)")
     p.add_argument("--out", type=Path, help="output directory (default: reports/<profile>)")
     p.add_argument("--resume", action="store_true", help="run only what OUT is missing or what failed there")
     p.add_argument("--append", action="store_true", help="add repeat runs to an existing OUT")
     p.add_argument("--no-report", action="store_true", help="do not write OUT/index.html")
+    p.add_argument("--log-to", nargs="+", metavar="TRACKER", default=[],
+                   help="also log each run to mlflow (SQLite store OUT/mlflow.db) and/or tensorboard "
+                        "(OUT/tensorboard/); needs the trackers extra: pip install -e .[trackers]")
     p.set_defaults(func=run)
 
 
@@ -68,13 +84,22 @@ def overrides_from(args) -> dict:
             if key == "target_modules" and value == ["all-linear"]:
                 value = "all-linear"
             out.setdefault(section, {})[key] = value
-    if args.grad_checkpointing is not None:
-        out.setdefault("run", {})["grad_checkpointing"] = args.grad_checkpointing
+    for attr, section, key in (("grad_checkpointing", "run", "grad_checkpointing"),
+                               ("train_on_prompt", "data", "train_on_prompt"), ("packing", "data", "packing")):
+        if getattr(args, attr) is not None:
+            out.setdefault(section, {})[key] = getattr(args, attr)
     if args.no_eval:
-        out.setdefault("eval", {})["mmlu"] = False
+        out.setdefault("eval", {}).update(mmlu=False, target=False)
     if args.trust_remote_code:
         out.setdefault("run", {})["trust_remote_code"] = True
     return out
+
+
+def _seed(text: str) -> int:
+    """argparse type for --seeds (its error becomes one line through bench.cli)."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"seeds are non-negative integers, got {text!r}; e.g. --seeds 0 1 2")
+    return int(text)
 
 
 def run(args) -> int:
@@ -88,14 +113,49 @@ def run(args) -> int:
         raise BenchError(f"unknown executor {args.executor!r}; valid choices: {', '.join(EXECUTORS)}")
     if args.executor == "slurm" and not args.slurm_partition:
         raise BenchError("--executor slurm needs --slurm-partition NAME")
+    for name in args.log_to:
+        trackers.check(name)  # before any run: a missing extra is one line, not a lost matrix
     settings = load_profile(args.profile, overrides=overrides_from(args))
     specs = build_matrix(settings)
+    if args.executor == "local":
+        from bench.hardware import preflight
+        preflight(specs)
+    from bench import budget
+    from bench.hardware import runs_on_cpu
+    budget.check(specs, on_cpu=runs_on_cpu)
+    check_data(specs)
     out_dir = (args.out or REPO_ROOT / "reports" / settings["profile"]).resolve()
     _check_out_dir(out_dir, resume=args.resume, append=args.append)
     signal.signal(signal.SIGTERM, _raise_interrupt)
     executor = make_executor(args.executor, out_dir=out_dir, ray_address=args.ray_address,
                              slurm_partition=args.slurm_partition, cpus_per_run=args.cpus_per_run)
-    return run_matrix(specs, out_dir=out_dir, resume=args.resume, report=not args.no_report, executor=executor)
+    logs = [trackers.open_tracker(name, out_dir=out_dir) for name in dict.fromkeys(args.log_to)]
+    return run_matrix(specs, out_dir=out_dir, resume=args.resume, report=not args.no_report, executor=executor,
+                      trackers=logs)
+
+
+DATA_KEYS = ("data_source", "data_format", "seq_len", "train_on_prompt", "packing", "heldout_examples",
+             "max_unsupervised_pct")
+
+
+def check_data(specs: list) -> None:
+    """Tokenise each distinct (model, data setting) once, in a child (bench.data.check), before any
+    run starts: bad data is one line and exit 2, not a failed record per run."""
+    from bench.data import check
+
+    seen = set()
+    for spec in specs:
+        key = (spec["model_path"], *(spec[k] for k in DATA_KEYS))
+        if key in seen:
+            continue
+        seen.add(key)
+        print(f"checking data {spec['data_source']} with {spec['model']}'s tokenizer ...", flush=True)
+        found = check(source=spec["data_source"], data_format=spec["data_format"], tokenizer_path=spec["model_path"],
+                      seq_len=spec["seq_len"], train_on_prompt=spec["train_on_prompt"], packing=spec["packing"],
+                      heldout=spec["heldout_examples"], max_unsupervised_pct=spec["max_unsupervised_pct"])["data"]
+        print(f"    {found['format']}: {found['train_examples']:,} training and {found['heldout_examples']:,} held-out "
+              f"examples; {found['truncated_examples']:,} truncated, {found['unsupervised_examples']:,} left "
+              f"without a supervised token at seq_len {spec['seq_len']}", flush=True)
 
 
 def _raise_interrupt(signum, frame):

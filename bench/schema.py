@@ -5,7 +5,7 @@ load: older records are migrated step by step, newer ones are refused with a cle
 This module imports nothing heavy so the report, gate and planner can use it freely.
 """
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 STATUSES = ("ok", "oom", "error", "crashed", "timeout", "skipped")
 PHASES = ("load", "train", "eval")
@@ -15,13 +15,37 @@ METHODS = ("base", "full", "lora", "qlora", "dora", "lora8")
 REQUIRED = (
     "schema_version", "run_id", "spec_hash", "compare_key", "model", "model_path", "method",
     "status", "error", "params", "memory", "throughput", "loss", "mmlu", "config", "env",
+    "seed", "group_key", "precision", "data", "heldout", "tasks",
 )
 
 # Fields that change neither the work nor its figures: left out of `spec_hash`.
 NON_WORK_FIELDS = ("out_dir", "run_timeout_s", "resume", "skip_bad_lines")
 
+V1_POLICY = {"float32": "fp32", "bfloat16": "bf16-true", "float16": "fp16-true"}
+
+
+def _v1_to_v2(record: dict) -> dict:
+    """v2 added seeds, the precision policy, the data block, held-out loss and target tasks.
+    A v1 run had one seed (config.seed), loaded the model in config.compute_dtype with no
+    autocast, trained on MMLU's validation split with the loss on the whole prompt, and
+    measured no held-out loss."""
+    config = record.get("config") or {}
+    dtype = config.get("compute_dtype")
+    out = dict(record, schema_version=2)
+    out.setdefault("seed", config.get("seed"))
+    out.setdefault("group_key", None)
+    out.setdefault("precision", None if dtype is None else {
+        "requested": dtype, "policy": V1_POLICY.get(dtype, dtype), "reason": "schema v1: model loaded in compute_dtype",
+        "weights_dtype": dtype, "autocast_dtype": None, "grad_scaler": False, "compute_dtype": dtype,
+        "adapter_dtype": "float32", "kbit_upcast": record.get("method") in ("qlora", "lora8"), "calibration": None})
+    out.setdefault("data", {"source": config.get("data"), "format": "text", "train_on_prompt": True} if config.get("data") else None)
+    out.setdefault("heldout", None)
+    out["tasks"] = {name: dict(block, role="extra") for name, block in (record.get("tasks") or {}).items()}
+    return out
+
+
 # step functions: _MIGRATIONS[n] turns a version-n record into version n+1.
-_MIGRATIONS = {}
+_MIGRATIONS = {1: _v1_to_v2}
 
 
 def upgrade(record: dict, *, where: str = "record") -> dict:
@@ -66,4 +90,8 @@ def problems(record: dict) -> list:
         for key in ("trainable", "total"):
             if not isinstance(record["params"].get(key), int):
                 out.append(f"params.{key} must be an int in an ok record")
+    mfu = (record["throughput"] or {}).get("mfu")
+    if mfu is not None and not 0 < mfu <= 1:
+        out.append(f"throughput.mfu is {100 * mfu:.1f}%, outside (0, 100%]: model FLOPs above the measured "
+                   f"matmul peak mean a miscounted formula or a bad calibration")
     return out

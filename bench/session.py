@@ -17,9 +17,11 @@ def completed(out_dir: Path) -> set:
     return {r["spec_hash"] for r in records if r["status"] == "ok"}
 
 
-def run_matrix(specs: list, *, out_dir: Path, resume: bool = False, report: bool = True, executor=None) -> int:
+def run_matrix(specs: list, *, out_dir: Path, resume: bool = False, report: bool = True, executor=None,
+               trackers=()) -> int:
     """Run every spec not already ok (with resume) on `executor` (default: local), appending each
-    record as it comes back. This process is the only writer of results.jsonl, whichever executor."""
+    record as it comes back, then handing it to each tracker (bench.trackers). This process is the
+    only writer of results.jsonl, whichever executor."""
     from bench.executors.local import LocalExecutor
 
     executor = executor or LocalExecutor()
@@ -41,6 +43,7 @@ def run_matrix(specs: list, *, out_dir: Path, resume: bool = False, report: bool
                 record = _tag(result, spec=spec, executor=executor.name)
                 store.append(out_dir, record)
                 records.append(record)
+                _track(trackers, record)
                 durations.append(time.perf_counter() - started)
                 print(f"    -> {record['method']} {record['status']}" + (f": {record['error']}" if record["error"] else "")
                       + f" ({durations[-1]:.0f} s)", flush=True)
@@ -56,6 +59,8 @@ def run_matrix(specs: list, *, out_dir: Path, resume: bool = False, report: bool
     if report:
         _write_report(out_dir)
     print(f"results: {out_dir / store.RESULTS}")
+    for tracker in trackers:
+        print(f"logged to {tracker.where()}")
     return 0 if all(r["status"] == "ok" for r in records) else 1
 
 
@@ -66,6 +71,15 @@ def _tag(result, *, spec: dict, executor: str) -> dict:
     record = lost_record(spec, executor=executor, exc=result) if isinstance(result, BaseException) else result
     record["executor"] = executor
     return record
+
+
+def _track(trackers, record: dict) -> None:
+    """Log a stored record to each tracker; a tracker's failure is said, and the matrix goes on."""
+    for tracker in trackers:
+        try:
+            tracker.log(record)
+        except Exception as exc:  # noqa: BLE001  (the record is safe in results.jsonl already)
+            print(f"    tracker: could not log {record['run_id']}: {exc.__class__.__name__}: {exc}", flush=True)
 
 
 def _eta(durations: list, remaining: int) -> str:
@@ -84,22 +98,35 @@ def _record_interrupt(cut_short: list, not_started: list, out_dir: Path, *, reas
                                        error=f"not started: matrix interrupted ({reason})"))
 
 
+DASH = "\u2013"  # shown where a run never reached a figure
+
+
+def _shown(value, fmt: str) -> str:
+    return DASH if value is None else fmt.format(value)
+
+
 def summary(records: list) -> str:
+    """The end-of-matrix table; `–` where a figure is missing (a failed run, a block not measured)."""
     import pandas as pd
 
     from bench.units import mib
 
     rows = []
     for r in records:
-        train = (r["memory"].get("train") or {}).get("peak_bytes")
-        rows.append({
+        train = ((r.get("memory") or {}).get("train") or {}).get("peak_bytes")
+        throughput, mmlu, heldout = r.get("throughput") or {}, r.get("mmlu") or {}, r.get("heldout") or {}
+        params = r.get("params") or {}
+        row = {
             "model": r["model"], "method": r["method"], "status": r["status"],
-            "trainable": r["params"]["trainable"], "total": r["params"]["total"],
-            "train peak MiB": round(mib(train)) if train else None,
-            "tokens/s": round(r["throughput"]["tokens_per_s"], 1) if r["throughput"] else None,
-            "MMLU %": round(100 * r["mmlu"]["acc"], 1) if r["mmlu"] else None,
-            "wall s": round(r["wall_s"] or 0, 1),
-        })
+            "trainable": _shown(params.get("trainable"), "{:,}"), "total": _shown(params.get("total"), "{:,}"),
+            "train peak MiB": _shown(None if train is None else mib(train), "{:,.0f}"),
+            "tokens/s": _shown(throughput.get("tokens_per_s"), "{:.1f}"),
+            "MMLU %": _shown(None if mmlu.get("acc") is None else 100 * mmlu["acc"], "{:.1f}"),
+        }
+        if any(rec.get("heldout") for rec in records):
+            row["held-out loss"] = _shown(heldout.get("loss"), "{:.3f}")
+        row["wall s"] = _shown(r.get("wall_s"), "{:.1f}")
+        rows.append(row)
     if not rows:
         return "no runs"
     return pd.DataFrame(rows).to_string(index=False)
@@ -108,7 +135,9 @@ def summary(records: list) -> str:
 def _write_report(out_dir: Path) -> None:
     try:
         from bench.report import build
-    except ImportError:
+    except ImportError as exc:
+        print(f"report: skipped: the report cannot be imported ({exc}); the results are complete. "
+              f"Run `bash scripts/setup.sh`, then `run_bench.py report {out_dir}`", flush=True)
         return
     path = build(sources=[out_dir], out_dir=out_dir)
     print(f"report: {path}")

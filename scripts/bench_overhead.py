@@ -33,8 +33,10 @@ if spec["method"] == "lora":
     model = get_peft_model(model, LoraConfig(r=spec["lora_r"], lora_alpha=spec["lora_alpha"],
         lora_dropout=spec["lora_dropout"], target_modules=spec["target_modules"], task_type="CAUSAL_LM"))
 tok = AutoTokenizer.from_pretrained(spec["model_path"])
-batches = data.batches(tok, seed=spec["seed"], steps=spec["steps"], grad_accum=1,
-                       batch_size=spec["batch_size"], seq_len=spec["seq_len"])
+batches = data.prepare(tokenizer=tok, source=spec["data_source"], data_format=spec["data_format"],
+                       seq_len=spec["seq_len"], train_on_prompt=spec["train_on_prompt"], packing=spec["packing"],
+                       heldout=spec["heldout_examples"], max_unsupervised_pct=spec["max_unsupervised_pct"],
+                       ).train_batches(seed=spec["seed"], steps=spec["steps"], grad_accum=1, batch_size=spec["batch_size"])
 opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=spec["lr"])
 model.train()
 times, tokens = [], []
@@ -52,7 +54,7 @@ print(json.dumps({"tokens_per_s": sum(tokens[w:]) / sum(times[w:])}))
 
 def harness(args, out: Path) -> tuple:
     cmd = [sys.executable, str(ROOT / "run_bench.py"), "--models", args.model, "--methods", args.method,
-           "--steps", str(args.steps), "--no-eval", "--no-report", "--out", str(out)]
+           "--steps", str(args.steps), "--precision", "fp32", "--no-eval", "--no-report", "--out", str(out)]
     subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
     record = json.loads((out / "results.jsonl").read_text().splitlines()[-1])
     return record["throughput"]["tokens_per_s"], record["config"]

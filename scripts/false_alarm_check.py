@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import store  # noqa: E402
 from bench.errors import BenchError  # noqa: E402
 from bench.gate.compare import PASS, compare, exit_code  # noqa: E402
-from bench.gate.table import render_rows, summary  # noqa: E402
+from bench.gate.command import render_rows, summary  # noqa: E402
 from bench.gate.tolerances import resolve_tolerances  # noqa: E402
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up: .venv in the repo root, the pinned stack, and the offline assets
 # (SmolLM2-135M as safetensors, MMLU as JSONL, echarts.min.js) in .cache/.
-# Usage: bash scripts/setup.sh [--test]   (--test adds pytest, pytest-benchmark and Chromium)
+# Usage: bash scripts/setup.sh [--test]   (--test adds pytest, pytest-benchmark, the trackers extra
+# (mlflow, tensorboard) so their tests run, and Chromium)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -14,7 +15,7 @@ if ! $VPY -c "import torch" 2>/dev/null; then
     $VPY -m pip install --quiet "torch==2.13.0"
 fi
 extras=""
-[ "${1:-}" = "--test" ] && extras="[test]"
+[ "${1:-}" = "--test" ] && extras="[test,trackers]"
 $VPY -m pip install --quiet -e ".${extras}"
 $VPY -m pip check
 $VPY -m bench.assets

@@ -1,6 +1,8 @@
+import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -35,10 +37,37 @@ def one_clean_error_line(result) -> str:
 FAULT_TALLY = {"tried": 0, "lost": 0}
 
 
-def count_fault(*, lost: int) -> None:
-    """Each fault-injection test reports how many finished records it lost (must be 0)."""
+def stored_records(out) -> list:
+    """Every line of OUT/results.jsonl that parses as JSON (read here, not through bench.store:
+    the tally must not trust the code it checks). A torn or corrupt line is not a record."""
+    path = Path(out) / "results.jsonl"
+    if not path.is_file():
+        return []
+    found = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            found.append(json.loads(line))
+        except ValueError:
+            pass
+    return found
+
+
+def count_fault(out, *, expected: int, kept=()) -> list:
+    """Tally one injected fault and the records it lost, by reading the store after it: OUT must
+    hold `expected` records, and every record in `kept` (finished before the fault) unchanged.
+    Returns the records found; call it before asserting on them, so a loss is counted even when
+    the test then fails."""
+    found = stored_records(out)
     FAULT_TALLY["tried"] += 1
-    FAULT_TALLY["lost"] += lost
+    FAULT_TALLY["lost"] += lost_records(found, expected=expected, kept=kept)
+    return found
+
+
+def lost_records(found: list, *, expected: int, kept=()) -> int:
+    """Records lost: fewer found than expected, or a kept record missing or changed."""
+    missing = Counter(json.dumps(r, sort_keys=True) for r in kept)
+    missing.subtract(json.dumps(r, sort_keys=True) for r in found)
+    return max(expected - len(found), sum(n for n in missing.values() if n > 0), 0)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -1,7 +1,8 @@
 """Fault injection: interrupt, kill, starve and feed bad input to ftbench; count lost records.
 
-Every test counts the finished records it could lose; the session prints
-`fault injection: N faults tried, M records lost` (M must be 0).
+After each fault, the test reads the store and counts the records it expected against those it
+found (tests.conftest.count_fault), before asserting anything else; the session prints
+`fault injection: N faults tried, M records lost`.
 """
 
 import json
@@ -18,7 +19,7 @@ import pytest
 
 from bench import store
 from bench.schema import SCHEMA_VERSION
-from tests.conftest import ROOT, count_fault, one_clean_error_line, run_cli
+from tests.conftest import ROOT, count_fault, lost_records, one_clean_error_line, run_cli
 
 SMOKE = ["--profile", "smoke", "--no-eval", "--no-report", "--steps", "3"]
 FIXTURE = ROOT / "tests/fixtures/results_synthetic.jsonl"
@@ -71,10 +72,10 @@ def test_signal_to_parent_records_everything_then_resume_completes(tmp_path, sig
     assert "interrupted" in records[1]["error"] and "not started" in records[2]["error"]
     assert not worker_pids(out), "a child outlived the interrupted parent"
     resumed = run_cli(*SMOKE, "--out", out, "--resume")
+    after = count_fault(out, expected=5, kept=records)  # the 3 records above, then lora and qlora again
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    ok = [r["method"] for r in lines(out) if r["status"] == "ok"]
-    assert sorted(ok) == ["full", "lora", "qlora"] and lines(out)[0] == records[0]
-    count_fault(lost=0 if lines(out)[0] == records[0] else 1)
+    ok = [r["method"] for r in after if r["status"] == "ok"]
+    assert sorted(ok) == ["full", "lora", "qlora"] and after[:3] == records
 
 
 def test_kill_9_of_the_parent_then_resume_runs_each_once(tmp_path):
@@ -86,11 +87,10 @@ def test_kill_9_of_the_parent_then_resume_runs_each_once(tmp_path):
     first = lines(out)
     wait_for(lambda: not worker_pids(out), timeout=30, what="orphaned child to die with its parent")
     resumed = run_cli(*SMOKE, "--out", out, "--resume")
+    records = count_fault(out, expected=3, kept=first)
     assert resumed.returncode == 0 and "resume: 1 of 3 runs already ok" in resumed.stdout
-    records = lines(out)
     assert [r["method"] for r in records] == ["full", "lora", "qlora"]
     assert all(r["status"] == "ok" for r in records)
-    count_fault(lost=len(first) - sum(r in records for r in first))
 
 
 def test_kill_9_of_a_child_is_recorded_and_the_rest_go_on(tmp_path):
@@ -102,30 +102,37 @@ def test_kill_9_of_a_child_is_recorded_and_the_rest_go_on(tmp_path):
     for pid in worker_pids(out):
         os.kill(pid, signal.SIGKILL)
     proc.communicate(timeout=300)
-    records = lines(out)
+    records = count_fault(out, expected=2)
     assert proc.returncode == 1
     assert sorted(r["status"] for r in records) == ["crashed", "ok"]   # the other run went on
     crashed = next(r for r in records if r["status"] == "crashed")
     assert "killed by signal 9" in crashed["error"]
-    count_fault(lost=0 if len(records) == 2 else 1)
 
 
 def test_out_of_memory_in_a_child_is_status_oom(tmp_path):
     out = tmp_path / "out"
     result = run_cli(*SMOKE, "--methods", "full", "--max-memory", "650MiB", "--out", out)
-    (record,) = lines(out)
+    (record,) = count_fault(out, expected=1)
     assert result.returncode == 1 and record["status"] == "oom"
     assert "allocate" in record["error"] or "MemoryError" in record["error"]
-    count_fault(lost=0)
+
+
+def test_a_budget_below_what_python_needs_to_start_is_bad_input_not_a_crash(tmp_path):
+    out = tmp_path / "out"
+    message = one_clean_error_line(run_cli(*SMOKE, "--methods", "full", "--max-memory", "1MiB", "--out", out))
+    count_fault(out, expected=0)
+    assert "--max-memory 1MiB is below the" in message and "MiB a run needs just to start" in message
+    floor = int(message.split("below the ")[1].split(" MiB")[0])
+    assert 100 < floor < 4096  # the measured start-up floor, named in the line
+    assert not out.exists()
 
 
 def test_a_hanging_child_is_killed_at_its_timeout(tmp_path):
     out = tmp_path / "out"
     result = run_cli(*SMOKE, "--methods", "lora", "--run-timeout", "2", "--out", out)
-    (record,) = lines(out)
+    (record,) = count_fault(out, expected=1)
     assert result.returncode == 1 and record["status"] == "timeout"
     assert not worker_pids(out)
-    count_fault(lost=0)
 
 
 def test_a_full_disk_leaves_whole_lines_and_loses_nothing(tmp_path):
@@ -141,9 +148,9 @@ def test_a_full_disk_leaves_whole_lines_and_loses_nothing(tmp_path):
 
     proc = start(*SMOKE, "--methods", "lora", "--out", out, "--append", preexec_fn=small_disk)
     _, err = proc.communicate(timeout=300)
+    count_fault(out, expected=len(kept.splitlines()), kept=[json.loads(l) for l in kept.splitlines()])
     assert proc.returncode == 1 and "Traceback" not in err and "ftbench: error: cannot write" in err
     assert (out / "results.jsonl").read_text() == kept
-    count_fault(lost=0)
 
 
 def test_concurrent_writers_never_interleave(tmp_path):
@@ -153,22 +160,23 @@ def test_concurrent_writers_never_interleave(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), record, name], cwd=ROOT)
              for name in ("a", "b", "c")]
     assert all(p.wait(timeout=120) == 0 for p in procs)
+    count_fault(tmp_path, expected=600)
     records = lines(tmp_path)
     assert len(records) == 600 and len({r["run_id"] for r in records}) == 600
-    count_fault(lost=600 - len(records))
 
 
 def test_corrupt_line_and_newer_schema_are_refused_clearly(tmp_path):
     good = FIXTURE.read_text().splitlines()
     (tmp_path / "results.jsonl").write_text("\n".join([good[0], '{"schema_version": 1, "run', *good[1:]]) + "\n")
     message = one_clean_error_line(run_cli("report", tmp_path, "--out", tmp_path / "r"))
+    count_fault(tmp_path, expected=len(good), kept=[json.loads(l) for l in good])  # refusing to read loses nothing
     assert "results.jsonl:2" in message
     newer = dict(json.loads(good[0]), schema_version=SCHEMA_VERSION + 1)
     (tmp_path / "new").mkdir()
     (tmp_path / "new" / "results.jsonl").write_text(json.dumps(newer) + "\n")
-    assert "newer than this ftbench" in one_clean_error_line(run_cli("gate", FIXTURE, tmp_path / "new"))
-    count_fault(lost=0)
-    count_fault(lost=0)
+    message = one_clean_error_line(run_cli("gate", FIXTURE, tmp_path / "new"))
+    count_fault(tmp_path / "new", expected=1, kept=[newer])
+    assert "newer than this ftbench" in message
 
 
 @pytest.mark.parametrize("content", [b"[run\nsteps = 3", b"\xff\xfe[run]", None], ids=["malformed", "not-utf8", "a-directory"])
@@ -176,15 +184,15 @@ def test_unreadable_or_malformed_profile(tmp_path, content):
     profile = tmp_path / "bad.toml"
     profile.mkdir() if content is None else profile.write_bytes(content)
     message = one_clean_error_line(run_cli("--profile", profile, "--out", tmp_path / "out"))
+    count_fault(tmp_path / "out", expected=0)
     assert "profile" in message and not (tmp_path / "out").exists()
-    count_fault(lost=0)
 
 
 @pytest.mark.parametrize("name", ["no-such-model", "../../etc", "<script>alert(1)</script>"])
 def test_hostile_or_unknown_model_names(tmp_path, name):
     message = one_clean_error_line(run_cli(*SMOKE, "--models", name, "--out", tmp_path / "out"))
+    count_fault(tmp_path / "out", expected=0)
     assert "model" in message and not (tmp_path / "out").exists()
-    count_fault(lost=0)
 
 
 def test_a_model_directory_named_with_markup_stays_inside_out_dir(tmp_path, tiny_path):
@@ -192,18 +200,25 @@ def test_a_model_directory_named_with_markup_stays_inside_out_dir(tmp_path, tiny
     shutil.copytree(tiny_path, crafted)
     out = tmp_path / "out"
     result = run_cli(*SMOKE, "--methods", "lora", "--models", crafted, "--out", out)
+    (record,) = count_fault(out, expected=1)
     assert result.returncode == 0, result.stderr
-    (record,) = lines(out)
     run_dir = (out / "runs" / record["run_id"]).resolve()
     assert run_dir.parent == (out / "runs").resolve() and "<" not in record["run_id"]
     page = run_cli("report", out, "--out", out)
     assert page.returncode == 0 and "<img src=x" not in (out / "index.html").read_text()
-    count_fault(lost=0)
 
 
 def test_an_output_directory_that_cannot_be_written(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     message = one_clean_error_line(run_cli(*SMOKE, "--out", blocker / "out"))
-    assert "output directory" in message
-    count_fault(lost=0)
+    count_fault(blocker.parent, expected=0)
+    assert "output directory" in message and blocker.read_text() == "not a directory"
+
+
+def test_the_tally_reports_what_the_store_lost():
+    a, b, c = ({"run_id": name, "status": "ok"} for name in "abc")
+    assert lost_records([a, b, c], expected=3, kept=[a, b]) == 0
+    assert lost_records([a, c], expected=3, kept=[a, b]) == 1          # b is gone
+    assert lost_records([a, dict(b, status="error"), c], expected=3, kept=[a, b]) == 1  # b was rewritten
+    assert lost_records([], expected=2) == 2

@@ -170,3 +170,48 @@ def test_throughput_is_normalised_by_the_jobs_median_calibration():
     rows = verdicts(runs, odd)[0]
     assert rows[("full", "throughput.tokens_per_s")].verdict == PASS
     assert "340.0 -> 340.0" in rows[("full", "throughput.tokens_per_s")].note
+
+
+CUDA_CAL = {"matmul_gflops": 650000.0, "matmul_n": 1024, "reps": 11, "dtype": "bfloat16", "device": "cuda"}
+
+
+def test_a_cpu_calibration_is_never_applied_to_a_cuda_record():
+    cpu = with_(by_method("full"), **{"env.calibration": CAL})   # an old record: no device, cpu/float32 by definition
+    cuda = with_(cpu, **{"env.calibration": CUDA_CAL, "throughput.tokens_per_s": 520.0 * 40})
+    for base, cand in ((cpu, cuda), (cuda, cpu)):
+        row = verdicts([base], [cand])[0][("full", "throughput.tokens_per_s")]
+        assert "normalised" not in row.note and "raw: calibrations differ" in row.note
+        assert row.change == pytest.approx(cand["throughput"]["tokens_per_s"] / base["throughput"]["tokens_per_s"] - 1)
+    row = verdicts([cpu], [cuda])[0][("full", "throughput.tokens_per_s")]
+    assert row.note.endswith("raw: calibrations differ: baseline cpu/float32, candidate cuda/bfloat16")
+
+
+def test_cuda_records_are_normalised_by_cuda_calibrations_of_the_same_dtype():
+    base = with_(by_method("full"), **{"env.calibration": CUDA_CAL, "throughput.tokens_per_s": 20000.0})
+    slower_gpu = with_(base, **{"env.calibration.matmul_gflops": 325000.0, "throughput.tokens_per_s": 10000.0})
+    row = verdicts([base], [slower_gpu])[0][("full", "throughput.tokens_per_s")]
+    assert row.verdict == PASS and "normalised by matmul 650000.0 -> 325000.0" in row.note
+    fp32 = with_(slower_gpu, **{"env.calibration.dtype": "float32"})   # a float32 matmul says nothing of bf16
+    row = verdicts([base], [fp32])[0][("full", "throughput.tokens_per_s")]
+    assert row.verdict == REGRESSION and "raw: calibrations differ" in row.note
+
+
+def test_a_job_mixing_devices_normalises_each_run_by_its_own_kind():
+    cpu_runs = [with_(by_method(m), **{"env.calibration": CAL}) for m in ("lora", "qlora")]
+    cuda_full = with_(by_method("full"), **{"env.calibration": CUDA_CAL, "throughput.tokens_per_s": 20000.0})
+    slower = with_(cuda_full, **{"env.calibration.matmul_gflops": 325000.0, "throughput.tokens_per_s": 10000.0})
+    rows = verdicts(cpu_runs + [cuda_full], cpu_runs + [slower])[0]
+    assert "650000.0 -> 325000.0" in rows[("full", "throughput.tokens_per_s")].note
+    assert "340.0 -> 340.0" in rows[("lora", "throughput.tokens_per_s")].note
+
+
+def test_calibration_kind_and_comparable():
+    from bench.gate.calibrate import calibration_kind, comparable
+
+    old, cuda = {"env": {"calibration": CAL}}, {"env": {"calibration": CUDA_CAL}}
+    assert calibration_kind(old) == "cpu/float32" and calibration_kind(cuda) == "cuda/bfloat16"
+    assert calibration_kind({"env": {}}) is None and calibration_kind({"env": {"calibration": {"matmul_gflops": 0}}}) is None
+    assert comparable([old], [old]) is None and comparable([cuda], [cuda, cuda]) is None
+    assert comparable([old], [cuda]) == "calibrations differ: baseline cpu/float32, candidate cuda/bfloat16"
+    assert comparable([old, cuda], [old, cuda]).startswith("calibrations differ")
+    assert comparable([{"env": {}}], [old]) == "no calibration in baseline"

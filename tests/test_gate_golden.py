@@ -10,7 +10,7 @@ from pathlib import Path
 from bench import store
 from bench.gate import DEFAULT_TOLERANCES
 from bench.gate.compare import compare, exit_code
-from bench.gate.table import render_rows, summary
+from bench.gate.command import render_rows, summary
 
 FIXTURES = Path("tests/fixtures")
 

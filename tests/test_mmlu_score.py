@@ -170,3 +170,30 @@ def test_corrupt_data_raises_before_the_model_is_touched(synthetic_cache, tmp_pa
             score(model=None, tokenizer=None, shots=0, limit=1, batch_size=8, predictions_path=tmp_path / "p.jsonl")
     finally:
         path.write_text(saved)
+
+
+def _loglikelihoods(path):
+    """Every question's four loglikelihoods, flattened in file order."""
+    return [ll for line in path.read_text().splitlines() for ll in json.loads(line)["loglikelihoods"]]
+
+
+def test_lm_eval_scores_the_trained_weights_not_a_copy(tiny, synthetic_cache, tmp_path):
+    """lm-eval must score the model object the run trained: a fresh adapter (B = 0) leaves every
+    loglikelihood as the plain model's, and changing one adapter weight changes them."""
+    import torch
+    from peft import get_peft_model, LoraConfig
+
+    model, tokenizer = tiny
+    plain = tmp_path / "plain.jsonl"
+    score(model=model, tokenizer=tokenizer, shots=0, limit=1, batch_size=8, predictions_path=plain)
+    wrapped = get_peft_model(model, LoraConfig(r=8, target_modules="all-linear"))
+    fresh, perturbed = tmp_path / "fresh.jsonl", tmp_path / "perturbed.jsonl"
+    score(model=wrapped, tokenizer=tokenizer, shots=0, limit=1, batch_size=8, predictions_path=fresh)
+    name, weight = next((n, p) for n, p in wrapped.named_parameters() if "lora_B" in n)
+    with torch.no_grad():
+        weight.copy_(torch.randn_like(weight))
+    score(model=wrapped, tokenizer=tokenizer, shots=0, limit=1, batch_size=8, predictions_path=perturbed)
+    wrapped.unload()
+    assert _loglikelihoods(fresh) == pytest.approx(_loglikelihoods(plain), abs=1e-5)
+    changed = sum(abs(a - b) > 1e-6 for a, b in zip(_loglikelihoods(perturbed), _loglikelihoods(fresh)))
+    assert changed == 4 * 57, f"perturbing {name} changed only {changed} of 228 loglikelihoods"

@@ -9,7 +9,7 @@ from bench.plan import params, presets
 
 # Published or measured totals (model cards / `sum(p.numel())` on the real checkpoints).
 KNOWN = {
-    "smollm2-135m": 134_515_008,      # measured on the cached checkpoint (FACTS.md)
+    "smollm2-135m": 134_515_008,      # params.total of the full run in reports/samples/cpu-default/results.jsonl
     "llama-7b": 6_738_415_616,        # LLaMA-1 7B
     "llama-2-70b": 68_976_648_192,
     "mistral-7b": 7_241_732_096,
@@ -45,9 +45,15 @@ def test_lora_counts_by_hand():
     assert params.lora_counts(cfg, r=8, targets=["q_proj", "v_proj"])["params"] == 30 * 8 * (1152 + 768)
 
 
+def test_llama_3_2_3b_matches_peft_method_comparison():
+    # num_total_params of huggingface/peft method_comparison/MetaMathQA/results/
+    # full-finetuning--llama-3.2-3B-lr_0.00001.json (tied embeddings counted once)
+    assert params.counts(presets.load("llama-3.2-3b")[1])["total"] == 3_212_749_824
+
+
 def test_every_preset_validates():
     names = presets.preset_names()
-    assert len(names) >= 17
+    assert len(names) >= 21
     for name in names:
         assert params.counts(presets.load(name)[1])["total"] > 0
 

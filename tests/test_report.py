@@ -14,9 +14,9 @@ from tests.report_helpers import FIXTURE, XSS_MODEL, fixture_records, page_optio
 @pytest.fixture(autouse=True)
 def no_svg(monkeypatch):
     """Most tests need no SVG; the one that does asks for it (node costs ~0.3 s per build)."""
-    import bench.report.image as image
+    import bench.report as report
 
-    monkeypatch.setattr(image, "svg", lambda options, echarts_js: (None, "disabled in tests"))
+    monkeypatch.setattr(report, "svg", lambda options, echarts_js: (None, "disabled in tests"))
 
 
 def expected_size(trainable, lo, hi):
@@ -67,7 +67,7 @@ def test_tooltip_error_bars_and_pareto_front(tmp_path):
     bars = next(s for s in options["series"] if s["type"] == "line" and s["name"] == "lora")
     assert bars["data"][:2] == [[1.3, pytest.approx(26.7)], [1.3, pytest.approx(35.3)]]
     front = next(s for s in options["series"] if s["name"] == "Pareto front")
-    assert front["data"] == [[0.9, 30.0], [1.3, 31.0]]  # base and lora; qlora and full are dominated
+    assert front["data"] == [[1.0, 29.0], [1.3, 31.0]]  # qlora and lora; full is dominated; base is the reference
 
 
 def test_axis_names_the_device(tmp_path):

@@ -1,4 +1,5 @@
-"""The report in real headless Chromium: loads with no errors, every chart draws, a screenshot is saved.
+"""The report and the compare page in real headless Chromium: they load with no errors, every chart
+draws, the runs table fits the page width, and screenshots are saved.
 
 The page writes its own verdict into #ftbench-selfcheck after drawing (script errors, non-blank
 pixels per chart canvas); `chromium --dump-dom` reads it back. Console messages are captured
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.report import build
+from bench.report.compare import build_compare
 from tests.report_helpers import XSS_MODEL, fixture_records, write_results
 
 pytestmark = pytest.mark.browser
@@ -34,27 +36,63 @@ def chromium(tmp_path, *args):
                           capture_output=True, text=True, timeout=120)
 
 
+def self_check(tmp_path, page: Path) -> dict:
+    """Load the page, return what it wrote into #ftbench-selfcheck; no console errors allowed."""
+    done = chromium(tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom", page.as_uri())
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = re.search(r'<pre id="ftbench-selfcheck"[^>]*>(.*?)</pre>', done.stdout, re.S)
+    assert found and found.group(1), "the page never wrote its self-check (script did not run)"
+    console = [line for line in done.stderr.splitlines() if "CONSOLE" in line and re.search(r"error|uncaught", line, re.I)]
+    assert console == []
+    verdict = json.loads(found.group(1))
+    assert verdict["errors"] == []
+    blank = {chart: ink for chart, ink in verdict["charts"].items() if ink < MIN_INK}
+    assert not blank, f"charts drew (almost) nothing: {blank}"
+    return verdict
+
+
+def screenshot(tmp_path, page: Path, name: str) -> None:
+    shot = tmp_path / name
+    done = chromium(tmp_path, f"--screenshot={shot}", page.as_uri())
+    assert done.returncode == 0 and shot.stat().st_size > 10_000
+    if os.environ.get("FTBENCH_ARTIFACTS"):
+        keep = Path(os.environ["FTBENCH_ARTIFACTS"])
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, keep / name)
+
+
 @pytest.mark.skipif(BROWSER is None, reason="no Chromium on PATH (Debian: apt-get install chromium)")
 def test_page_draws_every_chart_without_errors(tmp_path):
     records = fixture_records()
     records[2]["model"] = XSS_MODEL  # if it could escape the JSON, it would log "injected"
     index = build(sources=[write_results(tmp_path / "r", records)], out_dir=tmp_path / "out")
-    done = chromium(tmp_path, "--enable-logging=stderr", "--v=0", "--dump-dom", index.as_uri())
-    assert done.returncode == 0, done.stderr[-2000:]
-    found = re.search(r'<pre id="ftbench-selfcheck"[^>]*>(.*?)</pre>', done.stdout, re.S)
-    assert found and found.group(1), "the page never wrote its self-check (script did not run)"
-    verdict = json.loads(found.group(1))
-    assert verdict["errors"] == []
-    assert set(verdict["charts"]) == {"chart-headline", "chart-throughput", "chart-memory", "chart-loss"}
-    blank = {chart: ink for chart, ink in verdict["charts"].items() if ink < MIN_INK}
-    assert not blank, f"charts drew (almost) nothing: {blank}"
-    console = [line for line in done.stderr.splitlines() if "CONSOLE" in line and re.search(r"error|uncaught", line, re.I)]
-    assert console == []
+    verdict = self_check(tmp_path, index)
+    assert set(verdict["charts"]) == {"chart-headline", "chart-throughput", "chart-memory", "chart-loss",
+                                      "chart-mmlu-categories"}
+    screenshot(tmp_path, index, "report.png")
 
-    shot = tmp_path / "report.png"
-    done = chromium(tmp_path, f"--screenshot={shot}", index.as_uri())
-    assert done.returncode == 0 and shot.stat().st_size > 10_000
-    if os.environ.get("FTBENCH_ARTIFACTS"):
-        keep = Path(os.environ["FTBENCH_ARTIFACTS"])
-        keep.mkdir(parents=True, exist_ok=True)
-        shutil.copy(shot, keep / "report.png")
+
+@pytest.mark.skipif(BROWSER is None, reason="no Chromium on PATH (Debian: apt-get install chromium)")
+def test_v2_page_fits_the_width_and_draws_every_chart(tmp_path, monkeypatch):
+    from bench.report import benefit
+    from tests.fixtures import make_v2_fixtures as fx
+
+    paired = benefit.Paired(summaries=fx.seed_summaries("v2"), learn_forget=fx.learn_forget_rows("v2"),
+                            rows=fx.pair_rows("v2"))
+    monkeypatch.setattr(benefit, "paired", lambda sources: paired)  # bench.compare's rows, from the fixture
+    index = build(sources=[Path("tests/fixtures/results_v2.jsonl"), Path("tests/fixtures/results_synthetic.jsonl")],
+                  out_dir=tmp_path / "out", labels=["v2", "v1"])
+    verdict = self_check(tmp_path, index)
+    assert verdict["overflow"]["runs"] <= 0, f"the runs table overflows the page by {verdict['overflow']['runs']} px"
+    assert {"chart-headline", "chart-headline-target", "chart-headline-heldout", "chart-learn-forget",
+            "chart-mmlu-categories"} <= set(verdict["charts"])
+    screenshot(tmp_path, index, "report-v2.png")
+
+
+@pytest.mark.skipif(BROWSER is None, reason="no Chromium on PATH (Debian: apt-get install chromium)")
+def test_compare_page_renders(tmp_path):
+    page = build_compare(baseline="tests/fixtures/gate_baseline.jsonl", candidate="tests/fixtures/gate_candidate.jsonl",
+                         out_dir=tmp_path / "out")
+    verdict = self_check(tmp_path, page)
+    assert set(verdict["charts"]) == {"chart-compare"} and verdict["overflow"]["compare"] <= 0
+    screenshot(tmp_path, page, "compare.png")

@@ -1,16 +1,28 @@
-"""`run_bench.py gate BASELINE CANDIDATE`: the only part of the gate that prints.
+"""`run_bench.py gate BASELINE CANDIDATE`: read both sides, let bench.gate.compare decide, print.
 
-Exit codes: 0 pass, 1 regression (or a missing run without --allow-missing), 2 bad input
-(raised as BenchError; bench.cli turns it into one line). With --write-baseline the two
-paths are RESULTS and the baseline file to write.
+The only part of the gate that prints. Exit codes: 0 pass, 1 regression (or a missing run
+without --allow-missing), 2 bad input (raised as BenchError; bench.cli turns it into one
+line). With --write-baseline the two paths are RESULTS and the baseline file to write: the
+records stored whole, repeats kept, each with its `env` (a record without one cannot say where
+the baseline came from and is refused); it is a normal results file, so `gate` reads it as-is.
 """
 
+import json
+import math
+import statistics
+from collections import Counter
+from pathlib import Path
+
 from bench import store
-from bench.gate.baseline import write_baseline
-from bench.gate.compare import compare, exit_code
-from bench.gate.match import check_records
-from bench.gate.table import describe_env, render_rows, summary
+from bench.atomic import write_atomic
+from bench.errors import BenchError
+from bench.gate.compare import (CALIBRATION, IMPROVED, INCONCLUSIVE, MISSING, REGRESSION, compare, exit_code,
+                                get, key_of)
 from bench.gate.tolerances import DEFAULT_TOLERANCES, resolve_tolerances
+from bench.schema import problems
+from bench.units import fmt_bytes
+
+HEADER = ("run", "metric", "baseline", "candidate", "change", "verdict", "note")
 
 
 def add_parser(subparsers):
@@ -44,8 +56,6 @@ def add_parser(subparsers):
 def _load(source, *, side, skip_bad_lines):
     records, problems = store.read(source, skip_bad_lines=skip_bad_lines)
     if not records:
-        from bench.errors import BenchError
-
         raise BenchError(f"{side} {source} holds no readable records")
     check_records(records, side=f"{side} {source}")
     return records, problems
@@ -73,3 +83,90 @@ def run(args) -> int:
     print()
     print(summary(rows, exit_code=code))
     return code
+
+
+def check_records(records: list, *, side: str) -> None:
+    """Refuse records the gate cannot match or read, naming the first bad one."""
+    for number, record in enumerate(records, start=1):
+        found = problems(record)
+        if found:
+            name = record.get("run_id") or f"record {number}"
+            raise BenchError(f"{side}: {name}: {found[0]}")
+
+
+def _value(metric, value):
+    if value is None or isinstance(value, str):
+        return value or "-"
+    if metric.endswith("_bytes"):
+        return fmt_bytes(value)
+    if metric.endswith("tokens_per_s"):
+        return f"{value:.1f} tok/s"
+    if metric == "mmlu.acc":
+        return f"{100 * value:.1f}%"
+    return f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+def _change(metric, change):
+    if change is None:
+        return "-"
+    if math.isinf(change):
+        return "inf"
+    if metric == "mmlu.acc":
+        return f"{100 * change:+.1f} pt"
+    if isinstance(change, int):
+        return f"{change:+,}"
+    return f"{100 * change:+.1f}%"
+
+
+def render_rows(rows: list) -> str:
+    """The verdict table: one line per metric and run, columns padded to fit."""
+    cells = [HEADER] + [
+        (r.run, r.metric, _value(r.metric, r.baseline), _value(r.metric, r.candidate),
+         _change(r.metric, r.change), r.verdict, r.note)
+        for r in rows
+    ]
+    widths = [max(len(str(line[i])) for line in cells) for i in range(len(HEADER) - 1)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(line, widths)) + "  " + line[-1] for line in cells]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def summary(rows: list, *, exit_code: int) -> str:
+    """One final line: PASS or FAIL, then the count of each verdict that is not a plain pass."""
+    counts = Counter(row.verdict for row in rows)
+    runs = len({row.run for row in rows})
+    parts = [f"{counts[v]} {v}" for v in (REGRESSION, MISSING, INCONCLUSIVE, IMPROVED) if counts[v]]
+    detail = ", ".join(parts) if parts else "all within tolerance"
+    return f"gate: {'FAIL' if exit_code else 'PASS'} ({len(rows)} checks on {runs} runs: {detail})"
+
+
+def describe_env(records: list) -> str:
+    """Where a side's records came from: git, torch, CPU/GPU, threads and calibration."""
+    env = records[0].get("env")
+    env = env if isinstance(env, dict) else {}
+    shas = {(get(r, "env.git_sha") or "?")[:8] + ("+dirty" if get(r, "env.git_dirty") else "") for r in records}
+    torch = (env.get("packages") or {}).get("torch", "?")
+    device = env.get("device_name") or "?"
+    cpu = env.get("cpu_model") or "?"
+    figures = [get(r, CALIBRATION) for r in records]
+    known = [f for f in figures if isinstance(f, (int, float))]
+    cal = f"{statistics.median(known):.1f} GFLOP/s" if known else "none"
+    if known and len(known) < len(figures):
+        cal += f" ({len(figures) - len(known)} records without)"
+    return (f"{len(records)} records, git {','.join(sorted(shas))}, torch {torch}, device {device}, "
+            f"cpu {cpu} x{env.get('threads', '?')} threads, calibration {cal}")
+
+
+def write_baseline(*, records: list, dest) -> Path:
+    """Write `records` (sorted by run key, stable) to `dest` atomically; return its path."""
+    check_records(records, side="results")
+    for number, record in enumerate(records, start=1):
+        if not isinstance(record.get("env"), dict) or not record["env"]:
+            name = record.get("run_id") or f"record {number}"
+            raise BenchError(f"{name} has no env; a baseline must record the environment it came from")
+    dest = Path(dest)
+    if dest.is_dir():
+        raise BenchError(f"baseline destination {dest} is a directory; name a .jsonl file")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    ordered = sorted(records, key=key_of)
+    text = "".join(json.dumps(r, sort_keys=True, allow_nan=False) + "\n" for r in ordered)
+    return write_atomic(dest, text)

@@ -1,15 +1,18 @@
-"""Compare matched runs: pure functions from records to verdict rows. Nothing here prints.
+"""How a regression is decided: match runs across two sides, then compare each metric.
 
-asv-style: a repeat-based figure counts as changed only if it is beyond its factor *and*
-significant (with repeats on both sides, their ranges must not overlap); repeats noisier
-than `cv_max_pct` make it inconclusive instead.
+Matching: records pair by (model, method, spec_hash). `spec_hash` already leaves out the
+fields that don't change the work (schema.NON_WORK_FIELDS), so equal keys mean the same work;
+several records with one key are repeats. Comparing: asv-style, a repeat-based figure counts as
+changed only if it is beyond its factor *and* significant (with repeats on both sides, their
+ranges must not overlap); repeats noisier than `cv_max_pct` make it inconclusive instead.
+Pure functions from records to verdict rows: nothing here prints (bench.gate.command does).
 """
 
 import math
 import statistics
 from dataclasses import dataclass
 
-from bench.gate.match import pair, run_name
+from bench.gate.calibrate import calibration_kind, comparable
 
 PASS, IMPROVED, REGRESSION, INCONCLUSIVE, MISSING = "pass", "improved", "regression", "inconclusive", "missing"
 VERDICTS = (PASS, IMPROVED, REGRESSION, INCONCLUSIVE, MISSING)
@@ -23,6 +26,32 @@ METRICS = {
     "mmlu.acc": "higher",
 }
 CALIBRATION = "env.calibration.matmul_gflops"
+
+
+def key_of(record: dict) -> tuple:
+    return (record["model"], record["method"], record["spec_hash"])
+
+
+def run_name(key: tuple) -> str:
+    """How a run is named in the table: model, method and the first 8 hex of spec_hash."""
+    model, method, spec_hash = key
+    return f"{model} {method} {spec_hash[:8]}"
+
+
+def group(records: list) -> dict:
+    """key -> [records], in the order keys first appear."""
+    groups = {}
+    for record in records:
+        groups.setdefault(key_of(record), []).append(record)
+    return groups
+
+
+def pair(baseline: list, candidate: list) -> list:
+    """[(key, baseline_records, candidate_records)]: baseline order, then candidate-only keys;
+    a side with no record for a key gets an empty list."""
+    base, cand = group(baseline), group(candidate)
+    keys = list(base) + [key for key in cand if key not in base]
+    return [(key, base.get(key, []), cand.get(key, [])) for key in keys]
 
 
 @dataclass(frozen=True)
@@ -78,19 +107,23 @@ def _relative(run, metric, base, cand, *, limit_pct, direction, tol, scale=(1.0,
     return Row(run, metric, *shown, change, verdict, f"{limit}; {note}" if note else limit)
 
 
-def job_calibration(records: list):
-    """The median calibration over every record of one side (one job): a single matmul figure
-    per record varied 196-307 GFLOP/s here within minutes, so per-run scaling added noise."""
-    figures = [get(r, CALIBRATION) for r in records]
+def job_calibration(records: list, kind: str | None = None):
+    """The median calibration over every record of one side (one job), or over those of one
+    calibration `kind` ("cuda/bfloat16"): a single matmul figure per record varied 196-307
+    GFLOP/s here within minutes, so per-run scaling added noise."""
+    figures = [get(r, CALIBRATION) for r in records if kind is None or calibration_kind(r) == kind]
     ok = [f for f in figures if isinstance(f, (int, float)) and f > 0]
     return statistics.median(ok) if ok and len(ok) == len(figures) else None
 
 
-def _throughput(run, metric, base, cand, tol, cal):
-    cal = [c if c is not None else side for c, side in zip(cal, ("baseline", "candidate"))]
-    missing = [c for c in cal if isinstance(c, str)]
-    if missing:
-        note = f"raw: no calibration in {' or '.join(missing)}"
+def _throughput(run, metric, base, cand, tol, runs, jobs):
+    """Throughput normalised by the job's calibration of the run's own kind; raw, with the reason
+    in the note, when the two sides' calibrations cannot be compared (bench.gate.calibrate)."""
+    why = comparable(*runs)
+    kind = None if why else calibration_kind(runs[0][0])
+    cal = (None, None) if why else tuple(job_calibration(job, kind) for job in jobs)
+    if why or None in cal:
+        note = f"raw: {why or 'no calibration of kind ' + kind + ' in the job'}"
         return _relative(run, metric, base, cand, limit_pct=tol["throughput_pct"], direction="higher", tol=tol, note=note)
     note = f"normalised by matmul {cal[0]:.1f} -> {cal[1]:.1f} GFLOP/s"
     return _relative(run, metric, base, cand, limit_pct=tol["throughput_pct"], direction="higher",
@@ -128,7 +161,7 @@ def _status(records):
     return ("ok", "") if not bad else (bad[0]["status"], f"{len(bad)} of {len(records)} not ok: {bad[0]['error']}")
 
 
-def compare_run(run, base_recs, cand_recs, tol, cal=None) -> list:
+def compare_run(run, base_recs, cand_recs, tol, jobs=None) -> list:
     """Rows for one matched run: its status (when either side is not ok), then each metric."""
     (b_status, b_why), (c_status, c_why) = _status(base_recs), _status(cand_recs)
     rows = []
@@ -153,8 +186,7 @@ def compare_run(run, base_recs, cand_recs, tol, cal=None) -> list:
         elif direction == "exact":
             rows.append(_exact(run, metric, base, cand))
         elif metric == "throughput.tokens_per_s":
-            rows.append(_throughput(run, metric, base, cand, tol,
-                                    cal or (job_calibration(base_ok), job_calibration(cand_ok))))
+            rows.append(_throughput(run, metric, base, cand, tol, (base_ok, cand_ok), jobs or (base_ok, cand_ok)))
         elif metric == "mmlu.acc":
             rows.append(_accuracy(run, metric, base_ok, cand_ok, base, cand, tol))
         else:
@@ -167,7 +199,6 @@ def compare_run(run, base_recs, cand_recs, tol, cal=None) -> list:
 def compare(baseline: list, candidate: list, *, tolerances: dict) -> list:
     """Verdict rows for every run in either file; a run on one side only is MISSING."""
     rows = []
-    cal = (job_calibration(baseline), job_calibration(candidate))
     for key, base_recs, cand_recs in pair(baseline, candidate):
         run = run_name(key)
         if not base_recs or not cand_recs:
@@ -175,7 +206,7 @@ def compare(baseline: list, candidate: list, *, tolerances: dict) -> list:
             shown = ("-", f"{len(cand_recs)} record(s)") if not base_recs else (f"{len(base_recs)} record(s)", "-")
             rows.append(Row(run, "record", *shown, None, MISSING, f"not in {where}"))
             continue
-        rows.extend(compare_run(run, base_recs, cand_recs, tolerances, cal))
+        rows.extend(compare_run(run, base_recs, cand_recs, tolerances, (baseline, candidate)))
     return rows
 
 

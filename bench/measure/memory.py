@@ -3,8 +3,10 @@
 CPU: the process's resident high-water mark (VmHWM). Writing "5" to /proc/self/clear_refs
 resets it to the current RSS (after gc and malloc_trim hand freed memory back), so each
 phase reports its own peak, which still includes everything resident from earlier phases.
-CUDA: torch's peak allocated/reserved/active since reset_peak_memory_stats, plus NVML's
-device-wide used figure. Usage:
+CUDA: torch's peak allocated/reserved/active since reset_peak_memory_stats on the run's own
+device (`cuda:LOCAL_RANK` under torchrun), plus NVML's figures for that same physical GPU
+(bench.measure.nvml): the device-wide used memory and this process's own, read at the phase end
+beside torch's reserved memory at that moment (NVML keeps no peak). Usage:
 
     tracker = memory_tracker("cpu")
     with tracker.track("train"):
@@ -93,10 +95,16 @@ class CpuMemoryTracker:
 class CudaMemoryTracker:
     device = "cuda"
 
-    def __init__(self):
+    def __init__(self, device: str = "cuda"):
         import torch
 
+        from bench.measure.nvml import Probe
+
         self.torch = torch
+        self.ordinal = torch.device(device).index
+        if self.ordinal is None:
+            self.ordinal = torch.cuda.current_device()
+        self.nvml = Probe(torch=torch, ordinal=self.ordinal)
         self.phases = {}
         self._host = CpuMemoryTracker()
 
@@ -104,44 +112,43 @@ class CudaMemoryTracker:
         """Host RSS peak of the whole process (device peaks are per phase)."""
         return self._host.lifetime_peak_bytes()
 
+    def context_bytes(self) -> int | None:
+        """Device memory this process holds outside torch's caching allocator (the CUDA context,
+        kernels and library workspaces), per NVML: its process figure minus torch's reserved."""
+        self.torch.cuda.synchronize(self.ordinal)
+        self.torch.cuda.empty_cache()
+        used = self.nvml.read().get("nvml_process_bytes")
+        return None if used is None else used - self.torch.cuda.memory_reserved(self.ordinal)
+
     @contextmanager
     def track(self, phase: str):
-        torch = self.torch
+        torch, ordinal = self.torch, self.ordinal
         release_memory()
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(ordinal)
         torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats()
+        torch.cuda.reset_peak_memory_stats(ordinal)
         self._host._earlier_peak = self._host.lifetime_peak_bytes()
         reset_peak_rss()
         start = time.perf_counter()
-        figures = {"start_bytes": torch.cuda.memory_reserved()}
+        figures = {"start_bytes": torch.cuda.memory_reserved(ordinal)}
         self.phases[phase] = figures
         try:
             yield figures
         finally:
-            torch.cuda.synchronize()
-            stats = torch.cuda.memory_stats()
+            torch.cuda.synchronize(ordinal)
+            stats = torch.cuda.memory_stats(ordinal)
             figures.update(
-                peak_bytes=torch.cuda.max_memory_reserved(),
-                allocated_peak_bytes=torch.cuda.max_memory_allocated(),
-                reserved_peak_bytes=torch.cuda.max_memory_reserved(),
+                peak_bytes=torch.cuda.max_memory_reserved(ordinal),
+                allocated_peak_bytes=torch.cuda.max_memory_allocated(ordinal),
+                reserved_peak_bytes=torch.cuda.max_memory_reserved(ordinal),
                 active_peak_bytes=stats.get("active_bytes.all.peak", 0),
-                nvml_used_bytes=nvml_used_bytes(),
+                reserved_end_bytes=torch.cuda.memory_reserved(ordinal),
+                **self.nvml.read(),
                 host_peak_rss_bytes=peak_rss_bytes(),
                 wall_s=time.perf_counter() - start,
             )
 
 
-def nvml_used_bytes(index: int = 0) -> int | None:
-    """Device memory in use on GPU `index` (all processes, CUDA context included), per NVML."""
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        return int(pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(index)).used)
-    except Exception:
-        return None
-
-
 def memory_tracker(device: str):
-    return CudaMemoryTracker() if device == "cuda" else CpuMemoryTracker()
+    """The tracker for `device`: "cpu", "cuda" (the current device) or "cuda:N"."""
+    return CudaMemoryTracker(device) if device.startswith("cuda") else CpuMemoryTracker()

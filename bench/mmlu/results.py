@@ -1,29 +1,9 @@
-"""Turn lm-eval's result dict into ftbench's `mmlu` record block, and its logged samples into
-one predictions line per question. Pure data handling: no model, no lm-eval import."""
-
-import json
-import math
-import os
-import tempfile
-from pathlib import Path
+"""Turn lm-eval's result dict into ftbench's `mmlu` record block; the predictions lines come from
+bench.predictions, shared with the target tasks. Pure data handling: no model, no lm-eval import."""
 
 from bench.mmlu.tasks import CATEGORIES
-
-
-def _number(value):
-    """lm-eval reports a missing stderr as "N/A" (or NaN for one question): store null."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
-
-
-def _mean_stderr(values: list):
-    """lm-eval's mean_stderr: sample standard deviation / sqrt(n); None below 2 values."""
-    n = len(values)
-    if n < 2:
-        return None
-    mean = sum(values) / n
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) / math.sqrt(n)
+from bench.predictions import mean_stderr as _mean_stderr, number as _number
+from bench.predictions import prediction_rows, write_jsonl  # noqa: F401  (scoring writes MMLU's rows with them)
 
 
 def acc(results: dict, task: str):
@@ -67,31 +47,3 @@ def other_tasks(res: dict, names) -> dict:
             metrics[metric if filt == "none" else key] = _number(value)
         out[name] = metrics
     return out
-
-
-def prediction_rows(res: dict, task_subject: dict):
-    """One dict per scored question: which choice the model picked and every choice's loglikelihood."""
-    for task, subject in task_subject.items():
-        for sample in sorted(res["samples"].get(task, ()), key=lambda s: s["doc_id"]):
-            lls = [float(r[0]) for r in sample["filtered_resps"]]
-            yield {
-                "task": task, "subject": subject, "doc_id": sample["doc_id"],
-                "target": sample["target"], "pred": max(range(len(lls)), key=lls.__getitem__),
-                "correct": bool(sample["acc"]), "loglikelihoods": lls,
-                "doc_hash": sample.get("doc_hash"), "prompt_hash": sample.get("prompt_hash"),
-            }
-
-
-def write_jsonl(path: Path, rows) -> None:
-    """Write rows as JSONL atomically: readers see the old file or the whole new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

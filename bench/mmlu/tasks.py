@@ -13,13 +13,11 @@ version, the data location or this generator changes.
 import importlib.metadata
 import importlib.util
 import json
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from bench import paths
+from bench.atomic import replacing_dir
 from bench.mmlu import data
 
 GENERATOR_VERSION = 1
@@ -112,19 +110,8 @@ def ensure_tasks() -> Path:
     data.check_data(builtin_subjects())
     if is_current(target):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".mmlu_tasks-", dir=target.parent))
-    try:
+    with replacing_dir(target) as staging:
         _write(staging)
-        old = None
-        if target.exists():
-            old = target.with_name(f".mmlu_tasks-old-{os.getpid()}")
-            os.replace(target, old)
-        os.replace(staging, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return target
 
 

@@ -1,20 +1,27 @@
-"""`run_bench.py plan --memory 24GB [--models ...]`: what fits, with predicted peak and headroom.
+"""`run_bench.py plan --memory 24GB [--models ...]`: what fits, with predicted peak and headroom;
+`--frontier`: the largest batch per sequence length and the longest sequence at batch 1.
 
-Reads configs only; never imports torch. Prints a table (or `--json` rows) and one verdict
-line per model: can it be fine-tuned in this much memory, and with what.
+Reads configs only; never imports torch. Prints a table (or `--json`) and, without --frontier,
+one verdict line per model: can it be fine-tuned in this much memory, and with what.
 """
 
 import json
 
 from bench.errors import BenchError
-from bench.plan import fit, presets
-from bench.plan.predict import DEVICES, OFFLOADS, OPTIMIZERS
-from bench.plan.terms import DTYPE_BYTES
+from bench.plan import activations, fit, frontier, precision, presets
+from bench.plan.options import DEVICES, OFFLOADS
+from bench.plan.terms import OPTIMIZERS
 from bench.schema import METHODS
 from bench.units import parse_size
 
 DEFAULT_MODELS = ("smollm2-135m", "llama-3-8b", "llama-2-70b")
 CHECKPOINTING = {"on": (True,), "off": (False,), "both": (False, True)}
+SWITCHES = (("--packing", "packed sequences: no padding, no attention mask"),
+            ("--compile", "torch.compile: fused RMSNorm and SiLU, log-softmax recomputed in the loss"),
+            ("--optimizer-in-backward", "step each parameter in its gradient hook (torchtune)"),
+            ("--activation-offload", "move saved activations to CPU as they are made"),
+            ("--keep-logits", "the training loop holds the model output (logits) through backward"),
+            ("--kbit-upcast", "price peft's fp32 upcast of embeddings, norms and lm_head for qlora/lora8"))
 
 
 def add_parser(subparsers):
@@ -24,39 +31,59 @@ def add_parser(subparsers):
     p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
                    help=f"presets ({', '.join(presets.preset_names())}) or config.json paths")
     p.add_argument("--methods", nargs="+", default=[m for m in METHODS if m != "base"], help=" ".join(METHODS))
-    p.add_argument("--seq-len", nargs="+", type=int, default=[512, 2048])
+    p.add_argument("--seq-len", nargs="+", type=int, default=None,
+                   help=f"default 512 2048; with --frontier {' '.join(map(str, frontier.SEQ_LENS))}")
     p.add_argument("--batch-size", nargs="+", type=int, default=[1, 4])
     p.add_argument("--grad-checkpointing", choices=sorted(CHECKPOINTING), default="both")
     p.add_argument("--optimizer", default="adamw_torch", help=" ".join(OPTIMIZERS))
     p.add_argument("--device", default="cuda", help=" ".join(DEVICES))
-    p.add_argument("--compute-dtype", default=None, help="default: bfloat16 on cuda, float32 on cpu")
+    p.add_argument("--precision", default=None, help=f"{' | '.join(precision.PUBLIC)} (default: bf16-true on "
+                   "cuda, fp32 on cpu)")
+    p.add_argument("--compute-dtype", default=None, help="older name: float32 = fp32, bfloat16 = bf16-true")
     p.add_argument("--gpus", type=int, default=1, help="FSDP over N GPUs: shards weights, grads, optimizer")
     p.add_argument("--offload", default="none", help=" ".join(OFFLOADS))
     p.add_argument("--lora-r", type=int, default=8)
+    p.add_argument("--lora-dropout", type=float, default=0.0)
+    p.add_argument("--target-modules", nargs="+", default=["all-linear"],
+                   help="all-linear or module names (q_proj k_proj v_proj o_proj gate_proj up_proj down_proj)")
+    p.add_argument("--adapter-dtype", default="float32", help="float32 (peft) or bfloat16 (torchtune)")
+    p.add_argument("--loss", default="standard", help=" | ".join(activations.LOSSES))
+    for flag, text in SWITCHES:
+        p.add_argument(flag, action="store_true", help=text)
+    p.add_argument("--frontier", action="store_true", help="largest batch per sequence length instead of the grid")
     p.add_argument("--only-fits", action="store_true", help="show only rows that fit")
     p.add_argument("--json", action="store_true", help="machine-readable rows and verdicts")
     p.set_defaults(func=run)
 
 
+def _options(args) -> dict:
+    targets = args.target_modules[0] if args.target_modules == ["all-linear"] else args.target_modules
+    return dict(optimizer=args.optimizer, device=args.device, precision=args.precision,
+                compute_dtype=args.compute_dtype, gpus=args.gpus, offload=args.offload, lora_r=args.lora_r,
+                lora_dropout=args.lora_dropout, target_modules=targets, adapter_dtype=args.adapter_dtype,
+                loss=args.loss, packing=args.packing, compile=args.compile,
+                optimizer_in_backward=args.optimizer_in_backward, activation_offload=args.activation_offload,
+                kbit_upcast=args.kbit_upcast, keep_logits=args.keep_logits)
+
+
 def run(args) -> int:
     memory = parse_size(args.memory)
-    for name, values in (("sequence length", args.seq_len), ("batch size", args.batch_size)):
+    seq_lens = args.seq_len or list(frontier.SEQ_LENS if args.frontier else (512, 2048))
+    for name, values in (("sequence length", seq_lens), ("batch size", args.batch_size)):
         bad = [v for v in values if v <= 0]
         if bad:
             raise BenchError(f"{name} must be positive, got {bad[0]}")
     for m in args.methods:
         if m not in METHODS:
             raise BenchError(f"unknown method {m!r}; valid choices: {', '.join(METHODS)}")
-    dtype = args.compute_dtype or ("float32" if args.device == "cpu" else "bfloat16")
-    if dtype not in DTYPE_BYTES:
-        raise BenchError(f"unknown compute dtype {dtype!r}; valid choices: {', '.join(DTYPE_BYTES)}")
     models = [presets.load(m) for m in args.models]
-    common = dict(memory_bytes=memory, optimizer=args.optimizer, device=args.device,
-                  compute_dtype=dtype, gpus=args.gpus)
-    rows = fit.grid(models=models, methods=args.methods, seq_lens=args.seq_len,
-                    batch_sizes=args.batch_size, checkpointing=CHECKPOINTING[args.grad_checkpointing],
-                    offload=args.offload, lora_r=args.lora_r, **common)
-    verdicts = [fit.verdict(label=label, config=config, **common) for label, config in models]
+    options = _options(args)
+    if args.frontier:
+        return _frontier(args, models=models, memory=memory, seq_lens=seq_lens, options=options)
+    rows = fit.grid(models=models, methods=args.methods, seq_lens=seq_lens, batch_sizes=args.batch_size,
+                    checkpointing=CHECKPOINTING[args.grad_checkpointing], memory_bytes=memory, options=options)
+    verdicts = [fit.verdict(label=label, config=config, memory_bytes=memory, options=options)
+                for label, config in models]
     if args.only_fits:
         rows = [r for r in rows if r["fits"]]
     if args.json:
@@ -64,6 +91,19 @@ def run(args) -> int:
     else:
         print(render(rows, memory_bytes=memory, device=args.device, gpus=args.gpus))
         print("\n".join(verdicts))
+    return 0
+
+
+def _frontier(args, *, models, memory, seq_lens, options) -> int:
+    methods = [m for m in args.methods if m != "base"]
+    rows = []
+    for label, config in models:
+        frontier.check_weights_fit(label=label, config=config, methods=methods, memory_bytes=memory, options=options)
+        for method in methods:
+            for ckpt in CHECKPOINTING[args.grad_checkpointing]:
+                rows.append(frontier.row(label=label, config=config, method=method, memory_bytes=memory,
+                                         seq_lens=seq_lens, options={**options, "grad_checkpointing": ckpt}))
+    print(json.dumps({"frontier": rows}, indent=1) if args.json else frontier.render(rows, memory_bytes=memory))
     return 0
 
 

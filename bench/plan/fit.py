@@ -9,49 +9,48 @@ from bench.plan.predict import estimate
 VERDICT_SHAPE = {"seq_len": 512, "batch_size": 1, "grad_checkpointing": True}
 
 
-def grid(*, models, methods, seq_lens, batch_sizes, checkpointing, memory_bytes, optimizer,
-         device, compute_dtype, gpus=1, offload="none", lora_r=8, double_quant=True) -> list:
-    """One row per (model, method, seq_len, batch, checkpointing). `models` is [(label, config)].
-    `predicted_bytes` is what must fit on the device (CUDA context included)."""
+def grid(*, models, methods, seq_lens, batch_sizes, checkpointing, memory_bytes, options: dict) -> list:
+    """One row per (model, method, seq_len, batch, checkpointing). `models` is [(label, config)];
+    `options` are the other estimate() options, shared by every row. `predicted_bytes` is what
+    must fit on the device (paged optimizer state and CUDA context included)."""
     rows = []
     for (label, config), method, seq_len, batch, ckpt in itertools.product(
             models, methods, seq_lens, batch_sizes, checkpointing):
         if method == "base" and ckpt:
             continue  # no backward, so checkpointing changes nothing
         est = estimate(config=config, method=method, seq_len=seq_len, batch_size=batch,
-                       grad_checkpointing=ckpt, optimizer=optimizer, compute_dtype=compute_dtype,
-                       device=device, lora_r=lora_r, double_quant=double_quant, gpus=gpus, offload=offload)
+                       grad_checkpointing=ckpt, **options)
         predicted = est["device_bytes"]
         rows.append({
             "model": label, "method": method, "seq_len": seq_len, "batch_size": batch,
             "grad_checkpointing": ckpt, "predicted_bytes": predicted, "total_bytes": est["total_bytes"],
+            "allocated_bytes": est["allocated_bytes"], "paged_bytes": est["paged_bytes"],
             "memory_bytes": memory_bytes, "headroom_bytes": memory_bytes - predicted,
             "fits": predicted <= memory_bytes, "peak_at": est["peak_at"], "terms": est["terms"],
-            "optimizer": optimizer, "compute_dtype": compute_dtype, "device": device,
-            "gpus": gpus, "offload": offload,
+            "precision": est["policy"], **options,
         })
     return rows
 
 
-def verdict(*, label, config, memory_bytes, optimizer, device, compute_dtype, gpus=1) -> str:
+def verdict(*, label, config, memory_bytes, options: dict) -> str:
     """One line: can this model be fine-tuned in `memory_bytes` per device, and with what?
     Tries QLoRA at the cheapest shape, then the escape hatches in order of cost to quality/speed:
     two GPUs with FSDP-QLoRA, CPU offload of everything, and a 2-bit base."""
+    gpus = options.get("gpus", 1)
+
     def need(**kw):
-        kw = {"gpus": gpus, **kw}
-        return estimate(config=config, method="qlora", optimizer=optimizer, device=device,
-                        compute_dtype=compute_dtype, **VERDICT_SHAPE, **kw)["device_bytes"]
+        return estimate(config=config, method="qlora", **{**options, **VERDICT_SHAPE, **kw})["device_bytes"]
 
     def gb(n):
         return f"{n / 1e9:.1f} GB"
 
     base = need()
-    shape = "QLoRA (NF4+DQ, r=8, batch 1 x 512, checkpointing)"
+    shape = "QLoRA (NF4+DQ, batch 1 x 512, checkpointing)"
     if base <= memory_bytes:
         return f"{label}: yes - {shape} needs {gb(base)} of {gb(memory_bytes)}"
-    options = [("FSDP-QLoRA over 2 GPUs", need(gpus=max(2, gpus * 2))),
+    choices = [("FSDP-QLoRA over 2 GPUs", need(gpus=max(2, gpus * 2))),
                ("CPU offload of weights and optimizer (slow)", need(offload="all")),
                ("a 2-bit base (quality loss)", need(base_bits=2))]
-    fitting = [f"{name} ({gb(n)} per GPU)" for name, n in options if n <= memory_bytes]
+    fitting = [f"{name} ({gb(n)} per GPU)" for name, n in choices if n <= memory_bytes]
     tail = "; fits with: " + ", ".join(fitting) if fitting else "; nothing tried fits"
     return f"{label}: no - {shape} needs {gb(base)} > {gb(memory_bytes)}{tail}"

@@ -1,213 +1,211 @@
 """Predict the train-phase peak memory of one run from its model config alone (no torch).
 
-The peak is the larger of two moments of a training step (gradients are set to None between
-steps, so none are alive when the forward pass runs):
-  backward start:  resident state + saved activations + logits/loss copies
+The peak is the largest of three moments of a training step (gradients are set to None
+between steps, so none are alive when the forward pass runs):
+  backward start:  resident state + saved activations + logits/loss working set
+  backward end:    resident state + every gradient + the first layer's saved activations
   optimizer step:  resident state + gradients + the optimizer's temporaries
 where resident state = weights + adapters + optimizer states (alive from the first step on).
-`terms` lists what is alive at the peak moment, so they sum to `total_bytes`;
-`components` lists every term whatever the moment.
+With the optimizer step fused into backward there is no step moment: each gradient is
+stepped and freed in its hook, so only the largest one (and its step's scratch) is alive.
 
-`total_bytes` predicts what the harness measures: on CPU the process's peak RSS (baseline
-interpreter + libraries included); on CUDA `torch.cuda.max_memory_reserved`, which excludes the
-CUDA context. `device_bytes` adds the context: that is what must fit on a GPU.
+Figures (what each one predicts):
+  allocated_bytes  live tensors at the peak: torch.cuda.max_memory_allocated / torchtune's
+                   "peak memory active"
+  total_bytes      what the record measures: CUDA max_memory_reserved (allocated + caching
+                   slack); CPU peak RSS (baseline interpreter + libraries and glibc retention)
+  paged_bytes      bitsandbytes' paged optimizer state, in CUDA managed memory, which torch's
+                   allocator never sees: outside total_bytes
+  device_bytes     what must fit on the GPU, as nvidia-smi shows it: total + paged + context
+`terms` lists what is alive at the peak moment and sums to total_bytes; `components` lists
+every term whatever the moment.
 """
 
-from bench.errors import BenchError, choices_error
-from bench.plan import params, presets, terms as T
-from bench.schema import METHODS
+from bench.errors import BenchError
+from bench.plan import activations as A, options as O, params, precision, presets, sharding, terms as T
 
-OPTIMIZERS = ("adamw_torch", "adamw_8bit", "paged_adamw", "paged_adamw_8bit")
-DEVICES = ("cpu", "cuda")
-OFFLOADS = ("none", "optimizer", "all")
 PEFT = ("lora", "qlora", "dora", "lora8")
+KBIT = ("qlora", "lora8")
+OPTIMIZERS, DEVICES, OFFLOADS = T.OPTIMIZERS, O.DEVICES, O.OFFLOADS
 
-# CPU: RSS of python + torch + transformers + peft + bitsandbytes after a model class is loaded.
-# Measured here (tmp calibration, smollm2-135m): RSS after load minus the fp32 weights =
-# 1,038,295,040 - 538,060,032 = 500,235,008 B (477 MiB); FACTS.md has 423 MiB before any load.
-CPU_BASELINE_BYTES = 500_000_000
-# CPU: glibc keeps freed forward-pass memory resident (heap holes between saved tensors), so peak
-# RSS exceeds the live bytes. Modelled as a fraction of the forward volume
-# (terms.forward_volume_bytes); 0.45 is the least-max-error fit over 8 measured smollm2-135m runs
-# (full/lora/qlora/lora8/dora, checkpointing on/off, 512 and 1024 tokens): max |error| 6.5%.
-# See docs/plan.md, "Calibration".
-CPU_ALLOCATOR_FRACTION = 0.45
-# CUDA: context + cuBLAS/cuDNN workspaces as seen by nvidia-smi, outside torch's reserved pool.
+# CPU: RSS of python + torch + transformers + peft + bitsandbytes after the imports, before the
+# model. The harness measures it in every record (memory.baseline_bytes) and the worker passes it
+# in; this default is the median of that figure over the calibration records in
+# reports/samples/plan-calibration/results.jsonl (bench.plan.calibration).
+CPU_BASELINE_BYTES = 464_000_000
+# CPU: glibc keeps freed forward-pass memory resident (holes between saved tensors), so peak RSS
+# exceeds the live bytes. Modelled as a fraction of the forward volume
+# (activations.forward_volume_bytes, plus bitsandbytes' dequantised copies); 0.49 is the
+# least-max-error fit (bench.plan.calibration fit) over the 10 smollm2-135m harness records in
+# reports/samples/plan-calibration/results.jsonl: in-sample max |error| 14.6%. Out of sample
+# (reports/samples/plan-out-of-sample/, models the fit never saw): max 15.3%. docs/plan.md.
+CPU_ALLOCATOR_FRACTION = 0.49
+# CUDA: context + cuBLAS workspace as nvidia-smi sees them, outside torch's reserved pool.
 # Typical for torch 2.x on CUDA 12 (H100/H200, A100, RTX 4090): 0.5-1 GB; we take 768 MiB, the
-# middle. Not measured here (no GPU on this machine).
+# middle. An assumption: no GPU measured it.
 CUDA_CONTEXT_BYTES = 768 * 2**20
-# CUDA: caching-allocator rounding/fragmentation, reserved over allocated, as a fraction of what
-# is allocated and freed while training (optimizer states and the transient peak); weights are
-# allocated once at load in large blocks. Not calibrated here (no GPU).
+# CUDA: caching-allocator slack, reserved over allocated, as a fraction of what is allocated and
+# freed while training (optimizer states and the transient peak); weights are allocated once
+# in large blocks. An assumption, checked (not fitted) against the published figures in docs/plan.md.
 CUDA_ALLOCATOR_FRACTION = 0.05
 
 
-def _check(*, method, seq_len, batch_size, optimizer, compute_dtype, device, lora_r, gpus, offload):
-    if method not in METHODS:
-        raise choices_error("method", method, METHODS)
-    for name, value in (("sequence length", seq_len), ("batch size", batch_size),
-                        ("lora_r", lora_r), ("gpus", gpus)):
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise BenchError(f"{name} must be a positive integer, got {value!r}")
-    if optimizer not in OPTIMIZERS:
-        raise choices_error("optimizer", optimizer, OPTIMIZERS)
-    if compute_dtype not in T.DTYPE_BYTES:
-        raise choices_error("compute dtype", compute_dtype, tuple(T.DTYPE_BYTES))
-    if device not in DEVICES:
-        raise choices_error("device", device, DEVICES)
-    if offload not in OFFLOADS:
-        raise choices_error("offload", offload, OFFLOADS)
+def target_names(config: dict, target_modules) -> list:
+    """The decoder linears that carry adapters; an unknown name is one error listing the valid ones."""
+    valid = [name for name, *_ in params.linears(config)]
+    if target_modules == "all-linear":
+        return valid
+    chosen = [target_modules] if isinstance(target_modules, str) else list(target_modules)
+    bad = [t for t in chosen if t not in valid]
+    if bad or not chosen:
+        raise BenchError(f"unknown target module {(bad or [''])[0]!r} for this model; valid choices: "
+                         f"all-linear, {', '.join(valid)}")
+    return [name for name in valid if name in chosen]
 
 
-def weight_terms(config: dict, *, method: str, compute_dtype: str, double_quant: bool = True,
-                 base_bits: int = 4) -> dict:
-    """Frozen or trained base weights by storage type. bitsandbytes quantises only the decoder
-    Linear weights; embeddings, norms, biases and lm_head stay unquantised, and peft's
-    prepare_model_for_kbit_training upcasts those to fp32 (4 bytes)."""
+def weight_terms(config: dict, *, method: str, p: dict, double_quant: bool = True, base_bits: int = 4) -> dict:
+    """Base weights by storage type. bitsandbytes quantises only the decoder Linear weights;
+    embeddings, norms, biases and lm_head keep the policy's weight dtype (fp32 with kbit_upcast)."""
     n = params.counts(config)
-    dtype_bytes = T.DTYPE_BYTES[compute_dtype]
     other = n["total"] - n["linear"]
     if method == "qlora":
         data = n["linear"] * base_bits / 8
         constants = n["linear"] * T.nf4_bytes_per_param(double_quant=double_quant, bits=base_bits) - data
         name = "weights_nf4" if base_bits == 4 else f"weights_{base_bits}bit"
-        return {name: int(data), "quant_constants": int(constants), "weights_unquantised": 4 * other}
+        return {name: int(data), "quant_constants": int(constants), "weights_unquantised": p["unquantised"] * other}
     if method == "lora8":
         out_rows = config["num_hidden_layers"] * sum(o for _, _, o, _ in params.linears(config))
-        return {"weights_int8": n["linear"], "quant_constants": 4 * out_rows, "weights_unquantised": 4 * other}
-    return {"weights": dtype_bytes * n["total"]}
+        return {"weights_int8": n["linear"], "quant_constants": 4 * out_rows,
+                "weights_unquantised": p["unquantised"] * other}
+    return {"weights": p["weights"] * n["total"]}
 
 
-def estimate(*, config: dict, method: str, seq_len: int, batch_size: int, grad_checkpointing: bool,
-             optimizer: str = "adamw_torch", compute_dtype: str = "bfloat16", device: str = "cuda",
-             lora_r: int = 8, target_modules="all-linear", double_quant: bool = True,
-             gpus: int = 1, offload: str = "none", base_bits: int = 4, baseline_bytes=None,
-             lora_dropout: float = 0.0) -> dict:
-    """Predicted train-phase peak for one run, per device (per GPU when gpus > 1).
-
-    gpus > 1 models FSDP: weights, gradients and optimizer states are sharded over the GPUs;
-    activations and logits are not. offload='optimizer' keeps optimizer states in CPU memory;
-    'all' also keeps weights and gradients there, leaving two layers' weights (the one computing
-    and the one prefetched) on the GPU. base_bits=2 prices a hypothetical 2-bit base (HQQ/AQLM
-    style) with the same block-constant overhead as NF4. baseline_bytes (CPU) replaces the
-    built-in interpreter+libraries figure with a measured one."""
+def estimate(*, config: dict, method: str, **options) -> dict:
+    """Predicted train-phase peak of one run, per device (per GPU when gpus > 1). `options` are
+    the fields of bench.plan.options.Options (seq_len and batch_size required)."""
     config = presets.validate(config)
-    _check(method=method, seq_len=seq_len, batch_size=batch_size, optimizer=optimizer,
-           compute_dtype=compute_dtype, device=device, lora_r=lora_r, gpus=gpus, offload=offload)
-    notes = []
-    n = params.counts(config)
-    dtype_bytes = T.DTYPE_BYTES[compute_dtype]
-    tokens = seq_len * batch_size
-    peft = method in PEFT
-    resident = weight_terms(config, method=method, compute_dtype=compute_dtype,
-                            double_quant=double_quant, base_bits=base_bits)
+    O.check_method(method)
+    o = O.build(options)
+    policy = o.policy()
+    p = precision.dtypes(policy, kbit_upcast=o.kbit_upcast and method in KBIT, adapter_dtype=o.adapter_dtype)
+    notes = [f"precision {policy}" + (" with the k-bit fp32 upcast" if o.kbit_upcast and method in KBIT else "")]
+    if method in KBIT:
+        kept = "fp32 (the k-bit upcast)" if o.kbit_upcast else f"the {p['unquantised']}-byte policy dtype, no upcast"
+        notes.append(f"{method}: embeddings, norms and lm_head kept in {kept}")
+    tokens = o.seq_len * o.batch_size
+    resident = weight_terms(config, method=method, p=p, double_quant=o.double_quant, base_bits=o.base_bits)
     if method == "base":
-        moments = {"forward": {"inference": T.inference_bytes(config=config, tokens=tokens, dtype_bytes=dtype_bytes)}}
-        trainable, param_bytes, largest, volume = 0, dtype_bytes, 0, 0
+        moments = {"forward": {"inference": A.inference_bytes(config=config, tokens=tokens, act=p["act"])}}
+        volume, unit = 0, None
         notes.append("base: no training; the peak is a forward pass without grad (scoring)")
     else:
-        if peft:
-            lora = params.lora_counts(config, r=lora_r, targets=target_modules, dora=method == "dora")
-            # peft's autocast_adapter_dtype keeps adapters in fp32 even on a 16-bit base
-            trainable, param_bytes = lora["params"], 4
-            largest = 0
-            resident["adapters"] = 4 * trainable
-            layer = T.layer_activation_elements(
-                config, peft=True, lora_r=lora_r, lora_targets=lora["targets"] // config["num_hidden_layers"],
-                dora_out=lora["target_out_features"] // config["num_hidden_layers"] if method == "dora" else 0)
-        else:
-            trainable, param_bytes = n["total"], dtype_bytes
-            largest = max(n["embed"], config["intermediate_size"] * config["hidden_size"])
-            layer = T.layer_activation_elements(config, peft=False)
-        resident["optimizer_states"] = int(trainable * T.optimizer_bytes_per_param(optimizer, param_bytes=param_bytes))
-        volume = T.forward_volume_bytes(
-            config=config, tokens=tokens, dtype_bytes=dtype_bytes, layer_elements=layer,
-            adapter_out=lora["target_out_features"] if peft else 0)
-        activations = T.activation_bytes(config=config, tokens=tokens, dtype_bytes=dtype_bytes,
-                                         checkpointing=grad_checkpointing, layer_elements=layer)
-        dropout = T.lora_dropout_bytes(tokens=tokens, target_in_features=lora["target_in_features"],
-                                       dtype_bytes=dtype_bytes, dropout=lora_dropout) if peft else 0
-        if grad_checkpointing:  # recomputed per layer: one layer's worth is alive at a time
-            dropout //= config["num_hidden_layers"]
-        volume += dropout
-        grads = trainable * param_bytes
-        moments = {
-            "backward start": {"activations": activations, "logits_and_loss": T.logits_bytes(config=config, tokens=tokens),
-                               **({"lora_dropout": dropout} if dropout else {})},
-            "optimizer step": {"gradients": grads,
-                               "optimizer_temporaries": _optimizer_temporaries(
-                                   optimizer=optimizer, device=device, trainable_bytes=grads,
-                                   largest_bytes=largest * param_bytes)},
-        }
-        if optimizer.startswith("paged"):
-            notes.append(f"{optimizer}: same bytes as its base optimizer, but in CUDA unified memory that "
-                         "pages to CPU under pressure (on CPU bnb falls back to non-paged)")
-        if peft and method in ("qlora", "lora8"):
-            notes.append("prepare_model_for_kbit_training upcasts embeddings, norms and lm_head to fp32")
-    _shard(resident, moments, gpus=gpus, offload=offload, config=config, method=method,
-           dtype_bytes=dtype_bytes, notes=notes)
-    return _assemble(resident, moments, device=device, baseline_bytes=baseline_bytes,
-                     forward_volume=volume, notes=notes)
+        moments, volume, unit = _training(config, method=method, o=o, p=p, resident=resident, tokens=tokens)
+    if unit and (o.gpus > 1 or o.offload != "none"):
+        sharding.apply(resident, moments, gpus=o.gpus, offload=o.offload, unit=unit, notes=notes)
+    return _assemble(resident, moments, o=o, forward_volume=volume, notes=notes, policy=policy)
 
 
-def _optimizer_temporaries(*, optimizer, device, trainable_bytes, largest_bytes):
-    """torch AdamW on CUDA uses the foreach path: one param-sized temporary list (sqrt of
-    exp_avg_sq) over all trainable params. On CPU it loops per tensor: about two temporaries the
-    size of the largest one. bnb optimizers update in one fused kernel per tensor: none."""
-    if optimizer != "adamw_torch":
-        return 0
-    return trainable_bytes if device == "cuda" else 2 * largest_bytes
+def _training(config, *, method, o, p, resident, tokens):
+    """The training moments, the forward volume (CPU allocator) and FSDP unit sizes."""
+    n = params.counts(config)
+    layers, full = config["num_hidden_layers"], method == "full"
+    targets = target_names(config, o.target_modules) if method in PEFT else []
+    out_features = {name: out for name, _, out, _ in params.linears(config)}
+    if full:
+        trainable, param_bytes = n["total"], p["weights"]
+        largest = max(n["embed"], config["intermediate_size"] * config["hidden_size"])
+        layer_trainable = (n["total"] - n["embed"] - n["lm_head"] - config["hidden_size"]) // layers
+    else:
+        lora = params.lora_counts(config, r=o.lora_r, targets=targets, dora=method == "dora")
+        trainable, param_bytes = lora["params"], p["adapter"]
+        largest = o.lora_r * max(config["intermediate_size"], config["hidden_size"])
+        layer_trainable = trainable // layers
+        resident["adapters"] = trainable * param_bytes
+    state = int(trainable * T.optimizer_bytes_per_param(o.optimizer, param_bytes=param_bytes))
+    paged = o.optimizer in T.PAGED and o.device == "cuda"  # on CPU bnb falls back to plain memory
+    resident["paged_optimizer_states" if paged else "optimizer_states"] = state
+    layer = A.layer_bytes(config, full=full, targets=targets, p=p, dropout=o.lora_dropout > 0,
+                          lora_r=o.lora_r, dora=method == "dora", compile=o.compile, out_features=out_features)
+    logits_dtype = p["act"]
+    backward = {
+        "activations": A.stack_bytes(config, tokens=tokens, layer=layer, p=p, full=full,
+                                     checkpointing=o.grad_checkpointing, offload=o.activation_offload),
+        "logits_and_loss": A.logits_bytes(config, tokens=tokens, logits_dtype=logits_dtype, loss=o.loss,
+                                          compile=o.compile, keep_logits=o.keep_logits),
+        "attention_mask": A.mask_bytes(batch=o.batch_size, seq=o.seq_len, packing=o.packing),
+    }
+    if p["autocast"]:
+        backward["autocast_weight_copies"] = _autocast_copies(config, n=n, method=method, ckpt=o.grad_checkpointing)
+    if method == "dora":  # dense W + scaling * B@A in the adapter dtype, per target, one at a time
+        backward["dora_weight_norm"] = 3 * p["adapter"] * max(
+            i * out for name, i, out, _ in params.linears(config) if name in targets)
+    grads = trainable * param_bytes
+    temporaries = T.optimizer_temporaries(optimizer=o.optimizer, device=o.device, trainable_bytes=grads,
+                                          largest_bytes=largest * param_bytes)
+    # End of backward: every gradient exists and the first layer's saved (or recomputed)
+    # tensors are still alive; with the step fused into backward, only the largest gradient
+    # and its step's scratch are (each is stepped and freed in its hook).
+    last_layer = tokens * layer
+    if o.optimizer_in_backward:
+        in_flight = largest * param_bytes + min(temporaries, largest * param_bytes)
+        moments = {"backward start": backward,
+                   "backward end": {"gradients_in_flight": in_flight, "first_layer_activations": last_layer}}
+    else:
+        moments = {"backward start": backward,
+                   "backward end": {"gradients": grads, "first_layer_activations": last_layer},
+                   "optimizer step": {"gradients": grads, "optimizer_temporaries": temporaries}}
+    # peft's lora_B output and its scaled copy, per target, before they are added to the base output
+    adapter_out = 2 * sum(out_features[t] for t in targets) * layers * p["adapter"]
+    volume = A.forward_volume_bytes(config=config, tokens=tokens, layer=layer, adapter_out=adapter_out,
+                                    logits_dtype=logits_dtype)
+    if method in KBIT and not o.grad_checkpointing:
+        # bitsandbytes dequantises every weight to a transient copy, in forward and backward, between
+        # saved activations; with checkpointing nothing is saved between them and the copies reuse one hole
+        volume += 2 * n["linear"] * p["act"]
+    unit = sharding.unit_sizes(config, n=n, method=method, p=p, full=full, layer_trainable=layer_trainable,
+                               param_bytes=param_bytes, double_quant=o.double_quant)
+    return moments, volume, unit
 
 
-def _shard(resident, moments, *, gpus, offload, config, method, dtype_bytes, notes):
-    """Apply FSDP sharding (divides state, not activations) and CPU offload, in place."""
-    weight_keys = [k for k in resident if k.startswith("weights") or k in ("quant_constants", "adapters")]
-    if offload in ("optimizer", "all"):
-        resident["optimizer_states"] = 0
-        moments.get("optimizer step", {}).update(optimizer_temporaries=0)
-        notes.append("optimizer states offloaded to CPU memory (the CPU must hold them; steps get slower)")
-    if offload == "all":
-        layer_share = 2 / config["num_hidden_layers"]  # the layer computing and the one prefetched
-        for key in weight_keys:
-            resident[key] = int(resident[key] * layer_share)
-        if "optimizer step" in moments:
-            moments["optimizer step"]["gradients"] = int(moments["optimizer step"]["gradients"] * layer_share)
-        notes.append("weights and gradients offloaded to CPU; two layers' weights stay on the GPU")
-    if gpus > 1:
-        for key in weight_keys + ["optimizer_states"]:
-            if key in resident:
-                resident[key] = -(-resident[key] // gpus)
-        if "optimizer step" in moments:
-            step = moments["optimizer step"]
-            step["gradients"] = -(-step["gradients"] // gpus)
-            step["optimizer_temporaries"] = -(-step["optimizer_temporaries"] // gpus)
-        notes.append(f"FSDP over {gpus} GPUs: weights, gradients and optimizer states sharded; "
-                     "activations and logits are not (figures are per GPU; gathering one layer adds a little)")
+def _autocast_copies(config, *, n, method, ckpt) -> int:
+    """Autocast casts each fp32 weight to 16-bit per matmul, and the matmul saves that copy for
+    backward (its input needs a gradient): every decoder linear (bitsandbytes dequantises its own,
+    unsaved) and lm_head; with checkpointing only the recomputed layer's linears."""
+    head = config["vocab_size"] * config["hidden_size"]
+    if method in KBIT:
+        return 2 * head
+    linear = n["linear"] // config["num_hidden_layers"] if ckpt else n["linear"]
+    return 2 * (linear + head)
 
 
-def _assemble(resident, moments, *, device, baseline_bytes, forward_volume, notes):
+def _assemble(resident, moments, *, o, forward_volume, notes, policy):
     """Pick the peak moment, add the device-specific terms, and build the result dict."""
     peak_at = max(moments, key=lambda m: sum(moments[m].values()))
-    transient = moments[peak_at]
-    terms = {**resident, **transient}
-    transient_total = sum(transient.values())
-    if device == "cpu":
-        terms["baseline"] = CPU_BASELINE_BYTES if baseline_bytes is None else int(baseline_bytes)
+    transient = {k: v for k, v in moments[peak_at].items() if v}
+    paged = resident.pop("paged_optimizer_states", 0)
+    terms = {**{k: v for k, v in resident.items() if v or k.startswith("weights")}, **transient}
+    allocated = int(sum(terms.values()))
+    if o.device == "cpu":
+        terms["baseline"] = CPU_BASELINE_BYTES if o.baseline_bytes is None else int(o.baseline_bytes)
         terms["allocator"] = int(CPU_ALLOCATOR_FRACTION * forward_volume)
         context = 0
         notes.append("cpu: total is peak RSS, baseline (python + torch + transformers + peft + bnb) included; "
                      f"'allocator' is glibc retention, {CPU_ALLOCATOR_FRACTION:.0%} of the forward volume, calibrated")
     else:
-        dynamic = resident.get("optimizer_states", 0) + transient_total
+        dynamic = resident.get("optimizer_states", 0) + sum(transient.values())
         terms["allocator"] = int(CUDA_ALLOCATOR_FRACTION * dynamic)
         context = CUDA_CONTEXT_BYTES
-        notes.append(f"cuda: total predicts max_memory_reserved; device_bytes adds the CUDA context "
-                     f"({CUDA_CONTEXT_BYTES / 2**20:.0f} MiB, assumed, not measured)")
+        notes.append(f"cuda: total predicts max_memory_reserved; device_bytes adds paged optimizer state and "
+                     f"the CUDA context ({CUDA_CONTEXT_BYTES / 2**20:.0f} MiB, assumed, not measured)")
+    if paged:
+        notes.append(f"{o.optimizer}: state in CUDA managed memory, outside torch's reserved figure (paged_bytes)")
     terms = {k: int(v) for k, v in terms.items()}
     total = sum(terms.values())
-    components = {**resident}
+    components = {**resident, **({"paged_optimizer_states": paged} if paged else {})}
     for moment in moments.values():
         components.update(moment)
-    return {"total_bytes": total, "device_bytes": total + context, "context_bytes": context,
-            "peak_at": peak_at, "terms": terms, "components": {k: int(v) for k, v in components.items()},
+    return {"total_bytes": total, "allocated_bytes": allocated, "paged_bytes": int(paged),
+            "device_bytes": total + int(paged) + context, "context_bytes": context, "peak_at": peak_at,
+            "policy": policy, "forward_volume_bytes": int(forward_volume), "terms": terms,
+            "components": {k: int(v) for k, v in components.items()},
             "notes": notes}

@@ -90,3 +90,53 @@ def loss(runs: pd.DataFrame) -> Line:
         tooltip_opts=opts.TooltipOpts(trigger="axis"),
         legend_opts=opts.LegendOpts(type_="scroll", pos_top="bottom"),
     )
+
+
+MMLU_CATEGORIES = ("stem", "humanities", "social_sciences", "other")
+
+
+def run_groups(runs: pd.DataFrame) -> list:
+    """[(name, rows)] of ok runs per (source, model, method): the seeds of one method together."""
+    ok = runs[runs["status"] == "ok"]
+    many = runs["source"].nunique() > 1
+    out = []
+    for (source, model, method), rows in ok.groupby(["source", "model", "method"], sort=False):
+        seeds = rows["seed"].dropna().nunique()
+        name = f"{model} · {method}" + (f" [{source}]" if many else "") + (f" ({seeds} seeds)" if seeds > 1 else "")
+        out.append((name, rows))
+    order = {m: i for i, m in enumerate(style.method_order(ok["method"]))}
+    return sorted(out, key=lambda item: order[item[1]["method"].iloc[0]])
+
+
+def mmlu_categories(runs: pd.DataFrame):
+    """MMLU accuracy per category (x) for each model · method (bars), mean over seeds; None if none measured."""
+    columns = [f"mmlu.categories.{c}" for c in MMLU_CATEGORIES]
+    if not any(c in runs and runs[c].notna().any() for c in columns):
+        return None
+    bar = Bar(init_opts=_init()).add_xaxis([c.replace("_", " ") for c in MMLU_CATEGORIES])
+    for name, rows in run_groups(runs):
+        values = [None if c not in rows or rows[c].isna().all() else round(100 * float(rows[c].mean()), 2)
+                  for c in columns]
+        bar.add_yaxis(name, values, color=style.color(rows["method"].iloc[0]), label_opts=opts.LabelOpts(is_show=False))
+    return bar.set_global_opts(
+        title_opts=opts.TitleOpts(title="MMLU accuracy per category", subtitle="mmlu.categories, mean over seeds"),
+        yaxis_opts=opts.AxisOpts(name="accuracy (%)"),
+        tooltip_opts=opts.TooltipOpts(trigger="axis"),
+        legend_opts=opts.LegendOpts(type_="scroll", pos_top="bottom"),
+    )
+
+
+def mmlu_subjects(runs: pd.DataFrame):
+    """The per-subject table: one row per subject, one column per model · method (mean over seeds)."""
+    from bench.report.page import cell
+
+    columns = sorted(c for c in runs.columns if c.startswith("mmlu.subjects.") and runs[c].notna().any())
+    if not columns:
+        return None
+    groups = run_groups(runs)
+    rows = []
+    for column in columns:
+        values = [None if rows_[column].isna().all() else 100 * float(rows_[column].mean()) for _, rows_ in groups]
+        rows.append({"failed": False, "cells": [cell(column[len("mmlu.subjects."):]),
+                                                *[cell(v, fmt="{:.1f}") for v in values]]})
+    return {"columns": ["subject"] + [name for name, _ in groups], "rows": rows}

@@ -2,8 +2,13 @@
 
 A source is a directory holding results.jsonl (or the file itself). Each is read with
 bench.store.read, so a corrupt line is named by number; with skip_bad_lines the good lines
-are kept and the problems travel with the data so the page can show them. Figures stay in
-base units here (bytes, seconds); the charts and the table convert them for display.
+are kept and the problems travel with the data so the page can show them.
+
+`frame()` flattens records with pandas.json_normalize: one row per run, one column per leaf,
+named by its dotted path in the record (`memory.train.peak_bytes`, `mmlu.categories.stem`).
+A block a record lacks (a v1 record has no `heldout`) or holds as null is not measured: its
+columns are NaN there. The export writes this frame; the report adds the short names in
+ALIASES. Figures stay in base units here (bytes, seconds); charts convert them for display.
 """
 
 from dataclasses import dataclass, field
@@ -13,16 +18,21 @@ import pandas as pd
 
 from bench import store
 from bench.errors import BenchError
-from bench.schema import PHASES
 
-# Columns of the runs frame, in table order. Every one exists even when no record fills it.
-COLUMNS = (
-    "source", "run_id", "model", "method", "status", "error", "device", "device_name",
-    "trainable", "total", "trainable_pct",
-    "load_peak_bytes", "train_peak_bytes", "eval_peak_bytes", "process_peak_bytes",
-    "acc", "stderr", "mmlu_n", "mmlu_shots", "tokens_per_s", "step_p50_s",
-    "est_bytes", "est_error_pct", "wall_s", "started_at", "loss",
-)
+# Report column -> dotted path in the record (the first one present wins).
+ALIASES = {
+    "device": ("memory.device",), "device_name": ("env.device_name",),
+    "seed": ("seed", "config.seed"), "group": ("group_key", "compare_key"),
+    "trainable": ("params.trainable",), "total": ("params.total",), "trainable_pct": ("params.trainable_pct",),
+    "load_peak_bytes": ("memory.load.peak_bytes",), "train_peak_bytes": ("memory.train.peak_bytes",),
+    "eval_peak_bytes": ("memory.eval.peak_bytes",), "process_peak_bytes": ("memory.process_peak_bytes",),
+    "acc": ("mmlu.acc",), "stderr": ("mmlu.stderr",), "mmlu_n": ("mmlu.n",), "mmlu_shots": ("mmlu.shots",),
+    "heldout_loss": ("heldout.loss",),
+    "tokens_per_s": ("throughput.tokens_per_s",), "step_p50_s": ("throughput.step_time_s.p50",),
+    "est_bytes": ("estimate.total_bytes",), "est_error_pct": ("estimate.error_pct",),
+}
+# Top-level fields every report row has, even when no record fills them.
+TOP = ("source", "run_id", "model", "method", "status", "error", "wall_s", "started_at", "loss")
 
 
 @dataclass
@@ -32,52 +42,59 @@ class Loaded:
     runs: pd.DataFrame
     envs: dict = field(default_factory=dict)  # label -> {key: "value | other value"}
     problems: list = field(default_factory=list)  # one readable line per skipped bad line
+    sources: list = field(default_factory=list)  # [(label, records, root directory)] for bench.compare
 
 
-def _get(mapping, *keys):
-    """mapping[k1][k2]..., or None where any level is missing or null."""
-    for key in keys:
-        if not isinstance(mapping, dict):
-            return None
-        mapping = mapping.get(key)
-    return mapping
+def _drop_null_parents(wide: pd.DataFrame) -> pd.DataFrame:
+    """A parent column that json_normalize keeps only because some record holds the block as
+    null (`throughput` beside `throughput.tokens_per_s`) is dropped: its leaves say the same."""
+    parents = [c for c in wide.columns if any(o.startswith(c + ".") for o in wide.columns) and wide[c].isna().all()]
+    return wide.drop(columns=parents)
 
 
-def flatten(record: dict, *, source: str) -> dict:
-    """One record as one flat row of COLUMNS (None where the run never reached a figure)."""
-    row = {
-        "source": source, "run_id": record.get("run_id"), "model": record.get("model"),
-        "method": record.get("method"), "status": record.get("status"), "error": record.get("error"),
-        "device": _get(record, "memory", "device"), "device_name": _get(record, "env", "device_name"),
-        "trainable": _get(record, "params", "trainable"), "total": _get(record, "params", "total"),
-        "trainable_pct": _get(record, "params", "trainable_pct"),
-        "process_peak_bytes": _get(record, "memory", "process_peak_bytes"),
-        "acc": _get(record, "mmlu", "acc"), "stderr": _get(record, "mmlu", "stderr"),
-        "mmlu_n": _get(record, "mmlu", "n"), "mmlu_shots": _get(record, "mmlu", "shots"),
-        "tokens_per_s": _get(record, "throughput", "tokens_per_s"),
-        "step_p50_s": _get(record, "throughput", "step_time_s", "p50"),
-        "est_bytes": _get(record, "estimate", "total_bytes"),
-        "est_error_pct": _get(record, "estimate", "error_pct"),
-        "wall_s": record.get("wall_s"), "started_at": record.get("started_at"),
-        "loss": list(record.get("loss") or []),
-    }
-    for phase in PHASES:
-        row[f"{phase}_peak_bytes"] = _get(record, "memory", phase, "peak_bytes")
-    return row
+def frame(records: list, *, source=None) -> pd.DataFrame:
+    """One row per record, one column per leaf (dotted path); lists stay lists."""
+    wide = _drop_null_parents(pd.json_normalize(records, sep=".") if records else pd.DataFrame())
+    if source is not None:
+        wide.insert(0, "source", source)
+    return wide
 
 
-def env_summary(records: list) -> dict:
-    """The environment of one source: each key's distinct values, in first-seen order."""
-    seen = {}
-    for record in records:
-        env = record.get("env") or {}
-        flat = {k: v for k, v in env.items() if k != "packages"}
-        flat.update({f"packages.{k}": v for k, v in (env.get("packages") or {}).items()})
-        for key, value in flat.items():
-            values = seen.setdefault(key, [])
-            if str(value) not in values:
-                values.append(str(value))
-    return {key: " | ".join(values) for key, values in seen.items()}
+def combine(frames: list) -> pd.DataFrame:
+    """Several sources' frames as one: columns are the union, in first-seen order."""
+    return _drop_null_parents(pd.concat(frames, ignore_index=True, sort=False))
+
+
+def with_aliases(wide: pd.DataFrame) -> pd.DataFrame:
+    """The wide frame plus the report's short columns (ALIASES, TOP); NaN where not measured."""
+    runs = wide.copy()
+    for name in TOP:
+        if name not in runs:
+            runs[name] = None
+    for name, paths in ALIASES.items():
+        present = [p for p in paths if p in runs]
+        runs[name] = runs[present[0]] if present else float("nan")
+        for other in present[1:]:
+            runs[name] = runs[name].fillna(runs[other])
+    runs["loss"] = [list(v) if isinstance(v, list) else [] for v in runs["loss"]]
+    return runs
+
+
+def target_tasks(runs) -> list:
+    """Task names with a measured accuracy (`tasks.<name>.acc`), target tasks first."""
+    names = [c[len("tasks."):-len(".acc")] for c in runs.columns
+             if c.startswith("tasks.") and c.endswith(".acc") and runs[c].notna().any()]
+    role = {n: runs.get(f"tasks.{n}.role") for n in names}
+    return sorted(names, key=lambda n: role[n] is None or "target" not in set(role[n].dropna()))
+
+
+def env_summary(wide: pd.DataFrame) -> dict:
+    """The environment of one source: each env key's distinct values, in first-seen order."""
+    summary = {}
+    for column in (c for c in wide.columns if c.startswith("env.")):
+        values = list(dict.fromkeys(str(v) for v in wide[column] if not (isinstance(v, float) and v != v)))
+        summary[column[len("env."):]] = " | ".join(values)
+    return summary
 
 
 def default_labels(sources: list) -> list:
@@ -91,22 +108,27 @@ def default_labels(sources: list) -> list:
     return labels
 
 
-def load(*, sources: list, labels=None, skip_bad_lines: bool = False) -> Loaded:
-    """Read every source; raise BenchError for a bad source unless skipping bad lines."""
+def read_sources(*, sources: list, labels=None, skip_bad_lines: bool = False) -> list:
+    """[(label, records, problems)] for every source; BenchError for a bad one or bad labels."""
     if not sources:
         raise BenchError("no result sources given; name at least one directory holding results.jsonl")
-    if labels is None:
-        labels = default_labels(sources)
-    labels = [str(label) for label in labels]
+    labels = [str(label) for label in (labels if labels is not None else default_labels(sources))]
     if len(labels) != len(sources):
         raise BenchError(f"got {len(labels)} labels for {len(sources)} sources; give one label per source")
     if len(set(labels)) != len(labels):
         raise BenchError(f"source labels must be unique, got {labels}")
-    rows, envs, problems = [], {}, []
-    for source, label in zip(sources, labels):
-        records, bad = store.read(source, skip_bad_lines=skip_bad_lines)
-        rows.extend(flatten(record, source=label) for record in records)
-        envs[label] = env_summary(records)
+    return [(label, *store.read(source, skip_bad_lines=skip_bad_lines)) for source, label in zip(sources, labels)]
+
+
+def load(*, sources: list, labels=None, skip_bad_lines: bool = False) -> Loaded:
+    """Read every source into one runs frame; raise BenchError for a bad source unless skipping bad lines."""
+    frames, envs, problems, raw = [], {}, [], []
+    read = read_sources(sources=sources, labels=labels, skip_bad_lines=skip_bad_lines)
+    for source, (label, records, bad) in zip(sources, read):
+        wide = frame(records, source=label)
+        frames.append(wide)
+        envs[label] = env_summary(wide)
         problems.extend(f"[{label}] {line}" for line in bad)
-    runs = pd.DataFrame(rows, columns=list(COLUMNS))
-    return Loaded(runs=runs, envs=envs, problems=problems)
+        raw.append((label, records, Path(source) if Path(source).is_dir() else Path(source).parent))
+    runs = with_aliases(combine(frames))
+    return Loaded(runs=runs, envs=envs, problems=problems, sources=raw)

@@ -1,21 +1,24 @@
-"""Assemble the offline page: the runs table, the environments, the charts' options, echarts inlined.
+"""Assemble the offline pages from templates/: the report (index.html) and the compare page.
 
-Rendering only: the page shows every run (failed ones with status and error) and decides
-nothing. Text from records is escaped by Jinja2's autoescape in HTML, and \\u-escaped in the
-embedded JSON so `</script>` inside a record cannot end the script element.
+Rendering only: a page shows every run (failed ones with status and error) and decides nothing;
+the compare page shows the gate's verdicts, it does not make them. Text from records is escaped
+by Jinja2's autoescape in HTML, and \\u-escaped in the embedded JSON so `</script>` inside a
+record cannot end the script element.
 """
 
 import json
 from datetime import datetime, timezone
+from pathlib import Path
 
 import jinja2
 
 from bench import paths
 from bench.errors import BenchError
+from bench.report import load
 from bench.report.style import count, missing, num
-from bench.report.template import PAGE
 
-_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+_ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+                          autoescape=True, undefined=jinja2.StrictUndefined)
 
 
 def echarts_source() -> str:
@@ -35,12 +38,12 @@ def script_json(value) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _cell(value, *, fmt=None, text=None, cls=None) -> dict:
+def cell(value, *, fmt=None, text=None, cls=None, title=None) -> dict:
     """One table cell: shown text, and the raw value the sort uses (numbers sort as numbers)."""
     if missing(value):
-        return {"text": "-", "key": "", "num": fmt is not None, "cls": cls}
+        return {"text": "-", "key": "", "num": fmt is not None, "cls": cls, "title": title}
     shown = text if text is not None else (fmt.format(value) if fmt else str(value))
-    return {"text": shown, "key": value, "num": fmt is not None, "cls": cls}
+    return {"text": shown, "key": value, "num": fmt is not None, "cls": cls, "title": title}
 
 
 def _error_pct(row):
@@ -52,35 +55,47 @@ def _error_pct(row):
     return 100 * (row.est_bytes - row.train_peak_bytes) / row.train_peak_bytes
 
 
+def _gb(value) -> str:
+    return num(None if missing(value) else value / 1e9, "{:.3f}")
+
+
 def table(runs) -> dict:
-    """Columns and rows of the all-runs table; estimate columns only when some record has one."""
+    """Columns and rows of the all-runs table, compact enough to fit the page: optional columns
+    (source, seed, tasks, held-out loss, estimates) only when some record has them."""
     many = runs["source"].nunique() > 1
+    seeds = runs["seed"].dropna().nunique() > 1
+    tasks = load.target_tasks(runs)
+    heldout = runs["heldout_loss"].notna().any()
     estimates = runs["est_bytes"].notna().any()
-    columns = (["source"] if many else []) + [
-        "model", "method", "status", "error", "train peak GB", "load peak GB", "eval peak GB",
-        "MMLU %", "± %", "trainable", "trainable %", "tokens/s", "step p50 s", "wall s",
-    ] + (["predicted train peak GB", "estimate error %"] if estimates else []) + ["run id"]
+    columns = (["source"] if many else []) + ["model", "method"] + (["seed"] if seeds else []) + [
+        "status", "error", "train peak GB", "load / eval GB", "MMLU % ± se",
+    ] + [f"{t.removeprefix('ftbench_')} %" for t in tasks] + (["held-out loss"] if heldout else []) + [
+        "trainable (%)", "tokens/s", "step p50 s", "wall s",
+    ] + (["predicted train peak GB", "estimate error %"] if estimates else [])
     rows = []
     for row in runs.itertuples():
         failed = row.status != "ok"
-        cells = ([_cell(row.source)] if many else []) + [
-            _cell(row.model), _cell(row.method),
-            _cell(row.status, cls="status-bad" if failed else None), _cell(row.error),
-            *[_cell(getattr(row, f"{p}_peak_bytes"), fmt="{:.3f}",
-                    text=num(getattr(row, f"{p}_peak_bytes") and getattr(row, f"{p}_peak_bytes") / 1e9, "{:.3f}"))
-              for p in ("train", "load", "eval")],
-            _cell(row.acc, fmt="{:.2f}", text=num(row.acc and row.acc * 100, "{:.2f}")),
-            _cell(row.stderr, fmt="{:.2f}", text=num(row.stderr and row.stderr * 100, "{:.2f}")),
-            _cell(row.trainable, fmt="{}", text=count(row.trainable)),
-            _cell(row.trainable_pct, fmt="{:.3g}"), _cell(row.tokens_per_s, fmt="{:.1f}"),
-            _cell(row.step_p50_s, fmt="{:.3f}"), _cell(row.wall_s, fmt="{:.1f}"),
+        cells = ([cell(row.source)] if many else []) + [
+            cell(row.model, cls="wrap", title=f"run id: {row.run_id}"), cell(row.method),
+            *([cell(row.seed, fmt="{:.0f}")] if seeds else []),
+            cell(row.status, cls="status-bad" if failed else None), cell(row.error, cls="wrap"),
+            cell(row.train_peak_bytes, fmt="{}", text=_gb(row.train_peak_bytes)),
+            cell(row.load_peak_bytes, fmt="{}", text=f"{_gb(row.load_peak_bytes)} / {_gb(row.eval_peak_bytes)}"),
+            cell(row.acc, fmt="{}", text=f"{num(row.acc * 100)} ± {num(row.stderr * 100, '{:.1f}')}"
+                 if not missing(row.acc) else None),
+            *[_task_cell(runs.at[row.Index, f"tasks.{t}.acc"]) for t in tasks],
+            *([cell(row.heldout_loss, fmt="{:.3f}")] if heldout else []),
+            cell(row.trainable, fmt="{}", text=f"{count(row.trainable)} ({num(row.trainable_pct, '{:.3g}')}%)"),
+            cell(row.tokens_per_s, fmt="{:.1f}"), cell(row.step_p50_s, fmt="{:.3f}"), cell(row.wall_s, fmt="{:.1f}"),
         ]
         if estimates:
-            cells += [_cell(row.est_bytes, fmt="{:.3f}", text=num(row.est_bytes and row.est_bytes / 1e9, "{:.3f}")),
-                      _cell(_error_pct(row), fmt="{:+.1f}")]
-        cells.append(_cell(row.run_id))
+            cells += [cell(row.est_bytes, fmt="{}", text=_gb(row.est_bytes)), cell(_error_pct(row), fmt="{:+.1f}")]
         rows.append({"failed": failed, "cells": cells})
     return {"columns": columns, "rows": rows}
+
+
+def _task_cell(value) -> dict:
+    return cell(value, fmt="{}", text=None if missing(value) else f"{100 * value:.2f}")
 
 
 def env_rows(envs: dict) -> list:
@@ -90,14 +105,24 @@ def env_rows(envs: dict) -> list:
     return [(key, [env.get(key, "-") for env in envs.values()]) for key in keys]
 
 
-def render(*, loaded, charts: list, image: str | None = None) -> str:
-    """The whole page as a string. `charts`: [{"id", "options" (a dict), "notes"}]."""
+def _common(charts: list) -> dict:
+    return {"built_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "charts": charts,
+            "echarts_js": echarts_source(),
+            "options_json": script_json({chart["id"]: chart["options"] for chart in charts})}
+
+
+def render(*, loaded, charts: list, tables: list = (), image: str | None = None) -> str:
+    """The report page. `charts`: [{"id", "options" (a dict), "notes"}]; `tables`: extra sortable
+    tables [{"id", "title", "notes", "table", "tall"}] shown after the charts."""
     runs = loaded.runs
-    return _ENV.from_string(PAGE).render(
+    return _ENV.get_template("index.html").render(
         title=", ".join(loaded.envs), sources=list(loaded.envs), problems=loaded.problems,
-        n_runs=len(runs), n_ok=int((runs["status"] == "ok").sum()),
-        built_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), image=image,
-        charts=charts, table=table(runs), env_rows=env_rows(loaded.envs),
-        echarts_js=echarts_source(),
-        options_json=script_json({chart["id"]: chart["options"] for chart in charts}),
+        n_runs=len(runs), n_ok=int((runs["status"] == "ok").sum()), image=image,
+        table=table(runs), tables=list(tables), env_rows=env_rows(loaded.envs), **_common(charts),
     )
+
+
+def render_compare(*, names: tuple, envs: tuple, table: dict, summary: str, charts: list, notes: list) -> str:
+    """The compare page: baseline and candidate names and environments, the delta table, the gate's summary."""
+    return _ENV.get_template("compare.html").render(names=names, envs=envs, table=table, summary=summary,
+                                                    notes=notes, **_common(charts))

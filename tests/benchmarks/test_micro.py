@@ -1,17 +1,40 @@
 """Micro-benchmarks of the hot paths, run and compared by scripts/micro_bench.sh.
 
 In the normal suite (pyproject sets --benchmark-disable) each body runs once, as a smoke
-test. The script enables timing, compares with profiles/baselines/micro/cpu.json on `min`
+test. The script enables timing, compares with this CPU's profiles/baselines/micro/<cpu>.json on `min`
 and prints one PASS/FAIL line. Torch runs on one thread here: on a shared 2-core machine
 that is steadier than two, and the figures stay comparable across core counts.
+
+FTBENCH_MICRO_SLOWDOWN=1.25 makes every timed call take 1.25x its own time (a busy wait after
+it): the injected regression scripts/micro_noise.py uses to measure how often the threshold
+misses a real 25% slowdown. Unset, nothing is wrapped.
 """
 
+import os
+import time
 
 import pytest
 import torch
 
+SLOWDOWN = float(os.environ.get("FTBENCH_MICRO_SLOWDOWN", "1"))
+
 SIZE = 1024          # hidden size of the LoRA layer and side of the NF4 matrix
 BATCH, SEQ = 8, 128  # 1,024 tokens per forward, as a small training micro-batch
+
+
+def timed(fn):
+    """The function to time: `fn` itself, or `fn` slowed by SLOWDOWN when that is set."""
+    if SLOWDOWN == 1:
+        return fn
+
+    def call(*args, **kwargs):
+        start = time.perf_counter()
+        out = fn(*args, **kwargs)
+        until = start + SLOWDOWN * (time.perf_counter() - start)
+        while time.perf_counter() < until:
+            pass
+        return out
+    return call
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +61,7 @@ def test_lora_linear_forward(benchmark, lora_model):
         with torch.no_grad():
             return lora_model(x)
 
-    out = benchmark(forward)
+    out = benchmark(timed(forward))
     assert out.shape == (BATCH, SEQ, SIZE)
 
 
@@ -51,7 +74,7 @@ def test_lora_linear_forward_backward(benchmark, lora_model):
             p.grad = None
         lora_model(x).square().mean().backward()
 
-    benchmark(step)
+    benchmark(timed(step))
     assert len(trainable) == 2 and all(p.grad is not None for p in trainable)  # lora_A and lora_B only
 
 
@@ -59,7 +82,7 @@ def test_nf4_quantize(benchmark):
     import bitsandbytes.functional as F
 
     weight = torch.randn(SIZE, SIZE)
-    packed, state = benchmark(F.quantize_4bit, weight, quant_type="nf4")
+    packed, state = benchmark(timed(F.quantize_4bit), weight, quant_type="nf4")
     assert packed.numel() == SIZE * SIZE // 2 and state.quant_type == "nf4"  # two weights a byte
 
 
@@ -68,7 +91,7 @@ def test_nf4_dequantize(benchmark):
 
     weight = torch.randn(SIZE, SIZE)
     packed, state = F.quantize_4bit(weight, quant_type="nf4")
-    restored = benchmark(F.dequantize_4bit, packed, state)
+    restored = benchmark(timed(F.dequantize_4bit), packed, state)
     assert restored.shape == weight.shape
     assert (restored - weight).abs().mean() < 0.1  # NF4 error on N(0, 1) weights is ~0.07
 
@@ -77,18 +100,20 @@ def test_calibration_matmul(benchmark):
     """The gate's calibration figure: tells a slower machine from slower code."""
     from bench.gate.calibrate import measure_calibration
 
-    result = benchmark(measure_calibration, reps=3, warmup=1)
+    result = benchmark(timed(measure_calibration), reps=3, warmup=1)
     assert result["matmul_gflops"] > 0 and result["threads"] == 1
 
 
 @pytest.fixture(scope="module")
 def tiny_specs():
+    from bench import precision
     from bench.matrix import build_matrix
     from bench.profile import load_profile
 
     settings = load_profile("smoke", overrides={"run": {"methods": ["full", "lora", "qlora", "dora", "lora8"],
                                                         "device": "cpu"}})
-    return {spec["method"]: spec for spec in build_matrix(settings)}
+    return {spec["method"]: precision.apply(dict(spec, device="cpu"), precision.FIXED["fp32"])
+            for spec in build_matrix(settings)}
 
 
 @pytest.mark.parametrize("method", ["full", "lora", "qlora", "dora", "lora8"])
@@ -101,7 +126,8 @@ def test_train_step_tiny_llama(benchmark, tiny_specs, method):
     spec = tiny_specs[method]
     model = methods.build(spec)
     tokenizer = AutoTokenizer.from_pretrained(spec["model_path"])
-    (batch,) = data.batches(tokenizer, seed=0, steps=1, grad_accum=1, batch_size=4, seq_len=64)
+    (batch,) = data.prepare(tokenizer=tokenizer, source="arc-easy", seq_len=64, heldout=0).train_batches(
+        seed=0, steps=1, grad_accum=1, batch_size=4)
     optimizer = methods.make_optimizer(model, spec)
     model.train()
 
@@ -110,4 +136,4 @@ def test_train_step_tiny_llama(benchmark, tiny_specs, method):
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    benchmark(step)
+    benchmark(timed(step))

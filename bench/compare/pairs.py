@@ -1,0 +1,222 @@
+"""Which runs pair with which, and one row of paired statistics per pair and metric. Never prints.
+
+Within one model and one group (the spec without method and seed), every method is paired with
+`base` and with every other method. Seeds pair with the same seed; a single `base` run (it trains
+nothing) pairs with every seed. Runs whose resolved precision policy or data fingerprint differ
+are never compared: they are listed as unmatched with the reason.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from bench.compare import stats
+from bench.compare.runs import HELDOUT, MMLU, fingerprint_of, group_of, precision_of, scores, seed_of
+from bench.mmlu.tasks import CATEGORIES, builtin_subjects
+from bench.schema import METHODS
+
+LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class Row:
+    """A - B on one metric over the questions both answered (a_only/b_only: McNemar's b and c)."""
+    model: str
+    group: str
+    a: str
+    b: str
+    metric: str
+    kind: str            # "accuracy" (higher is better) or "loss" (lower is better)
+    role: object         # "target" | "extra" for tasks, None otherwise
+    seeds: list          # [[seed_a, seed_b], ...] that were paired
+    dropped: int         # questions scored on one side (or one seed) only, left out
+    resamples: int
+    level: float
+    n: int
+    value_a: float
+    value_b: float
+    diff: float
+    lo: float
+    hi: float
+    verdict: str
+    seed_diffs: list
+    seed_sd: object
+    a_only: object
+    b_only: object
+    mcnemar_p: object
+    mcnemar_p_seeds: object
+    disagreement: object
+    n_needed_1pt: object
+    held_back: bool = False  # one seed: the interval excluded 0 but exact McNemar p >= 0.05 (verdict tied)
+
+
+@dataclass(frozen=True)
+class Unmatched:
+    """A pair of runs (or of methods, when no seed is common: seeds None) not compared, and why."""
+    model: str
+    group: str
+    a: str
+    b: str
+    seeds: object        # [seed_a, seed_b] or None
+    reason: str
+
+
+@dataclass
+class Comparison:
+    rows: list = field(default_factory=list)
+    unmatched: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    groups: dict = field(default_factory=dict)  # (model, group) -> methods found
+    measured: set = field(default_factory=set)  # every metric some pair could compare
+
+
+def method_order(methods) -> list:
+    """The registry's order (base, full, lora, ...), unknown methods after it alphabetically."""
+    known = [m for m in METHODS if m in methods]
+    return known + sorted(m for m in methods if m not in METHODS)
+
+
+def index(runs, notes: list) -> dict:
+    """{(model, group): {method: {seed: Run}}}; of duplicate runs the last one read is kept."""
+    out = {}
+    for run in runs:
+        r = run.record
+        seeds = out.setdefault((r["model"], group_of(r)), {}).setdefault(r["method"], {})
+        if seed_of(r) in seeds:
+            notes.append(f"{r['model']} {r['method']} seed {seed_of(r)}: several ok runs; the last one read is used")
+        seeds[seed_of(r)] = run
+    return out
+
+
+def method_pairs(methods, *, against_base_only: bool = False) -> list:
+    """(A, B): each method against base, then each method against each later one."""
+    ordered = method_order(methods)
+    trained = [m for m in ordered if m != "base"]
+    pairs = [(m, "base") for m in trained] if "base" in methods else []
+    if not against_base_only:
+        pairs += [(x, y) for i, x in enumerate(trained) for y in trained[i + 1:]]
+    return pairs
+
+
+def mismatch(ra, rb):
+    """Why two runs must not be compared, or None."""
+    for what, get in (("precision policy", precision_of), ("data fingerprint", fingerprint_of)):
+        va, vb = get(ra.record), get(rb.record)
+        if va is not None and vb is not None and va != vb:
+            shown = (va, vb) if what.startswith("precision") else (str(va)[:12], str(vb)[:12])
+            return f"{what} differs: {shown[0]} vs {shown[1]}"
+    return None
+
+
+def seed_pairs(a_seeds: dict, b_seeds: dict, *, b_is_base: bool) -> tuple:
+    """([(seed_a, seed_b, run_a, run_b)], [([seed_a, seed_b] or None, reason)], [seeds on one side only])."""
+    if b_is_base and len(b_seeds) == 1:
+        (sb, rb), = b_seeds.items()
+        candidates = [(sa, sb, ra, rb) for sa, ra in sorted(a_seeds.items())]
+        left_out = []
+    else:
+        common = sorted(set(a_seeds) & set(b_seeds))
+        candidates = [(s, s, a_seeds[s], b_seeds[s]) for s in common]
+        left_out = sorted(set(a_seeds) ^ set(b_seeds))
+    matched, refused = [], []
+    for sa, sb, ra, rb in candidates:
+        why = mismatch(ra, rb)
+        if why:
+            refused.append(([sa, sb], why))
+        else:
+            matched.append((sa, sb, ra, rb))
+    if not candidates:
+        refused.append((None, f"no common seed ({', '.join(map(str, sorted(a_seeds)))} vs "
+                             f"{', '.join(map(str, sorted(b_seeds)))})"))
+    return matched, refused, left_out
+
+
+def metric_order(names) -> list:
+    """Tasks first (alphabetically), then MMLU overall and by category, then held-out loss."""
+    fixed = [MMLU] + [f"{MMLU}.{c}" for c in CATEGORIES] + [HELDOUT]
+    tasks = sorted(n for n in names if n not in fixed and not n.startswith(MMLU + "."))
+    return tasks + [n for n in fixed if n in names] + sorted(
+        n for n in names if n.startswith(MMLU + ".") and n not in fixed)
+
+
+def metric_row(*, key, metric, scored, role, resamples, seed) -> tuple:
+    """(Row or None, note or None) for one metric. scored: [(seed_a, seed_b, scores_a, scores_b)]
+    over the matched seed pairs, each scores a {metric: {question: score}} dict."""
+    model, group, a, b = key
+    having = [(sa, sb, x[metric], y[metric]) for sa, sb, x, y in scored if metric in x and metric in y]
+    note = None
+    if len(having) < len(scored):
+        note = f"{model} {a} vs {b} {metric}: measured in {len(having)} of {len(scored)} seed pairs; used those"
+    every = set().union(*(set(x) | set(y) for _, _, x, y in having))
+    common = set.intersection(*(set(x) & set(y) for _, _, x, y in having))
+    if not common:
+        return None, f"{model} {a} vs {b} {metric}: no question scored on both sides"
+    keys = sorted(common, key=repr)
+    a_scores = np.array([[x[k] for k in keys] for _, _, x, _ in having])
+    b_scores = np.array([[y[k] for k in keys] for _, _, _, y in having])
+    accuracy = metric != HELDOUT
+    figures = stats.paired(a_scores, b_scores, accuracy=accuracy, resamples=resamples, seed=seed, level=LEVEL)
+    row = Row(model=model, group=group, a=a, b=b, metric=metric, kind="accuracy" if accuracy else "loss",
+              role=role, seeds=[[sa, sb] for sa, sb, _, _ in having], dropped=len(every) - len(common),
+              resamples=resamples, level=LEVEL, **figures)
+    return row, note
+
+
+def _scorer(categories: dict):
+    """run -> its scores; each run and each predictions file is read once per comparison."""
+    memo, cache = {}, {}
+
+    def score(run):
+        if id(run) not in memo:
+            memo[id(run)] = scores(run, categories=categories, cache=cache)
+        return memo[id(run)]
+    return score
+
+
+def _compare_pair(out: Comparison, *, key, a_seeds, b_seeds, score, metrics, resamples, seed) -> None:
+    """Append one pair's rows, unmatched seed pairs and notes to `out`."""
+    model, group, a, b = key
+    matched, refused, left_out = seed_pairs(a_seeds, b_seeds, b_is_base=b == "base")
+    out.unmatched += [Unmatched(model, group, a, b, seeds, why) for seeds, why in refused]
+    if not matched:
+        return
+    if left_out:
+        out.notes.append(f"{model} {a} vs {b}: seed(s) {', '.join(map(str, left_out))} on one side only; left out")
+    scored = [(sa, sb, score(ra), score(rb)) for sa, sb, ra, rb in matched]
+    names = set().union(*(set(x) & set(y) for _, _, x, y in scored))
+    out.measured |= names
+    role_of = (matched[0][2].record.get("tasks") or {})
+    for metric in metric_order(names):
+        if metrics is None or metric in metrics:
+            role = (role_of.get(metric) or {}).get("role")
+            row, note = metric_row(key=key, metric=metric, scored=scored, role=role, resamples=resamples, seed=seed)
+            out.rows += [row] if row else []
+            out.notes += [note] if note else []
+
+
+def compare_runs(runs, *, metrics=None, against_base_only: bool = False, resamples: int = 10_000,
+                 seed: int = 0, categories=None) -> Comparison:
+    """Paired rows for every pair of methods in every (model, group), plus what could not be paired.
+
+    metrics: names to keep (default all measured). categories: MMLU subject -> category
+    (default: lm-eval's own mapping, bench.mmlu.tasks.builtin_subjects()).
+    """
+    out = Comparison()
+    score = _scorer(_builtin_categories(out.notes) if categories is None else categories)
+    for (model, group), by_method in index(runs, out.notes).items():
+        out.groups[(model, group)] = method_order(by_method)
+        if len(by_method) < 2:
+            out.notes.append(f"{model} (spec {group[:8]}): only {', '.join(by_method)}; nothing to pair it with")
+        for a, b in method_pairs(by_method, against_base_only=against_base_only):
+            _compare_pair(out, key=(model, group, a, b), a_seeds=by_method[a], b_seeds=by_method[b], score=score,
+                          metrics=metrics, resamples=resamples, seed=seed)
+    return out
+
+
+def _builtin_categories(notes: list) -> dict:
+    """lm-eval's subject -> category map; without lm-eval, categories are skipped with a note."""
+    try:
+        return builtin_subjects()
+    except (ImportError, RuntimeError, OSError) as exc:
+        notes.append(f"MMLU categories skipped: cannot read lm-eval's subject list ({exc})")
+        return {}

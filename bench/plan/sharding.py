@@ -1,0 +1,67 @@
+"""FSDP sharding and CPU offload applied to one device's terms (in place).
+
+FSDP over N GPUs (FULL_SHARD, one unit per decoder layer, the root unit holding embeddings,
+final norm and lm_head, as PEFT's, accelerate's and Answer.AI's FSDP-QLoRA recipes wrap) divides
+weights, adapters, gradients and optimizer state by N. It does not divide:
+  fsdp_gathered     the unit computing and the one prefetched (BACKWARD_PRE / forward
+                    prefetch, limit_all_gathers): 2 decoder layers gathered in their storage
+                    dtype, plus the root unit, which FSDP keeps gathered from forward to the
+                    end of backward (its own shard is already counted in the weights).
+  fsdp_grad_buffer  a layer's unsharded gradient before reduce-scatter, and for a trained root
+                    its full gradient, which is reduced only at the end of backward.
+NCCL's own buffers live outside torch's allocator and are not modelled.
+offload='optimizer' keeps optimizer states in CPU memory; 'all' also the weights and gradients
+(FSDP CPUOffload), leaving the gathered units on the device.
+"""
+
+from bench.plan.terms import nf4_bytes_per_param
+
+
+def apply(resident: dict, moments: dict, *, gpus: int, offload: str, unit: dict, notes: list) -> None:
+    """`unit` gives the gathered sizes: layer_bytes, root_bytes, layer_grad_bytes, root_grad_bytes."""
+    weight_keys = [k for k in resident if k.startswith("weights") or k in ("quant_constants", "adapters")]
+    step = moments.get("optimizer step", {})
+    backwards = [moments[m] for m in ("backward start", "backward end") if m in moments]
+    if offload in ("optimizer", "all"):
+        resident["optimizer_states"] = 0
+        step["optimizer_temporaries"] = 0
+        notes.append("optimizer states offloaded to CPU memory (the CPU must hold them; steps get slower)")
+    if offload == "all":
+        for key in weight_keys:
+            resident[key] = 0
+        for moment in [step] + backwards:
+            if "gradients" in moment:
+                moment["gradients"] = 0
+        notes.append("weights and gradients offloaded to CPU; the gathered layers stay on the device")
+    if gpus > 1 or offload == "all":
+        for key in weight_keys + ["optimizer_states", "paged_optimizer_states"]:
+            if key in resident:
+                resident[key] = -(-resident[key] // gpus)
+        for moment in [step] + backwards:
+            for key in ("gradients", "optimizer_temporaries"):
+                if key in moment:
+                    moment[key] = -(-moment[key] // gpus)
+        root_gathered = unit["root_bytes"] if offload == "all" else unit["root_bytes"] - unit["root_bytes"] // gpus
+        for moment in backwards:
+            moment["fsdp_gathered"] = 2 * unit["layer_bytes"] + root_gathered
+            moment["fsdp_grad_buffer"] = unit["layer_grad_bytes"] + unit["root_grad_bytes"]
+        if gpus > 1:
+            notes.append(f"FSDP over {gpus} GPUs: weights, gradients and optimizer states sharded; activations, "
+                         "logits, two gathered layers and the root unit are not (figures are per GPU)")
+
+
+def unit_sizes(config, *, n, method, p, full, layer_trainable, param_bytes, double_quant) -> dict:
+    """Sizes FSDP gathers: one decoder layer and the root unit, in their storage dtype (16-bit
+    under the mixed policies: FSDP's MixedPrecision param_dtype)."""
+    layers = config["num_hidden_layers"]
+    dense = p["act"] if p["autocast"] else p["weights"]
+    linear_bytes = {"qlora": nf4_bytes_per_param(double_quant=double_quant), "lora8": 1}.get(method, dense)
+    other_bytes = p["unquantised"] if method in ("qlora", "lora8") else dense
+    layer_linear = n["linear"] // layers
+    layer_other = (n["norm"] - config["hidden_size"] + n["bias"]) // layers
+    root = n["embed"] + n["lm_head"] + config["hidden_size"]
+    adapters = 0 if full else layer_trainable * param_bytes
+    return {"layer_bytes": int(layer_linear * linear_bytes + layer_other * other_bytes + adapters),
+            "root_bytes": root * other_bytes,
+            "layer_grad_bytes": layer_trainable * param_bytes,
+            "root_grad_bytes": root * param_bytes if full else 0}

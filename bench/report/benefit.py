@@ -1,0 +1,131 @@
+"""What a method buys, from bench.compare's paired statistics: the report's link to them.
+
+`paired()` asks bench.compare for the mean and interval over seeds of each headline metric
+(seed_summary), each method's target-task gain and MMLU change against base (learn_forget), and
+the pairwise verdicts (compare_runs). This module computes no statistics itself; it draws the
+"learns versus forgets" chart and the verdicts table from those rows, and when bench.compare is
+missing the report goes on without them and says so.
+"""
+
+from dataclasses import dataclass, field
+
+from pyecharts import options as opts
+from pyecharts.charts import Scatter
+
+from bench.report import style
+
+METRIC_PATHS = ("mmlu.acc", "heldout.loss")  # plus tasks.<target>.acc, added per source
+
+
+@dataclass
+class Paired:
+    summaries: dict = field(default_factory=dict)  # (source, model, group, method, path) -> seed_summary row
+    learn_forget: list = field(default_factory=list)  # learn_forget rows, each with "source"
+    rows: list = field(default_factory=list)  # (source, bench.compare Row) pairs
+    notes: list = field(default_factory=list)
+
+
+def paired(sources: list, *, paths=METRIC_PATHS) -> Paired:
+    """sources: [(label, records, root)]. Each source is compared within itself."""
+    out = Paired()
+    try:
+        import bench.compare as api
+    except ImportError as exc:
+        out.notes.append(f"paired statistics skipped: bench.compare cannot be imported ({exc})")
+        return out
+    for label, records, root in sources:
+        try:
+            _add(out, api, label=label, records=records, root=root, paths=paths)
+        except (ValueError, OSError, KeyError) as exc:  # the statistics are optional: the page still shows the runs
+            out.notes.append(f"[{label}] paired statistics skipped: {exc}")
+    return out
+
+
+def _add(out: Paired, api, *, label, records, root, paths) -> None:
+    """One source's seed summaries, learns-versus-forgets rows and pairwise rows, into `out`."""
+    targets = {f"tasks.{name}.acc" for r in records for name, block in (r.get("tasks") or {}).items()
+               if isinstance(block, dict) and block.get("role") == "target"}
+    for path in (*paths, *sorted(targets)):
+        for row in api.seed_summary(records, metric=path):
+            out.summaries[(label, row["model"], row["group"], row["method"], path)] = row
+    out.learn_forget += [dict(row, source=label) for row in api.learn_forget(records, root)]
+    comparison = api.compare_runs(api.as_runs(records, root))
+    out.rows += [(label, row) for row in comparison.rows]
+    out.notes += [f"[{label}] {note}" for note in comparison.notes]
+
+
+def _get(row, name):
+    return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
+
+
+def _learn_forget_point(r: dict, many: bool) -> dict:
+    gain, change = r["target_gain"], r["mmlu_change"]
+    x, y = 100 * gain["diff"], 100 * change["diff"]
+    name = f"{r['model']} · {r['method']}" + (f" [{r['source']}]" if many else "")
+    tip = (f"<b>{style.safe(name)}</b><br/>{style.safe(r.get('target_task'))} gain over base: {x:+.1f} pt "
+           f"(95% {100 * gain['lo']:+.1f} to {100 * gain['hi']:+.1f}), {gain['verdict']}<br/>MMLU change vs base: "
+           f"{y:+.1f} pt (95% {100 * change['lo']:+.1f} to {100 * change['hi']:+.1f}), {change['verdict']}<br/>"
+           f"seeds: {', '.join(map(str, r.get('seeds') or []))}")
+    return {"name": r["method"], "value": [round(x, 4), round(y, 4)], "tooltip": {"formatter": tip}}
+
+
+def learn_forget_chart(rows: list):
+    """x = target-task gain over base, y = MMLU change vs base (points), one point per method with
+    both intervals; None when no row has both figures."""
+    usable = [r for r in rows if r.get("target_gain") and r.get("mmlu_change")]
+    if not usable:
+        return None
+    many = len({r["source"] for r in usable}) > 1
+    scatter = Scatter(init_opts=opts.InitOpts(width=style.WIDTH, height=style.HEIGHT,
+                                              animation_opts=opts.AnimationOpts(animation=False))).add_xaxis([])
+    for method in style.method_order(r["method"] for r in usable):
+        mine = [r for r in usable if r["method"] == method]
+        data = [_learn_forget_point(r, many) for r in mine]
+        bars = []
+        for r in mine:  # a horizontal and a vertical interval per point; '-' breaks the line
+            gain, change = r["target_gain"], r["mmlu_change"]
+            x, y = 100 * gain["diff"], 100 * change["diff"]
+            bars += [[100 * gain["lo"], y], [100 * gain["hi"], y], [x, "-"],
+                     [x, 100 * change["lo"]], [x, 100 * change["hi"]], [x, "-"]]
+        scatter.add_yaxis(method, data, color=style.color(method), symbol_size=14,
+                          label_opts=opts.LabelOpts(position="right", formatter="{b}"))
+        scatter.options["series"].append({"type": "line", "name": method, "data": bars, "showSymbol": False,
+                                          "silent": True, "connectNulls": False, "tooltip": {"show": False},
+                                          "itemStyle": {"color": style.color(method)}, "lineStyle": {"width": 1.5}})
+    scatter.options["series"][0]["markLine"] = {"silent": True, "symbol": "none", "label": {"show": False},
+                                                "lineStyle": {"color": "#999", "type": "dashed"},
+                                                "data": [{"xAxis": 0}, {"yAxis": 0}]}
+    return scatter.set_global_opts(
+        title_opts=opts.TitleOpts(title="Learns vs forgets (against base)",
+                                  subtitle="right: learns more on the target task; down: forgets more MMLU; bars: 95% paired intervals"),
+        xaxis_opts=opts.AxisOpts(type_="value", name="target-task gain over base (points)", name_location="middle",
+                                 name_gap=28, is_scale=True),
+        yaxis_opts=opts.AxisOpts(type_="value", name="MMLU change vs base (points)", is_scale=True),
+        tooltip_opts=opts.TooltipOpts(trigger="item"), legend_opts=opts.LegendOpts(pos_top="bottom"))
+
+
+def verdict_table(rows: list):
+    """The pairwise verdicts as a sortable table: [(source, Row)] -> {columns, rows}; None if empty."""
+    from bench.report.page import cell
+
+    if not rows:
+        return None
+    many = len({source for source, _ in rows}) > 1
+    out = []
+    for source, row in rows:
+        points = _get(row, "kind") != "loss"  # accuracies on 0-1 shown in points, losses as they are
+        k, fmt = (100, "{:+.1f}") if points else (1, "{:+.3f}")
+        value = "{:.1f}" if points else "{:.3f}"
+        needed = _get(row, "n_needed_1pt")
+        cells = ([cell(source)] if many else []) + [
+            cell(_get(row, "model")), cell(_get(row, "a")), cell(_get(row, "b")), cell(_get(row, "metric")),
+            cell(_get(row, "n"), fmt="{}"), cell(_get(row, "value_a") * k, fmt=value),
+            cell(_get(row, "value_b") * k, fmt=value), cell(_get(row, "diff") * k, fmt=fmt),
+            cell(_get(row, "lo") * k, fmt="{}", text=f"{fmt.format(_get(row, 'lo') * k)} to {fmt.format(_get(row, 'hi') * k)}"),
+            cell(_get(row, "verdict"), cls=f"v-{str(_get(row, 'verdict')).split()[0]}"),
+            cell(needed, fmt="{:,.0f}"),
+        ]
+        out.append({"failed": False, "cells": cells})
+    columns = (["source"] if many else []) + ["model", "A", "B", "metric", "n", "A", "B", "A − B", "95% interval",
+                                              "verdict", "questions for 1 pt"]
+    return {"columns": columns, "rows": out}

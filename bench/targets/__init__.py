@@ -1,0 +1,26 @@
+"""Target tasks: a built-in training task's test split, scored through lm-eval's own task definition.
+
+    target_task("arc-easy")  -> "ftbench_arc_easy" (None for sources without one)
+    ensure_tasks()           -> the generated task folder (bench.targets.tasks)
+    make_lm(...), score_task(lm=, task=, limit=, predictions_path=)   (bench.targets.scoring; lm-eval, lazily)
+
+Importing this package imports neither torch nor lm_eval.
+"""
+
+from bench.targets.tasks import ensure_tasks, target_task
+
+__all__ = ["target_task", "ensure_tasks", "make_lm", "score_task"]
+
+
+def make_lm(**kwargs):
+    """See bench.targets.scoring.make_lm (imported on first call: it pulls in lm_eval and torch)."""
+    from bench.targets.scoring import make_lm as _make_lm
+
+    return _make_lm(**kwargs)
+
+
+def score_task(**kwargs):
+    """See bench.targets.scoring.score_task (imported on first call)."""
+    from bench.targets.scoring import score_task as _score_task
+
+    return _score_task(**kwargs)

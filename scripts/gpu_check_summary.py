@@ -1,0 +1,140 @@
+"""Summarise a scripts/gpu_check.sh run: one JSON file and one verdict line.
+
+    python scripts/gpu_check_summary.py OUT --gpu NAME [--profile NAME=EXIT_CODE ...] [--skipped REASON]
+
+Reads OUT/gpu-tests.xml (pytest's JUnit report of the gpu-marked tests) and OUT/<profile>/results.jsonl
+for each profile run, and writes OUT/summary.json with
+  tests     passed, failed, skipped, and each skip reason
+  profiles  per profile: its exit code and each run's status
+  memory    per run and phase: torch's reserved peak, torch's reserved at the phase end, NVML's
+            figure for this process at the phase end, the CUDA context measured before the
+            first phase, and whether NVML agrees with reserved + context (see AGREE_*)
+  planner   per run: the planner's predicted train peak against the measured one, error in %
+The last line printed is the verdict, "gpu-check: PASS (...)" or "gpu-check: FAIL (...)"; exit 0
+or 1. Planner errors are reported, not failed on: the CUDA terms are first estimates.
+"""
+
+import argparse
+import json
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+MiB = 2**20
+# NVML's process figure minus torch's reserved pool is memory outside torch: the CUDA context,
+# plus kernels loaded lazily after it was measured (CUDA_MODULE_LOADING=LAZY). First-contact
+# bounds on (NVML - reserved) - context, to be narrowed by the figures this script records.
+AGREE_BELOW, AGREE_ABOVE = -64 * MiB, 512 * MiB
+PLANNER_WARN_PCT = 25.0
+
+
+def tests(report: Path) -> dict:
+    """Counts from a JUnit XML report; all zero when pytest wrote none."""
+    out = {"passed": 0, "failed": 0, "skipped": 0, "skip_reasons": []}
+    if not report.is_file():
+        out["failed"], out["error"] = 1, f"no test report at {report}"
+        return out
+    for case in ET.parse(report).getroot().iter("testcase"):
+        kinds = {child.tag for child in case}
+        if kinds & {"failure", "error"}:
+            out["failed"] += 1
+        elif "skipped" in kinds:
+            out["skipped"] += 1
+            reason = case.find("skipped").get("message", "")
+            if reason not in out["skip_reasons"]:
+                out["skip_reasons"].append(reason)
+        else:
+            out["passed"] += 1
+    return out
+
+
+def memory_rows(record: dict) -> list:
+    """NVML against torch, per phase of one run."""
+    memory, rows = record.get("memory") or {}, []
+    context = memory.get("cuda_context_bytes")
+    for phase in ("load", "train", "eval"):
+        figures = memory.get(phase) or {}
+        nvml, reserved = figures.get("nvml_process_bytes"), figures.get("reserved_end_bytes")
+        row = {"run": record["run_id"], "method": record["method"], "phase": phase,
+               "reserved_peak_bytes": figures.get("reserved_peak_bytes"), "reserved_end_bytes": reserved,
+               "nvml_process_bytes": nvml, "nvml_used_bytes": figures.get("nvml_used_bytes"),
+               "cuda_context_bytes": context, "outside_torch_bytes": None, "agree": None}
+        if None not in (nvml, reserved, context):
+            row["outside_torch_bytes"] = nvml - reserved
+            row["agree"] = AGREE_BELOW <= nvml - reserved - context <= AGREE_ABOVE
+        rows.append(row)
+    return rows
+
+
+def planner_row(record: dict) -> dict | None:
+    estimate = record.get("estimate") or {}
+    if "total_bytes" not in estimate:
+        return None
+    return {"run": record["run_id"], "model": record["model"], "method": record["method"],
+            "predicted_bytes": estimate["total_bytes"], "measured_bytes": estimate.get("measured_bytes"),
+            "error_pct": estimate.get("error_pct")}
+
+
+def summarise(out: Path, *, gpu: str, profiles: dict, skipped: str | None) -> dict:
+    summary = {"gpu": gpu or None, "skipped": skipped, "tests": tests(out / "gpu-tests.xml"),
+               "profiles": {}, "memory": [], "planner": []}
+    for name, code in profiles.items():
+        path = out / name / "results.jsonl"
+        records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+        summary["profiles"][name] = {"exit_code": code,
+                                     "runs": [{"method": r["method"], "status": r["status"], "error": r["error"]}
+                                              for r in records]}
+        for record in records:
+            summary["memory"] += memory_rows(record)
+            row = planner_row(record)
+            if row:
+                summary["planner"].append(row)
+    return summary
+
+
+def verdict(summary: dict) -> tuple:
+    """(exit code, one line)."""
+    t = summary["tests"]
+    problems = [f"{t['failed']} test(s) failed"] if t["failed"] else []
+    parts = [f"tests {t['passed']} passed, {t['failed']} failed, {t['skipped']} skipped"]
+    for name, profile in summary["profiles"].items():
+        ok = sum(r["status"] == "ok" for r in profile["runs"])
+        parts.append(f"{name} {ok}/{len(profile['runs'])} ok")
+        if profile["exit_code"] != 0 or ok < len(profile["runs"]) or not profile["runs"]:
+            problems.append(f"profile {name} (exit {profile['exit_code']}, {ok}/{len(profile['runs'])} ok)")
+    checked = [r for r in summary["memory"] if r["agree"] is not None]
+    if summary["profiles"]:
+        parts.append(f"NVML = reserved + context in {sum(r['agree'] for r in checked)}/{len(checked)} phases"
+                     if checked else "NVML process figure unavailable")
+        if any(not r["agree"] for r in checked):
+            problems.append("NVML disagrees with torch's reserved + context")
+    planned = [r for r in summary["planner"] if r["error_pct"] is not None]
+    if planned:
+        near = sum(abs(r["error_pct"]) <= PLANNER_WARN_PCT for r in planned)
+        parts.append(f"planner within ±{PLANNER_WARN_PCT:g}% for {near}/{len(planned)} runs")
+    where = f"GPU {summary['gpu']}" if summary["gpu"] else f"no GPU: {summary['skipped']}"
+    text = "; ".join([where] + parts)
+    if problems:
+        return 1, f"gpu-check: FAIL ({'; '.join(problems)}) ({text})"
+    return 0, f"gpu-check: PASS ({text})"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--gpu", default="")
+    parser.add_argument("--profile", action="append", default=[], metavar="NAME=EXIT_CODE")
+    parser.add_argument("--skipped", help="why the CUDA parts did not run")
+    args = parser.parse_args(argv)
+    profiles = {name: int(code) for name, code in (item.split("=", 1) for item in args.profile)}
+    summary = summarise(args.out, gpu=args.gpu, profiles=profiles, skipped=args.skipped)
+    code, line = verdict(summary)
+    summary["verdict"] = line
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    print(f"summary: {args.out / 'summary.json'}")
+    print(line)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""The driver's pre-flight: bad data is refused before any run, in one line, without torch in the driver."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from bench.data import check
+from bench.errors import BenchError
+from tests.conftest import ROOT
+
+CHAT = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}
+
+
+def jsonl(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_driver_gets_the_data_block_without_importing_torch(tiny_path, tmp_path):
+    data = jsonl(tmp_path / "d.jsonl", [{"prompt": f"Item {i}:", "completion": f" c{i}"} for i in range(10)])
+    code = ("import json, sys; from bench.data import check; "
+            f"r = check(source={str(data)!r}, tokenizer_path={str(tiny_path)!r}, seq_len=16, heldout=2); "
+            "print(json.dumps(r)); print('torch imported' if 'torch' in sys.modules else 'no torch')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={"PATH": "/usr/bin:/bin", "FTBENCH_CACHE": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr
+    answer, torch_line = done.stdout.strip().splitlines()[-2:]
+    assert torch_line == "no torch"
+    block = json.loads(answer)
+    assert block["data"]["train_examples"] == 8 and block["data"]["heldout_examples"] == 2
+    assert block["data"]["format"] == "prompt-completion" and block["data"]["source"] == str(data.resolve())
+    assert set(block["token_lengths"]) == {"n", "median", "p95", "p99", "max", "seq_len_99pct_whole"}
+
+
+def test_chat_data_with_a_tokenizer_without_template(tiny_path, tmp_path, monkeypatch):
+    monkeypatch.setenv("FTBENCH_CACHE", str(tmp_path / "cache"))
+    bare = tmp_path / "bare-tokenizer"
+    bare.mkdir()
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny_path / name, bare / name)
+    data = jsonl(tmp_path / "chat.jsonl", [CHAT, CHAT])
+    with pytest.raises(BenchError, match="chat data needs a tokenizer with a chat template") as info:
+        check(source=str(data), tokenizer_path=bare, seq_len=32, heldout=0)
+    assert "\n" not in str(info.value)
+
+
+def test_seq_len_leaving_nothing_supervised(tiny_path, tmp_path, monkeypatch):
+    monkeypatch.setenv("FTBENCH_CACHE", str(tmp_path / "cache"))
+    data = jsonl(tmp_path / "long.jsonl", [{"prompt": " ".join(["one"] * 30), "completion": " two"}] * 3)
+    with pytest.raises(BenchError, match=r"3 of 3 examples \(100.0%\) lose every supervised token at seq_len 8 "
+                                         r"\(limit 10%\); use a longer seq_len: 32 keeps 99%"):
+        check(source=str(data), tokenizer_path=tiny_path, seq_len=8, heldout=0)
+
+
+def test_cheap_refusals_need_no_child(tmp_path, monkeypatch):
+    def no_child(*args, **kwargs):
+        raise AssertionError("a child was started for a check the driver can make itself")
+
+    monkeypatch.setattr(subprocess, "run", no_child)
+    with pytest.raises(BenchError, match="does not exist"):
+        check(source=str(tmp_path / "missing.jsonl"), tokenizer_path=tmp_path, seq_len=8)
+    with pytest.raises(BenchError, match="neither a built-in"):
+        check(source="arc-hard", tokenizer_path=tmp_path, seq_len=8)
+    with pytest.raises(BenchError, match="unknown data format 'yaml'"):
+        check(source="arc-easy", data_format="yaml", tokenizer_path=tmp_path, seq_len=8)

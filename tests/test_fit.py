@@ -1,0 +1,120 @@
+"""`run_bench.py fit`: the search (pure), bad input (one line, exit 2), and real tiny-llama probes
+under --max-memory (the launcher's RLIMIT_DATA path)."""
+
+import json
+
+import pytest
+
+from bench.fit import search
+from tests.conftest import one_clean_error_line, run_cli
+
+
+@pytest.mark.parametrize("edge", [1, 2, 7, 12, 33, 4096])
+@pytest.mark.parametrize("start", [1, 9, 12, 40])
+def test_the_search_finds_the_edge_from_any_start(edge, start):
+    probed = []
+
+    def fits(n):
+        probed.append(n)
+        return n <= edge
+
+    found = search.largest(probe=fits, start=start, low=1, cap=4096)
+    assert found["largest"] == edge and found["capped"] == (edge == 4096)
+    assert len(probed) == len(set(probed))  # no point is run twice
+    assert found["probes"] == [(n, n <= edge) for n in probed]
+
+
+def test_a_good_prediction_costs_few_runs():
+    """From the predicted edge itself: one run that fits, one that does not (the next size up
+    would be 2x; bisection between them), never a walk up from 1."""
+    found = search.largest(probe=lambda n: n <= 12, start=12, low=1, cap=4096)
+    assert [n for n, _ in found["probes"]][:2] == [12, 24] and len(found["probes"]) <= 5
+
+
+def test_sequence_lengths_move_on_their_grid():
+    found = search.largest(probe=lambda n: n <= 300, start=1000, low=8, cap=2048, step=8)
+    assert found["largest"] == 296 and all(n % 8 == 0 for n, _ in found["probes"])
+    assert search.largest(probe=lambda n: False, start=64, low=8, cap=2048, step=8)["largest"] == 0
+
+
+def test_agreement_counts_every_probed_point_once():
+    probes = [(8, True), (16, False), (12, True), (14, False)]
+    counts = search.agreement(probes, lambda n: n <= 13)
+    assert counts == {"predicted fit, measured fit": 2, "predicted fit, measured oom": 0,
+                      "predicted oom, measured fit": 0, "predicted oom, measured oom": 2}
+    assert sum(search.agreement(probes, lambda n: None).values()) == 0  # no planner: nothing counted
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--methods", "lora", "sgd"], "unknown method 'sgd' for fit; valid choices: full, lora, qlora, dora, lora8"),
+    (["--methods", "base"], "unknown method 'base'"),
+    (["--methods", "lora", "--memory", "1MiB"], "is below tiny-llama's weights alone"),
+    (["--methods", "lora", "--memory", "lots"], "cannot parse memory size 'lots'"),
+    (["--methods", "lora", "--seq-len", "64", "--batch-size", "2"], "not allowed with argument"),
+    (["--methods", "lora", "--seq-len", "0"], "--seq-len must be a positive integer"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, needle):
+    base = ["fit", "--models", "tiny-llama", "--memory", "1GiB", "--out", tmp_path / "out"]
+    result = run_cli(*base, *args)
+    assert needle in one_clean_error_line(result)
+    assert not (tmp_path / "out" / "results.jsonl").exists()  # rejected before any run
+
+
+def test_a_budget_under_what_a_run_needs_to_start_is_refused_before_any_run(tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", "300MiB", "--out", out)
+    assert "--max-memory 300MiB is below the" in one_clean_error_line(result)
+    assert not (out / "results.jsonl").exists()
+
+
+def test_a_budget_whose_smallest_point_fails_says_so_with_the_measured_peak(tmp_path):
+    """600 MiB is above the start-up floor (~480 MiB of data segment with the stack imported) but
+    below what one tiny-llama batch needs: the search walks down to batch 1 and stops there."""
+    out = tmp_path / "out"
+    result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", "600MiB",
+                     "--seq-len", "64", "--steps", "1", "--profile", "smoke", "--out", out)
+    line = one_clean_error_line(result)
+    assert "the smallest point (tiny-llama x lora batch 1 @ seq 64) already fails under 600MiB: measured peak" in line
+    records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert {r["status"] for r in records} == {"oom"} and records[-1]["config"]["batch_size"] == 1
+    assert all(r["config"]["max_memory"] == "600MiB" for r in records)
+
+
+def test_data_that_cannot_train_at_the_fixed_length_is_refused_before_any_run(tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", "1GiB", "--seq-len", "16",
+                     "--profile", "smoke", "--out", out)
+    assert "lose every supervised token at seq_len 16" in one_clean_error_line(result)
+    assert not (out / "results.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_a_sequence_search_that_reaches_the_data_floor_is_a_smallest_point_failure(tmp_path):
+    """--batch-size 1 under 800 MiB: every length the data allows runs out of memory; below 88
+    tokens the data itself fails, which ends the search as 'smallest point fails', not a crash."""
+    out = tmp_path / "out"
+    result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", "800MiB", "--batch-size", "1",
+                     "--steps", "1", "--profile", "smoke", "--out", out)
+    line = one_clean_error_line(result)
+    assert "already fails under 800MiB" in line and "shorter sequences leave the data unsupervised" in line
+    statuses = [json.loads(x)["status"] for x in (out / "results.jsonl").read_text().splitlines()]
+    assert statuses[-1] == "error" and set(statuses[:-1]) == {"oom"}
+
+
+@pytest.mark.slow
+def test_a_real_search_under_1gib_finds_the_edge_and_records_every_probe(tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", "1GiB",
+                     "--seq-len", "64", "--steps", "1", "--profile", "smoke", "--out", out)
+    assert result.returncode == 0, result.stderr[-2000:]
+    records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    (row,) = json.loads((out / "fit.json").read_text())
+    fits = sorted(r["config"]["batch_size"] for r in records if r["status"] == "ok")
+    ooms = sorted(r["config"]["batch_size"] for r in records if r["status"] == "oom")
+    assert len(fits) + len(ooms) == len(records) == len(row["probes"])
+    assert fits and ooms and max(fits) < min(ooms)  # monotone, and the edge is bracketed
+    assert row["measured_largest"] == max(fits) and min(ooms) == max(fits) + 1
+    assert sum(row["agreement"].values()) == len(records)
+    assert all(r["memory"]["breakdown"] == {"error": "not measured: breakdown is off for this run"}
+               for r in records if r["status"] == "ok")
+    assert "largest fit under --max-memory 1GiB" in result.stdout and "ETA" in result.stdout

@@ -1,0 +1,59 @@
+"""scripts/gpu_check_summary.py on synthetic CUDA records: the comparisons and the verdict line
+are exercised here, on CPU, because the GPU run cannot be (no GPU in CI)."""
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+MiB = 2**20
+JUNIT = """<testsuites><testsuite name="pytest">
+<testcase classname="tests.test_gpu" name="test_a"/>
+<testcase classname="tests.test_gpu" name="test_b"><skipped message="needs sm80"/></testcase>
+{extra}</testsuite></testsuites>"""
+
+
+def record(method, *, nvml_extra=0, predicted=1000 * MiB):
+    phase = lambda: {"reserved_peak_bytes": 900 * MiB, "reserved_end_bytes": 800 * MiB, "peak_bytes": 900 * MiB,
+                     "nvml_process_bytes": 800 * MiB + 500 * MiB + nvml_extra, "nvml_used_bytes": 2000 * MiB}
+    return {"run_id": f"r-{method}", "model": "tiny-llama", "method": method, "status": "ok", "error": None,
+            "memory": {"cuda_context_bytes": 500 * MiB, "load": phase(), "train": phase(), "eval": phase()},
+            "estimate": {"total_bytes": predicted, "measured_bytes": 900 * MiB,
+                         "error_pct": 100 * (predicted - 900 * MiB) / (900 * MiB)}}
+
+
+def summarise(tmp_path, records, *, failed_test=False, code=0):
+    (tmp_path / "gpu-tests.xml").write_text(JUNIT.format(
+        extra='<testcase classname="t" name="c"><failure message="boom"/></testcase>' if failed_test else ""))
+    (tmp_path / "smoke").mkdir(exist_ok=True)
+    (tmp_path / "smoke" / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    done = subprocess.run([sys.executable, str(ROOT / "scripts/gpu_check_summary.py"), str(tmp_path),
+                           "--gpu", "Fake H200", "--profile", f"smoke={code}"], capture_output=True, text=True)
+    return done.returncode, done.stdout.strip().splitlines()[-1], json.loads((tmp_path / "summary.json").read_text())
+
+
+def test_agreement_per_phase_and_planner_error_per_method(tmp_path):
+    code, line, summary = summarise(tmp_path, [record("lora"), record("full", predicted=1500 * MiB)])
+    assert code == 0 and line.startswith("gpu-check: PASS (GPU Fake H200; tests 1 passed, 0 failed, 1 skipped")
+    assert "NVML = reserved + context in 6/6 phases" in line and "planner within ±25% for 1/2 runs" in line
+    row = summary["memory"][0]
+    assert row["outside_torch_bytes"] == 500 * MiB and row["agree"] is True
+    assert [round(r["error_pct"]) for r in summary["planner"]] == [11, 67]
+
+
+def test_disagreement_a_failed_run_or_test_fails_the_check(tmp_path):
+    code, line, _ = summarise(tmp_path, [record("lora", nvml_extra=2048 * MiB)])
+    assert code == 1 and "NVML disagrees" in line
+    code, line, _ = summarise(tmp_path, [dict(record("lora"), status="oom", error="CUDA out of memory")], code=1)
+    assert code == 1 and "profile smoke (exit 1, 0/1 ok)" in line
+    code, line, _ = summarise(tmp_path, [record("lora")], failed_test=True)
+    assert code == 1 and "1 test(s) failed" in line
+
+
+def test_a_missing_nvml_figure_is_reported_as_unavailable_not_as_agreement(tmp_path):
+    blind = record("lora")
+    for phase in ("load", "train", "eval"):
+        blind["memory"][phase]["nvml_process_bytes"] = None
+    code, line, summary = summarise(tmp_path, [blind])
+    assert code == 0 and "NVML process figure unavailable" in line and summary["memory"][0]["agree"] is None

@@ -1,0 +1,95 @@
+"""The training loop: token-weighted gradient accumulation and every precision policy."""
+
+import math
+
+import pytest
+import torch
+
+from bench import data, methods, precision, train
+from bench.matrix import build_matrix
+from bench.measure.timer import StepTimer
+from bench.profile import load_profile
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_path):
+    from transformers import AutoTokenizer
+    return AutoTokenizer.from_pretrained(tiny_path)
+
+
+def spec(method="full", policy="fp32", **extra):
+    (one,) = build_matrix(load_profile("smoke", overrides={"run": {"methods": [method]}}))
+    return precision.apply(dict(one, device="cpu", **extra), precision.FIXED[policy])
+
+
+class CaptureGrads:
+    """An optimizer stand-in that keeps the gradients it is asked to apply."""
+
+    def __init__(self, model):
+        self.params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        self.grads = None
+
+    def step(self):
+        self.grads = {n: p.grad.detach().clone() for n, p in self.params}
+
+    def zero_grad(self, set_to_none=True):
+        for _, p in self.params:
+            p.grad = None
+
+
+class NoSchedule:
+    def step(self):
+        pass
+
+
+def one_step(batches, *, grad_accum):
+    torch.manual_seed(0)
+    model = methods.build(spec("full"))
+    capture = CaptureGrads(model)
+    model.eval()  # no dropout: the two splits must see the same function
+    model.train = lambda mode=True: model  # keep eval mode inside train.train
+    (loss,) = train.train(model, batches, optimizer=capture, scheduler=NoSchedule(), grad_accum=grad_accum,
+                          device="cpu", timer=StepTimer("cpu"))
+    return loss, capture.grads
+
+
+def test_grad_accum_2_at_batch_2_equals_grad_accum_1_at_batch_4(tokenizer):
+    """Token weighting: the two micro-batches hold different numbers of supervised tokens, so a mean
+    of per-micro-batch means would differ from the batch-4 loss; the token-weighted sum does not."""
+    (whole,) = data.batches(tokenizer, seed=1, steps=1, grad_accum=1, batch_size=4, seq_len=48)
+    whole["labels"][0, :30] = -100  # a prompt masked out, as completion-only training does
+    halves = [{k: v[:2] for k, v in whole.items()}, {k: v[2:] for k, v in whole.items()}]
+    counts = [train.supervised_tokens(h) for h in halves]
+    assert counts[0] != counts[1], "pick data whose halves differ in supervised tokens, or the test proves nothing"
+    loss_4, grads_4 = one_step([whole], grad_accum=1)
+    loss_2x2, grads_2x2 = one_step(halves, grad_accum=2)
+    assert math.isclose(loss_4, loss_2x2, rel_tol=1e-5), (loss_4, loss_2x2)
+    for name, grad in grads_4.items():
+        torch.testing.assert_close(grads_2x2[name], grad, rtol=1e-4, atol=1e-6, msg=name)
+    # the old rule (mean of micro-batch means) would not have matched
+    per_half = [one_step([h], grad_accum=1)[0] for h in halves]
+    assert abs(sum(per_half) / 2 - loss_4) > 1e-3
+
+
+@pytest.mark.parametrize("policy", ["fp32", "bf16-true", "bf16-mixed", "fp16-mixed"])
+@pytest.mark.parametrize("method", ["full", "qlora"])
+def test_every_policy_trains_on_cpu(tokenizer, policy, method):
+    run_spec = spec(method, policy)
+    model = methods.build(run_spec)
+    pol = precision.FIXED[policy]
+    weights = {p.dtype for n, p in model.named_parameters() if "lora_" not in n and p.dtype.is_floating_point}
+    assert weights == {getattr(torch, pol.weights_dtype)}
+    batches = data.batches(tokenizer, seed=0, steps=2, grad_accum=1, batch_size=2, seq_len=24)
+    optimizer = methods.make_optimizer(model, run_spec)
+    losses = train.train(model, batches, optimizer=optimizer, scheduler=methods.make_scheduler(optimizer, run_spec),
+                         grad_accum=1, device="cpu", timer=StepTimer("cpu"), policy=pol)
+    assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+
+
+def test_autocast_really_computes_in_the_policy_dtype():
+    layer = torch.nn.Linear(8, 8)
+    x = torch.randn(2, 8)
+    with precision.autocast(precision.FIXED["bf16-mixed"], "cpu"):
+        assert layer(x).dtype == torch.bfloat16
+    with precision.autocast(precision.FIXED["fp32"], "cpu"):
+        assert layer(x).dtype == torch.float32
