@@ -215,3 +215,17 @@ def test_calibration_kind_and_comparable():
     assert comparable([old], [cuda]) == "calibrations differ: baseline cpu/float32, candidate cuda/bfloat16"
     assert comparable([old, cuda], [old, cuda]).startswith("calibrations differ")
     assert comparable([{"env": {}}], [old]) == "no calibration in baseline"
+
+
+def test_train_peak_is_compared_above_the_interpreter_baseline():
+    """A fresh .venv imported the same packages at 509 MiB against 445 MiB (file-backed library pages):
+    a peak that rose with its baseline is the machine, not the code; a rise above it is a regression."""
+    base = by_method("lora")
+    peak, floor = base["memory"]["train"]["peak_bytes"], base["memory"]["baseline_bytes"]
+    same_run = with_(base, **{"memory.baseline_bytes": floor + 64 * 2**20, "memory.train.peak_bytes": peak + 64 * 2**20})
+    table, _ = verdicts([base], [same_run])
+    assert table[("lora", "memory.train.peak_bytes")].verdict == PASS
+    assert "above the interpreter baseline" in table[("lora", "memory.train.peak_bytes")].note
+    grew = with_(base, **{"memory.train.peak_bytes": int(floor + (peak - floor) * 1.3) + 65 * 2**20})
+    table, _ = verdicts([base], [grew])
+    assert table[("lora", "memory.train.peak_bytes")].verdict == REGRESSION
