@@ -72,7 +72,7 @@ def normalised(times: dict, *, slowed: bool = False) -> dict:
 
 
 def slower(base: dict, new: dict, thresholds: dict) -> list:
-    """[(name, change %, limit %)] for each benchmark slower than its threshold (min vs min)."""
+    """[(name, change %, limit %)] for each benchmark slower than its threshold (normalised min vs min)."""
     out = []
     for name in sorted(set(base) & set(new)):
         limit = thresholds.get(name)
@@ -159,12 +159,13 @@ def check(base: Path, new: Path, thresholds: Path) -> int:
         if cpu(base) != cpu(new):  # absolute times from another CPU say nothing at 10%
             print(f"baseline measured on {cpu(base)}, this machine is {cpu(new)}")
             return 3
-        old, now = normalised(mins(base)), normalised(mins(new))
+        before, after = mins(base), mins(new)
+        old, now = normalised(before), normalised(after)
         found = slower(old, now, limits)
     except (OSError, ValueError, KeyError) as exc:
         print(f"micro-benchmarks: FAIL: cannot compare ({exc.__class__.__name__}: {exc})")
         return 2
-    machine = 100 * (mins(new)[REF] / mins(base)[REF] - 1)
+    machine = 100 * (after[REF] / before[REF] - 1)
     print(f"this session's reference ({REF}) {machine:+.1f}% against the baseline's; each benchmark is compared "
           f"as its min over that reference")
     for name, change, limit in found:

@@ -190,13 +190,13 @@ def compare_run(run, base_recs, cand_recs, tol, jobs=None) -> list:
         elif metric == "mmlu.acc":
             rows.append(_accuracy(run, metric, base_ok, cand_ok, base, cand, tol))
         else:
-            base, cand, note = _above_baseline(metric, base_ok, cand_ok, base, cand)
+            base, cand, note = _above_baseline(base_ok, cand_ok, base, cand)
             rows.append(_relative(run, metric, base, cand, limit_pct=tol["memory_pct"], direction=direction, tol=tol,
                                   note=note, min_abs=tol["memory_min_mib"] * 2**20))
     return rows
 
 
-def _above_baseline(metric, base_ok, cand_ok, base, cand):
+def _above_baseline(base_ok, cand_ok, base, cand):
     """A peak minus the record's interpreter-and-imports baseline, when every record has one: the memory
     the run itself added. The baseline moves with the machine, not the code: the same packages imported
     from a freshly installed .venv measured 509 MiB against 445 MiB from an older one (libtorch_cpu.so
