@@ -5,6 +5,7 @@ expected bytes are computed here from config.json (bytes per element x counts); 
 test reads them from torch's profiler and the model's own tensors.
 """
 
+import copy
 import json
 import math
 
@@ -89,12 +90,18 @@ def expected(method: str, c: dict) -> dict:
 @pytest.fixture(scope="module", params=["full", "lora", "qlora", "lora8", "dora"])
 def measured(request, tokenizer):
     """One profiled step per method (each costs seconds), with what the test compares it to:
-    every parameter, the learning rates, the RNG state and eval logits from before the step."""
+    every parameter, the learning rates, the RNG state and eval logits from before the step.
+
+    The step sees the model as the worker leaves it: trained, never yet run in eval mode. The
+    reference logits come from a copy, because an eval forward is not neutral on every CPU: with
+    avx512_bf16, bitsandbytes repacks each 4-bit weight for its fused kernel at the first eval
+    forward (see test_an_eval_forward_repacks_4bit_weights_only_where_bitsandbytes_says_so)."""
     model, optimizer, batches, _ = trained(request.param, tokenizer)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     lrs, rng = [g["lr"] for g in optimizer.param_groups], torch.get_rng_state()
     probe = {k: batches[0][k] for k in ("input_ids", "attention_mask")}
-    logits = _logits(model, probe)
+    logits = _logits(copy.deepcopy(model), probe)
+    assert torch.equal(torch.get_rng_state(), rng)
     got = breakdown.measure(model=model, micro_batches=batches[-1:], optimizer=optimizer, policy=FP32,
                             device="cpu", measured_peak_bytes=10**9, baseline_bytes=None)
     return {"method": request.param, "got": got, "model": model, "optimizer": optimizer, "before": before,
@@ -165,6 +172,55 @@ def test_a_step_that_moves_a_parameter_is_refused(tokenizer):
     with pytest.raises(breakdown.ModelChanged):
         breakdown.measure(model=model, micro_batches=batches[-1:], optimizer=optimizer, policy=FP32,
                           device="cpu", measured_peak_bytes=10**9)
+
+
+def test_a_step_that_moves_a_frozen_4bit_constant_is_refused(tokenizer):
+    """The guard covers what is scored, not only what trains: a frozen NF4 block scale counts."""
+    model, optimizer, batches, _ = trained("qlora", tokenizer)
+    step = optimizer.step
+    state = next(m.weight.quant_state for m in model.modules() if hasattr(getattr(m, "weight", None), "quant_state"))
+
+    def step_touching_a_constant(*args, **kwargs):
+        step()
+        state.absmax[0] += 1
+
+    optimizer.step = step_touching_a_constant
+    with pytest.raises(breakdown.ModelChanged):
+        breakdown.measure(model=model, micro_batches=batches[-1:], optimizer=optimizer, policy=FP32,
+                          device="cpu", measured_peak_bytes=10**9)
+
+
+def packed_for_cpu_constants(numel: int) -> int:
+    """bitsandbytes' CPU inference layout (avx512_bf16, first forward in eval mode without grad):
+    the nested absmax expanded to one bf16 per 64-block, state2 dropped; the 16-entry fp32 code and
+    the fp32 offset stay on the state."""
+    return 2 * (numel // 64) + 16 * 4 + 4
+
+
+def test_an_eval_forward_repacks_4bit_weights_only_where_bitsandbytes_says_so(tokenizer, config):
+    """Which 4-bit path this CPU takes, and that the attribution counts either layout exactly: the
+    trained model holds bitsandbytes' training layout on every CPU (what the profiled step sees);
+    an eval forward keeps it on an AVX2-only CPU and repacks it where bitsandbytes finds avx512_bf16."""
+    from bitsandbytes.functional import has_avx512bf16
+
+    from bench.measure import attribution
+
+    c = counts(config)
+
+    def owned():
+        totals = {}
+        for name, nbytes in attribution.storage_names(model, device="cpu").values():
+            totals[name] = totals.get(name, 0) + nbytes
+        return totals
+
+    model, _, batches, _ = trained("qlora", tokenizer)
+    training = owned()
+    assert (training["parameters_nf4"], training["quant_constants"]) == \
+        (sum(c["linear"]) // 2, sum(nf4_constants(n) for n in c["linear"]))
+    _logits(model, {k: batches[0][k] for k in ("input_ids", "attention_mask")})
+    constants = packed_for_cpu_constants if has_avx512bf16() else nf4_constants
+    assert (owned()["parameters_nf4"], owned()["quant_constants"]) == \
+        (sum(c["linear"]) // 2, sum(constants(n) for n in c["linear"]))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA breakdown needs a GPU; none on this machine")

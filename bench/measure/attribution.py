@@ -49,7 +49,7 @@ def storage_names(model, *, device: str, inputs=()) -> dict:
     for buffer in model.buffers():
         names.setdefault(_ptr(buffer), ("buffers", _nbytes(buffer), buffer.device.type))
     for module in model.modules():
-        for tensor in _quant_constants(getattr(module, "weight", None), module):
+        for tensor in quant_constants(getattr(module, "weight", None), module):
             names.setdefault(_ptr(tensor), ("quant_constants", _nbytes(tensor), tensor.device.type))
     return {ptr: (name, nbytes) for ptr, (name, nbytes, where) in names.items() if where == kind}
 
@@ -68,7 +68,7 @@ def _frozen_storage(param) -> str:
     return f"parameters_{_short(param.dtype)}"
 
 
-def _quant_constants(weight, module) -> list:
+def quant_constants(weight, module) -> list:
     """bitsandbytes' constants beside a quantised weight: NF4 block absmax, code table and offset,
     and with double quantisation the nested absmax and code; LLM.int8's per-row scales (SCB)."""
     import torch

@@ -9,12 +9,18 @@ so throughput and loss never include it, and with every learning rate set to 0:
 
 - AdamW's update at lr 0 is `p * (1 - 0 * wd)` and `p + (-0) * (m / (sqrt(v) + eps))`: p exactly,
   so the parameters that get scored are bit-identical (tests/test_breakdown.py checks it per
-  method, and `measure` checks a fingerprint of every trainable parameter and raises if it moved);
+  method, and `measure` checks a fingerprint of every parameter, trainable or frozen, and of
+  bitsandbytes' quantisation constants, and raises if any moved);
 - the step still allocates exactly what a real step does (gradients, optimizer temporaries and
   state updates all happen), which a step without the optimizer, or on a copy of the state
   (one more copy of it alive), would not;
 - the torch RNG state is restored afterwards, so dropout draws in this step change nothing later.
 The optimizer's moments and step counts do move; nothing reads them after training.
+
+The step runs in train mode, so bitsandbytes keeps its training layout on every CPU. (On a CPU with
+avx512_bf16, bitsandbytes 0.50 repacks a 4-bit weight for its fused CPU kernel at the first forward
+in eval mode without gradients: nibbles reordered, the double-quantised absmax expanded to bf16.
+That happens at evaluation, after this step; the fingerprint would see it, as it sees any change.)
 
 `measured_peak_bytes` is the caller's measured peak of the timed steps: on CPU the train phase's
 peak RSS (the profiler's own event records would inflate the profiled step's RSS, so that figure
@@ -33,13 +39,14 @@ TOOL = "torch.profiler memory timeline (profile_memory=True, with_stack=True)"
 
 
 class ModelChanged(RuntimeError):
-    """The profiled step moved a trained parameter: the model about to be scored is not the one trained."""
+    """The profiled step moved a parameter or a quantisation constant: the model about to be scored is not
+    the one trained."""
 
 
 def measure(*, model, micro_batches: list, optimizer, policy, device: str, measured_peak_bytes: int,
             baseline_bytes: int | None = None) -> dict:
     """memory.breakdown for one run, or {"error": one line}. Raises ModelChanged only if the step
-    changed the trained parameters (a bug: never silently score a different model)."""
+    changed a parameter or a quantisation constant (a bug: never silently score a different model)."""
     import torch
 
     before = fingerprint(model)
@@ -59,19 +66,30 @@ def measure(*, model, micro_batches: list, optimizer, policy, device: str, measu
         if rng[1] is not None:
             torch.cuda.set_rng_state_all(rng[1])
     if fingerprint(model) != before:
-        raise ModelChanged("the profiled breakdown step changed trained parameters at learning rate 0")
+        raise ModelChanged("the profiled breakdown step changed the model's parameters or quantisation constants "
+                           "at learning rate 0")
     if "error" in result:
         return result
     return _assemble(result, device=device, measured_peak_bytes=measured_peak_bytes, baseline_bytes=baseline_bytes)
 
 
 def fingerprint(model) -> tuple:
-    """An exact integer checksum per trainable parameter: the sum of its raw bits (no float rounding)."""
+    """An exact integer checksum of what gets scored: per parameter (trainable or frozen) and per
+    quantisation constant, its shape and the sum of its raw bits (no float rounding)."""
+    from bench.measure.attribution import quant_constants
+
+    tensors = list(model.parameters())
+    for module in model.modules():
+        tensors += quant_constants(getattr(module, "weight", None), module)
+    return tuple(_checksum(t) for t in tensors)
+
+
+def _checksum(tensor) -> tuple:
     import torch
 
     ints = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
-    return tuple(int(p.detach().reshape(-1).view(ints[p.element_size()]).sum())
-                 for p in model.parameters() if p.requires_grad)
+    flat = tensor.detach().reshape(-1)
+    return tuple(tensor.shape), str(tensor.dtype), int(flat.view(ints[flat.element_size()]).sum())
 
 
 def _profile(model, micro_batches, *, optimizer, policy, device) -> dict:
