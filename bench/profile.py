@@ -66,11 +66,24 @@ def load_profile(name_or_path: str = "default", *, overrides: dict | None = None
     errors = []
     _merge(settings, _read_toml(path), errors, where=str(path))
     _merge(settings, overrides or {}, errors, where="command line")
+    notes = [] if errors else _fit_warmup(settings["run"])
     errors += validate(settings)
     if errors:
         raise BenchError("; ".join(errors))
     settings["profile"] = path.stem
+    settings["notes"] = notes  # what was adjusted, for the CLI to say (never part of a spec)
     return settings
+
+
+def _fit_warmup(run: dict) -> list:
+    """Warm-up is at most steps - 1, so a short run (`--steps 2`) still times a step: lower it, and
+    say so. (The record says it too: spec warmup_steps and throughput.steps_measured.)"""
+    steps, warmup = run["steps"], run["warmup_steps"]
+    if not (_is_int(steps) and _is_int(warmup)) or steps < 1 or warmup < steps:
+        return []
+    run["warmup_steps"] = steps - 1
+    return [f"run.warmup_steps = {warmup} is not below steps = {steps}: warm-up lowered to {steps - 1}; "
+            f"throughput times the last step only"]
 
 
 def _gate_defaults() -> dict:

@@ -116,6 +116,8 @@ def run(args) -> int:
     for name in args.log_to:
         trackers.check(name)  # before any run: a missing extra is one line, not a lost matrix
     settings = load_profile(args.profile, overrides=overrides_from(args))
+    for note in settings["notes"]:
+        print(f"note: {note}", flush=True)
     specs = build_matrix(settings)
     if args.executor == "local":
         from bench.hardware import preflight

@@ -51,3 +51,35 @@ def test_profile_file_errors(tmp_path):
         load_profile(str(broken))
     with pytest.raises(BenchError, match="unknown profile 'nope'; valid choices: .*default"):
         load_profile("nope")
+
+
+@pytest.mark.parametrize("steps, warmup", [(1, 0), (2, 1), (3, 2), (10, 2)])
+def test_warmup_is_at_most_steps_minus_one_and_says_so(steps, warmup):
+    """The smoke profile's warm-up is 2: `--steps 2` (or 1) lowers it, so one step is still timed."""
+    from bench.matrix import build_matrix
+    from bench.measure.timer import throughput
+
+    settings = load_profile("smoke", overrides={"run": {"steps": steps, "methods": ["lora"]}})
+    assert settings["run"]["warmup_steps"] == warmup
+    assert settings["notes"] == ([] if steps > 2 else [
+        f"run.warmup_steps = 2 is not below steps = {steps}: warm-up lowered to {warmup}; "
+        "throughput times the last step only"])
+    (spec,) = build_matrix(settings)
+    assert spec["warmup_steps"] == warmup
+    timed = throughput([1.0] * steps, [100] * steps, warmup_steps=spec["warmup_steps"])  # what the record gets
+    assert (timed["warmup_steps"], timed["steps_measured"]) == (warmup, steps - warmup)
+
+
+def test_a_negative_warmup_is_still_refused():
+    with pytest.raises(BenchError, match=r"run\.warmup_steps must be in \[0, steps\) = \[0, 2\), got -1"):
+        load_profile("smoke", overrides={"run": {"steps": 2, "warmup_steps": -1}})
+
+
+def test_the_cli_says_the_warmup_was_lowered(tmp_path):
+    """Stopped right after (a data file that does not exist), so nothing trains."""
+    from tests.conftest import run_cli
+
+    result = run_cli("--profile", "smoke", "--steps", "2", "--data", tmp_path / "missing.jsonl", "--out", tmp_path / "o")
+    assert result.returncode == 2, result.stderr
+    assert ("note: run.warmup_steps = 2 is not below steps = 2: warm-up lowered to 1; "
+            "throughput times the last step only") in result.stdout.splitlines()
