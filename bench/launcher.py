@@ -23,6 +23,7 @@ from bench.record import now_iso, skeleton
 from bench.units import parse_size
 from bench.worker import PROGRESS, RESULT_WRITTEN
 
+LOOPBACK = "127.0.0.1"  # one node: torchrun's ranks never need another address
 EXIT_GRACE_S = 60  # after the result is written; a normal exit takes well under a second
 
 
@@ -31,6 +32,8 @@ def child_env(spec: dict | None = None) -> dict:
     threshold = (spec or {}).get("cpu_malloc_mmap_threshold")
     if threshold and spec.get("device") == "cpu":
         env["MALLOC_MMAP_THRESHOLD_"] = str(threshold)
+    if spec and spec.get("nproc", 1) > 1 and runs_on_cpu(spec):  # gloo ranks: talk over the loopback
+        env.setdefault("GLOO_SOCKET_IFNAME", loopback_interface())
     env.update(HF_HOME=str(paths.hf_home()), FTBENCH_CACHE=str(paths.cache_dir()),
                HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1",
@@ -58,15 +61,29 @@ def _child_setup(max_bytes: int | None):
     return apply
 
 
+def loopback_interface() -> str:
+    """The name of the interface holding 127.0.0.1 (lo on Linux, lo0 on macOS)."""
+    import socket
+
+    import psutil
+
+    for name, addresses in psutil.net_if_addrs().items():
+        if any(a.family == socket.AF_INET and a.address == LOOPBACK for a in addresses):
+            return name
+    return "lo"
+
+
 def worker_command(spec: dict, spec_path: Path) -> list:
     """`python -m bench.worker SPEC`, or under torchrun for nproc > 1: one node, a free rendezvous
     port (--standalone), nproc ranks. torchrun tears every rank down when one fails, and the
-    process group (killed on timeout) holds them all."""
+    process group (killed on timeout) holds them all. The ranks meet on 127.0.0.1 (MASTER_ADDR,
+    from --local-addr; without it torchrun takes the machine's FQDN, whose address a sandboxed
+    or firewalled machine may not reach), and CPU runs' gloo binds to the loopback (child_env)."""
     nproc = spec.get("nproc", 1)
     if nproc == 1:
         return [sys.executable, "-m", "bench.worker", str(spec_path)]
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-            "-m", "bench.worker", str(spec_path)]
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--local-addr={LOOPBACK}",
+            f"--nproc-per-node={nproc}", "-m", "bench.worker", str(spec_path)]
 
 
 def launch(spec: dict, *, out_dir: Path, echo=print) -> dict:

@@ -1,5 +1,6 @@
 """nproc/strategy in the spec, and the torchrun command: no torch, no runs (fast)."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -49,6 +50,22 @@ def test_worker_command_uses_torchrun_only_for_several_processes():
     cmd = worker_command({"nproc": 2}, path)
     assert cmd[1:3] == ["-m", "torch.distributed.run"] and "--standalone" in cmd and "--nproc-per-node=2" in cmd
     assert cmd[-3:] == ["-m", "bench.worker", str(path)]
+
+
+def test_ranks_meet_on_the_loopback_and_gloo_binds_to_it():
+    """MASTER_ADDR is 127.0.0.1 (torchrun's --local-addr), and a CPU run's gloo uses the interface
+    that holds 127.0.0.1, whatever the hostname resolves to; a single process gets neither."""
+    import socket
+
+    import psutil
+
+    from bench.launcher import child_env
+
+    cmd = worker_command({"nproc": 2}, Path("/r/spec.json"))
+    assert "--local-addr=127.0.0.1" in cmd and cmd.index("--local-addr=127.0.0.1") < cmd.index("-m", 3)
+    name = child_env({"nproc": 2, "device": "cpu"})["GLOO_SOCKET_IFNAME"]
+    assert "127.0.0.1" in [a.address for a in psutil.net_if_addrs()[name] if a.family == socket.AF_INET]
+    assert "GLOO_SOCKET_IFNAME" not in child_env({"nproc": 1, "device": "cpu"}) or "GLOO_SOCKET_IFNAME" in os.environ
 
 
 def test_launcher_and_executors_never_import_torch():
