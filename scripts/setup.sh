@@ -2,7 +2,8 @@
 # Idempotent set-up: .venv in the repo root, the pinned stack, and the offline assets
 # (SmolLM2-135M as safetensors, MMLU as JSONL, echarts.min.js) in .cache/.
 # Usage: bash scripts/setup.sh [--test]   (--test adds pytest, pytest-benchmark, the trackers extra
-# (mlflow, tensorboard) so their tests run, and Chromium)
+# (mlflow, tensorboard) so their tests run, Chromium and Node.js; CI fails on any test that skips
+# for want of them: scripts/check_skips.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -19,12 +20,18 @@ extras=""
 $VPY -m pip install --quiet -e ".${extras}"
 $VPY -m pip check
 $VPY -m bench.assets
-if [ "${1:-}" = "--test" ] && ! command -v chromium >/dev/null 2>&1; then
-    # Browser tests of the HTML report; they skip with a reason if this fails.
+missing=()
+if [ "${1:-}" = "--test" ]; then
+    # Browser tests of the HTML report (chromium) and its static SVG (node); they skip without them,
+    # which fails CI.
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v node >/dev/null 2>&1 || missing+=(nodejs)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "[setup] chromium not installed; browser tests will skip"
+        (apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null) || echo "[setup] ${missing[*]} not installed; their tests will skip"
     else
-        echo "[setup] chromium not found and cannot apt-get it; browser tests will skip"
+        echo "[setup] ${missing[*]} not found and cannot apt-get them; their tests will skip"
     fi
 fi
 echo "[setup] done: .venv ready, assets in .cache/"
