@@ -82,3 +82,33 @@ def test_fsdp_qlora_loads_on_rank_0_and_trains_the_single_process_loss(tmp_path)
     assert sharded["distributed"]["loading"] == "rank 0, broadcast"
     assert sharded["loss"] == pytest.approx(single["loss"], rel=LOSS_RTOL)  # dropout draws differ per rank: not bit-equal
     assert sharded["params"] == single["params"]
+
+
+RANK_ENV = """
+import os, torch, torch.distributed as dist
+dist.init_process_group("gloo")
+t = torch.ones(1)
+dist.all_reduce(t)
+print(f"rank {os.environ['RANK']}: MASTER_ADDR={os.environ['MASTER_ADDR']} "
+      f"GLOO_SOCKET_IFNAME={os.environ.get('GLOO_SOCKET_IFNAME')} sum={int(t.item())}", flush=True)
+dist.destroy_process_group()
+"""
+
+
+def test_torchrun_ranks_meet_and_reduce_on_the_loopback(tmp_path):
+    """The launcher's torchrun command and environment for a 2-rank CPU run: both ranks see
+    MASTER_ADDR 127.0.0.1 and gloo on the loopback interface, and an all-reduce goes through."""
+    import subprocess
+
+    from bench.launcher import child_env, loopback_interface, worker_command
+
+    script = tmp_path / "ranks.py"
+    script.write_text(RANK_ENV)
+    spec = {"nproc": 2, "device": "cpu"}
+    cmd = worker_command(spec, tmp_path / "spec.json")
+    assert cmd[-3:-1] == ["-m", "bench.worker"]
+    done = subprocess.run([*cmd[:-3], str(script)], env=child_env(spec), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = sorted(l for l in done.stdout.splitlines() if l.startswith("rank "))
+    want = f"MASTER_ADDR=127.0.0.1 GLOO_SOCKET_IFNAME={loopback_interface()} sum=2"
+    assert lines == [f"rank 0: {want}", f"rank 1: {want}"], done.stdout + done.stderr
