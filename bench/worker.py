@@ -15,21 +15,8 @@ import traceback
 from pathlib import Path
 
 from bench.atomic import write_atomic
+from bench.failure import classify, one_line
 from bench.record import now_iso, skeleton
-
-
-def one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or exc.__class__.__name__
-    return f"{exc.__class__.__name__}: {text}"[:500]
-
-
-def classify(exc: BaseException) -> str:
-    """'oom' for out-of-memory in any of its forms, else 'error'."""
-    if isinstance(exc, MemoryError) or exc.__class__.__name__ == "OutOfMemoryError":
-        return "oom"
-    text = str(exc).lower()
-    return "oom" if any(sign in text for sign in ("out of memory", "can't allocate memory", "cannot allocate memory")) \
-        else "error"
 
 
 PROGRESS = "@ftbench "  # the launcher relays lines with this prefix to the user
