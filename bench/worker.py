@@ -109,7 +109,8 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
     if record["throughput"]:
         record["throughput"].update(flops.figures(ranks.unwrap(model), seq_len=spec["seq_len"], world=ranks.size,
                                                   tokens_per_s=record["throughput"]["tokens_per_s"],
-                                                  peak_gflops=record["env"]["calibration"].get("matmul_gflops")))
+                                                  peak_gflops=record["env"]["calibration"].get("matmul_gflops"),
+                                                  datasheet_gflops=record["env"]["calibration"].get("datasheet_gflops")))
     if spec["method"] != "base":  # its own phase: the profiler's records must not touch the train peak
         with tracker.track("breakdown"):
             record["memory"]["breakdown"] = _breakdown(spec, record, model=model, batches=batches, optimizer=optimizer,
@@ -212,7 +213,7 @@ def _estimate(spec: dict, record: dict, policy) -> dict:
 
 
 def _check(record: dict) -> None:
-    """The record check: an ok record that breaks the schema (e.g. MFU above 100%) is an error."""
+    """The record check: an ok record that breaks the schema (e.g. a phase without its peak) is an error."""
     from bench.schema import problems
 
     bad = problems(record)
