@@ -118,8 +118,9 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
         del optimizer, scheduler
     try:  # base trains nothing, and the planner models one device: no prediction for either
         record["estimate"] = _estimate(spec, record, policy) if spec["method"] != "base" and ranks.size == 1 else None
-    except Exception as exc:  # a planner gap must not cost the measured run
-        say(f"estimate unavailable: {one_line(exc)}")
+    except Exception as exc:  # a planner gap (e.g. a mixture-of-experts model) must not cost the measured run
+        record["estimate"] = {"error": f"estimate unavailable: {one_line(exc)}"}
+        say(record["estimate"]["error"])
     say(f"train: {figures['wall_s']:.1f} s, peak {figures['peak_bytes'] / 2**20:.0f} MiB")
 
     with tracker.track("eval") as figures, precision.autocast(policy, device):

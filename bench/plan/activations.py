@@ -23,6 +23,15 @@ Checked for full fp32 against the earlier count (9h + 2kv + 4i elements with q_o
 
 GROUPS = (("attn_in", ("q_proj", "k_proj", "v_proj")), ("o_in", ("o_proj",)),
           ("mlp_in", ("gate_proj", "up_proj")), ("down_in", ("down_proj",)))
+# Phi-3 fuses q/k/v and gate/up into one Linear each: one consumer per group
+FUSED_GROUPS = (("attn_in", ("qkv_proj",)), ("o_in", ("o_proj",)), ("mlp_in", ("gate_up_proj",)),
+                ("down_in", ("down_proj",)))
+
+
+def input_groups(config: dict) -> tuple:
+    from bench.plan.params import linears
+
+    return FUSED_GROUPS if linears(config)[0][0] == "qkv_proj" else GROUPS
 
 
 def widths(config: dict) -> dict:
@@ -54,7 +63,7 @@ def layer_bytes(config: dict, *, full: bool, targets, p: dict, dropout: bool, lo
     norm_in = p["resid"] if compile else 4  # compiled RMSNorm recomputes the fp32 upcast
     norms = 2 * (norm_in * h + (p["resid"] * h if full else 0))
     width = widths(config)
-    groups = sum(_group(width[g], c, full=full, targets=targets, p=p, dropout=dropout) for g, c in GROUPS)
+    groups = sum(_group(width[g], c, full=full, targets=targets, p=p, dropout=dropout) for g, c in input_groups(config))
     act = p["act"]
     attention = (2 * q_out + 2 * kv_out) * act
     mlp = (2 if compile else 3) * i * act
