@@ -99,3 +99,28 @@ def test_an_unknown_architecture_is_refused_and_a_multimodal_one_says_why():
         presets.validate(dict(raw("qwen2-7b"), model_type="gpt_neox"))
     with pytest.raises(BenchError, match="multimodal wrapper"):
         presets.validate({"model_type": "gemma3", "text_config": raw("gemma-3-1b"), "vision_config": {}})
+
+
+def test_a_mixture_of_experts_run_keeps_its_figures_and_says_why_there_is_no_estimate(tmp_path, tiny_path):
+    """End to end on a tiny Mixtral: the run is ok with its measured peak; the estimate is absent
+    with the planner's one-line reason (before: a dense-Llama price of the wrong model)."""
+    import shutil
+
+    from tests.conftest import run_cli
+
+    model = tmp_path / "tiny-mixtral"
+    model.mkdir()
+    for f in tiny_path.iterdir():
+        if f.name.startswith("tokenizer") or f.suffix == ".jinja":
+            shutil.copy(f, model / f.name)
+    cfg = transformers.MixtralConfig(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                                     num_key_value_heads=2, num_local_experts=4, num_experts_per_tok=2,
+                                     vocab_size=49152, max_position_embeddings=256)
+    torch.manual_seed(0)
+    transformers.AutoModelForCausalLM.from_config(cfg).save_pretrained(model)
+    done = run_cli("--profile", "smoke", "--models", model, "--methods", "full", "--no-eval", "--no-report",
+                   "--steps", "3", "--out", tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    (record,) = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert record["status"] == "ok" and record["memory"]["train"]["peak_bytes"] > 0
+    assert set(record["estimate"]) == {"error"} and "mixture-of-experts" in record["estimate"]["error"]
