@@ -76,18 +76,19 @@ def layer_bytes(config: dict, *, full: bool, targets, p: dict, dropout: bool, lo
 
 
 def stack_bytes(config: dict, *, tokens: int, layer: int, p: dict, full: bool, checkpointing: bool,
-                offload: bool = False) -> int:
-    """Saved activations of the whole decoder at the start of backward. Checkpointing keeps
-    each layer's input (h, residual dtype) and recomputes one layer at a time. Activation
-    offload (torchtune's OffloadActivations) moves saved tensors to CPU as they are made,
-    leaving about two layers' worth in flight on the device. Plus the final norm: its fp32
+                offload: bool = False, recomputing: bool = True) -> int:
+    """Saved activations of the whole decoder in backward. Checkpointing keeps each layer's input
+    (h, residual dtype) and recomputes one layer at a time, once backward reaches it
+    (`recomputing`: that layer's saved tensors are alive; not yet while the loss's backward runs).
+    Activation offload (torchtune's OffloadActivations) moves saved tensors to CPU as they are
+    made, leaving about two layers' worth in flight on the device. Plus the final norm: its fp32
     input copy, and with lm_head trained the normalised output and lm_head's input."""
     h, layers = config["hidden_size"], config["num_hidden_layers"]
     final = 4 * h + ((p["resid"] + p["act"]) * h if full else 0)
     inputs = p["resid"] * h
     if checkpointing:
         kept = (2 if offload else layers) * inputs
-        return tokens * (kept + layer + final)
+        return tokens * (kept + (layer if recomputing else 0) + final)
     return tokens * ((2 if offload else layers) * layer + final)
 
 
@@ -107,15 +108,26 @@ def logits_bytes(config: dict, *, tokens: int, logits_dtype: int, loss: str = "s
     fp32-logits (transformers < 4.45): the model returns fp32 logits, so a held copy is 4 bytes.
     chunked (torchtune CEWithChunkedOutputLoss, 8 chunks): each chunk is upcast on its own;
       eager saves every chunk's fp32 log_softmax (4) and backward works one chunk at a time (8/8);
-      compiled, the log_softmax is recomputed from the chunk, which is saved in lm_head's dtype,
-      and one chunk's upcast and two gradients are alive (12/8)."""
+      compiled (torchtune compiles the per-chunk loss), inductor's partitioner saves the smaller
+      tensor, the chunk in lm_head's dtype (and a per-row logsumexp), and recomputes the softmax in
+      one fused backward kernel that upcasts in registers and writes the chunk's gradient in
+      lm_head's dtype: every chunk saved plus one chunk's gradient (logits dtype x (1 + 1/8))."""
     per = tokens * config["vocab_size"]
     held = (4 if loss == "fp32-logits" else logits_dtype) if keep_logits else 0
     if loss in ("standard", "fp32-logits"):
         return per * (12 + held)
     if compile:
-        return per * logits_dtype + per * 12 // CHUNKS
+        return per * logits_dtype + per * logits_dtype // CHUNKS
     return per * (4 + held) + per * 8 // CHUNKS
+
+
+def held_logits_bytes(config: dict, *, tokens: int, logits_dtype: int, loss: str = "standard",
+                      keep_logits: bool = False) -> int:
+    """The logits the training loop still holds through backward (`keep_logits`), as in
+    logits_bytes: lm_head's dtype, or fp32 under fp32-logits."""
+    if not keep_logits:
+        return 0
+    return tokens * config["vocab_size"] * (4 if loss == "fp32-logits" else logits_dtype)
 
 
 def mask_bytes(*, batch: int, seq: int, packing: bool) -> int:
