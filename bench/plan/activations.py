@@ -15,6 +15,12 @@ train. Per layer and token:
                  or when autocast casts it (16-bit, one copy per consumer); LoRA dropout > 0
                  saves a dropped copy and a 1-byte mask per adapter instead of sharing.
   attention      SDPA saves q, k, v and its output: 2*q_out + 2*kv_out elements.
+  padded batch   with a padding mask, transformers' SDPA path repeats K and V to the query heads
+                 (repeat_kv; without a mask it passes enable_gqa instead), so SDPA saves the
+                 repeated copies: 2*(q_out - kv_out) elements more; and SDPA turns the boolean
+                 mask into an additive bias in the activation dtype inside every call and saves
+                 it: batch x seq x seq per layer, seq elements per token. Measured on CPU with the
+                 saved-tensor probe (bench.measure.saved, tests/test_padded_attention.py).
   MLP            gate output, SiLU output, up output: 3i (torch.compile fuses SiLU: 2i).
   adapters       lora_A's r-wide output per target; DoRA also the base output (activation
                  dtype) and the adapter output (adapter dtype), `out` elements each.
@@ -54,9 +60,18 @@ def _group(width, consumers, *, full, targets, p, dropout) -> int:
     return len(chosen) * width * (p["adapter"] + mask)
 
 
+def padded_attention_bytes(config: dict, *, seq_len: int, act: int) -> int:
+    """Bytes per token one layer saves because the batch carries a padding mask: the repeated
+    K/V copies (GQA only) and the additive mask bias (module docstring)."""
+    q_out = config["num_attention_heads"] * config["head_dim"]
+    kv_out = config["num_key_value_heads"] * config["head_dim"]
+    return (2 * (q_out - kv_out) + seq_len) * act
+
+
 def layer_bytes(config: dict, *, full: bool, targets, p: dict, dropout: bool, lora_r: int = 0,
-                dora: bool = False, compile: bool = False, out_features=None) -> int:
-    """Bytes per token one decoder layer saves for backward (see the module docstring)."""
+                dora: bool = False, compile: bool = False, out_features=None, padded_seq: int = 0) -> int:
+    """Bytes per token one decoder layer saves for backward (see the module docstring);
+    `padded_seq` is the sequence length of a padded batch (0: packed, no mask)."""
     h, i = config["hidden_size"], config["intermediate_size"]
     q_out = config["num_attention_heads"] * config["head_dim"]
     kv_out = config["num_key_value_heads"] * config["head_dim"]
@@ -72,7 +87,8 @@ def layer_bytes(config: dict, *, full: bool, targets, p: dict, dropout: bool, lo
     adapters = n_targets * lora_r * adapter_act
     if dora and not full:
         adapters += sum(out_features[t] for t in targets) * (act + adapter_act)
-    return norms + groups + attention + mlp + adapters
+    padded = padded_attention_bytes(config, seq_len=padded_seq, act=act) if padded_seq else 0
+    return norms + groups + attention + mlp + adapters + padded
 
 
 def stack_bytes(config: dict, *, tokens: int, layer: int, p: dict, full: bool, checkpointing: bool,
