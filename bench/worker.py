@@ -64,10 +64,13 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
     record["memory"]["device"] = device
     say(f"device {device}, precision {policy.name} ({record['precision']['reason']})")
     ranks = distributed.setup(spec)  # nproc > 1: this process is one rank of a torchrun group
-    if device == "cuda" and spec.get("max_memory"):
+    if device == "cuda" and spec.get("max_memory"):  # the whole device's budget (bench.measure.device_budget)
+        from bench.measure import device_budget
+        from bench.plan.predict import CUDA_CONTEXT_BYTES
         from bench.units import parse_size
         total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
-        torch.cuda.set_per_process_memory_fraction(min(1.0, parse_size(spec["max_memory"]) / total))
+        torch.cuda.set_per_process_memory_fraction(device_budget.pool_fraction(
+            budget_bytes=parse_size(spec["max_memory"]), total_bytes=total, outside_bytes=CUDA_CONTEXT_BYTES))
     record["env"] = env.capture()
     record["env"]["calibration"] = _calibration(ranks.place(spec)["device"], policy.compute_dtype)
     release_memory()
@@ -105,6 +108,9 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
                                          timer=timer, ranks=ranks if ranks.size > 1 else None,
                                          on_step=lambda i, loss, s: say(f"train step {i}/{spec['steps']}: "
                                                                         f"loss {loss:.4f}, {s:.2f} s"))
+    if device == "cuda" and spec.get("max_memory"):  # context, paged state, NCCL count too: oom above it
+        device_budget.check(figures, budget_bytes=parse_size(spec["max_memory"]), paged_bytes=device_budget.paged_bytes(),
+                            context_bytes=record["memory"].get("cuda_context_bytes"), assumed_context_bytes=CUDA_CONTEXT_BYTES)
     record["throughput"] = throughput(timer.times_s, timer.tokens, warmup_steps=spec["warmup_steps"])
     if record["throughput"]:
         record["throughput"].update(flops.figures(ranks.unwrap(model), seq_len=spec["seq_len"], world=ranks.size,
