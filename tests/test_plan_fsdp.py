@@ -86,3 +86,12 @@ def test_full_fine_tuning_counts_lm_heads_gradient_in_the_loss_phase():
 def test_cpu_offload_keeps_the_quant_state_on_the_device(offload):
     est = estimate(**QLORA70, offload=offload)
     assert est["components"]["weights_nf4"] == 0 and est["components"]["quant_constants"] > 0.5e9
+
+
+def test_under_fsdp_lm_heads_gradient_is_counted_once_in_the_roots():
+    kw = dict(config=L70, method="full", seq_len=2048, batch_size=1, grad_checkpointing=True, precision="bf16-true",
+              device="cuda", packing=True)
+    sharded = estimate(**kw, gpus=8, offload="all")
+    n = params.counts(L70)
+    assert "head_gradient" not in sharded["terms"]
+    assert sharded["components"]["fsdp_grad_buffer"] >= (n["embed"] + n["lm_head"]) * 2

@@ -57,6 +57,8 @@ def apply(resident: dict, moments: dict, *, gpus: int, offload: str, unit: dict,
         for moment in backwards:
             moment["fsdp_gathered"] = 2 * unit["layer_bytes"] + root_gathered
             moment["fsdp_grad_buffer"] = unit["layer_grad_bytes"] + unit["root_grad_bytes"]
+            if unit["root_grad_bytes"]:  # lm_head's gradient is part of the root's unsharded one
+                moment.pop("head_gradient", None)
         if gpus > 1:
             notes.append(f"FSDP over {gpus} GPUs: weights, gradients and optimizer states sharded; activations, "
                          "logits, quantisation constants, two gathered layers and the root unit are not "
