@@ -59,3 +59,32 @@ def test_the_planner_prices_a_padded_batch_above_a_packed_one():
     extra = padded["components"]["activations"] - packed["components"]["activations"]
     assert extra == SHAPE["num_hidden_layers"] * B * S * activations.padded_attention_bytes(config, seq_len=S, act=4)
     assert padded["components"]["attention_mask"] == B * S * S
+
+
+@pytest.mark.parametrize("dtype, act", [(torch.float32, 4), (torch.bfloat16, 2)])
+def test_gemma2_eager_attention_saves_its_score_matrices(dtype, act):
+    """transformers' Gemma2 runs eager attention (soft-capped scores; no SDPA path): the part of
+    what it saves that grows with seq^2, measured as saved(2S) - 2 saved(S), is the planner's
+    score term (8 bytes per element in both dtypes), up to the few constant tensors (norm weights)
+    that the subtraction counts once negatively."""
+    torch.manual_seed(0)
+    shape = dict(SHAPE, num_attention_heads=4, head_dim=32, hidden_size=128, intermediate_size=256)
+    cfg = transformers.Gemma2Config(**shape, pad_token_id=0, sliding_window=4096)
+    model = transformers.AutoModelForCausalLM.from_config(cfg).to(dtype)
+    assert model.config._attn_implementation == "eager"
+
+    def total(seq):
+        ids = torch.randint(1, 512, (B, seq), generator=torch.Generator().manual_seed(0))
+        probe = SavedTensors(model)
+        with probe.probe():
+            out = model(input_ids=ids, labels=ids)
+        out.loss.backward()
+        model.zero_grad(set_to_none=True)
+        return probe.bytes()
+
+    quadratic = total(2 * S) - 2 * total(S)
+    config = dict(shape, model_type="gemma2", attn_logit_softcapping=cfg.attn_logit_softcapping)
+    per_token = lambda seq: activations.eager_attention_bytes(config, seq_len=seq, act=act)  # noqa: E731
+    predicted = SHAPE["num_hidden_layers"] * (B * 2 * S * per_token(2 * S) - 2 * B * S * per_token(S))
+    assert predicted == SHAPE["num_hidden_layers"] * B * 4 * 8 * 2 * S * S
+    assert 0 <= predicted - quadratic <= 8 * 1024   # the constants: a few hidden-size vectors

@@ -60,6 +60,20 @@ def _group(width, consumers, *, full, targets, p, dropout) -> int:
     return len(chosen) * width * (p["adapter"] + mask)
 
 
+EAGER = ("gemma2",)  # transformers' Gemma2 has no SDPA path (softcapping): eager attention
+
+
+def eager_attention_bytes(config: dict, *, seq_len: int, act: int) -> int:
+    """Bytes per token one layer's eager attention saves (Gemma2): the query, the K/V repeated to
+    the query heads (matmul operands), and per head and key position the tanh of the soft-capped
+    scores (activation dtype), the fp32 softmax and its cast back to the activation dtype (the
+    cast is a no-op in fp32): 8 bytes per score element in bf16 and in fp32 alike. Measured with
+    the saved-tensor probe on a small Gemma2 (tests/test_padded_attention.py)."""
+    q_out = config["num_attention_heads"] * config["head_dim"]
+    score = act + 4 + (act if act < 4 else 0) if config.get("attn_logit_softcapping") else 4 + (act if act < 4 else 0)
+    return 3 * q_out * act + config["num_attention_heads"] * seq_len * score
+
+
 def padded_attention_bytes(config: dict, *, seq_len: int, act: int) -> int:
     """Bytes per token one layer saves because the batch carries a padding mask: the repeated
     K/V copies (GQA only) and the additive mask bias (module docstring)."""
@@ -69,9 +83,11 @@ def padded_attention_bytes(config: dict, *, seq_len: int, act: int) -> int:
 
 
 def layer_bytes(config: dict, *, full: bool, targets, p: dict, dropout: bool, lora_r: int = 0,
-                dora: bool = False, compile: bool = False, out_features=None, padded_seq: int = 0) -> int:
+                dora: bool = False, compile: bool = False, out_features=None, padded_seq: int = 0,
+                seq_len: int = 0) -> int:
     """Bytes per token one decoder layer saves for backward (see the module docstring);
-    `padded_seq` is the sequence length of a padded batch (0: packed, no mask)."""
+    `padded_seq` is the sequence length of a padded batch (0: packed, no mask); `seq_len` prices
+    eager attention's score matrices (EAGER families)."""
     h, i = config["hidden_size"], config["intermediate_size"]
     q_out = config["num_attention_heads"] * config["head_dim"]
     kv_out = config["num_key_value_heads"] * config["head_dim"]
@@ -81,6 +97,8 @@ def layer_bytes(config: dict, *, full: bool, targets, p: dict, dropout: bool, lo
     groups = sum(_group(width[g], c, full=full, targets=targets, p=p, dropout=dropout) for g, c in input_groups(config))
     act = p["act"]
     attention = (2 * q_out + 2 * kv_out) * act
+    if config.get("model_type") in EAGER:  # eager: scores saved, K/V always repeated, no mask bias
+        attention, padded_seq = eager_attention_bytes(config, seq_len=seq_len or padded_seq, act=act), 0
     mlp = (2 if compile else 3) * i * act
     adapter_act = 2 if p["autocast"] else p["adapter"]
     n_targets = 0 if full else len(targets)

@@ -143,7 +143,7 @@ def _training(config, *, method, o, p, resident, tokens):
     resident["paged_optimizer_states" if paged else "optimizer_states"] = state
     layer = A.layer_bytes(config, full=full, targets=targets, p=p, dropout=o.lora_dropout > 0,
                           lora_r=o.lora_r, dora=method == "dora", compile=o.compile, out_features=out_features,
-                          padded_seq=0 if o.packing else o.seq_len)
+                          padded_seq=0 if o.packing else o.seq_len, seq_len=o.seq_len)
     logits_dtype = p["act"]
     stack = dict(tokens=tokens, layer=layer, p=p, full=full, checkpointing=o.grad_checkpointing,
                  offload=o.activation_offload)
