@@ -108,7 +108,7 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
                                          timer=timer, ranks=ranks if ranks.size > 1 else None,
                                          on_step=lambda i, loss, s: say(f"train step {i}/{spec['steps']}: "
                                                                         f"loss {loss:.4f}, {s:.2f} s"))
-    if device == "cuda" and spec.get("max_memory"):  # context, paged state, NCCL count too: oom above it
+    if device == "cuda" and spec.get("max_memory") and ranks.size == 1:  # context and paged state count: oom above
         device_budget.check(figures, budget_bytes=parse_size(spec["max_memory"]), paged_bytes=device_budget.paged_bytes(),
                             context_bytes=record["memory"].get("cuda_context_bytes"), assumed_context_bytes=CUDA_CONTEXT_BYTES)
     record["throughput"] = throughput(timer.times_s, timer.tokens, warmup_steps=spec["warmup_steps"])
