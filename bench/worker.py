@@ -15,21 +15,8 @@ import traceback
 from pathlib import Path
 
 from bench.atomic import write_atomic
+from bench.failure import classify, one_line
 from bench.record import now_iso, skeleton
-
-
-def one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or exc.__class__.__name__
-    return f"{exc.__class__.__name__}: {text}"[:500]
-
-
-def classify(exc: BaseException) -> str:
-    """'oom' for out-of-memory in any of its forms, else 'error'."""
-    if isinstance(exc, MemoryError) or exc.__class__.__name__ == "OutOfMemoryError":
-        return "oom"
-    text = str(exc).lower()
-    return "oom" if any(sign in text for sign in ("out of memory", "can't allocate memory", "cannot allocate memory")) \
-        else "error"
 
 
 PROGRESS = "@ftbench "  # the launcher relays lines with this prefix to the user
@@ -77,10 +64,13 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
     record["memory"]["device"] = device
     say(f"device {device}, precision {policy.name} ({record['precision']['reason']})")
     ranks = distributed.setup(spec)  # nproc > 1: this process is one rank of a torchrun group
-    if device == "cuda" and spec.get("max_memory"):
+    if device == "cuda" and spec.get("max_memory"):  # the whole device's budget (bench.measure.device_budget)
+        from bench.measure import device_budget
+        from bench.plan.predict import CUDA_CONTEXT_BYTES
         from bench.units import parse_size
         total = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
-        torch.cuda.set_per_process_memory_fraction(min(1.0, parse_size(spec["max_memory"]) / total))
+        torch.cuda.set_per_process_memory_fraction(device_budget.pool_fraction(
+            budget_bytes=parse_size(spec["max_memory"]), total_bytes=total, outside_bytes=CUDA_CONTEXT_BYTES))
     record["env"] = env.capture()
     record["env"]["calibration"] = _calibration(ranks.place(spec)["device"], policy.compute_dtype)
     release_memory()
@@ -118,11 +108,15 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
                                          timer=timer, ranks=ranks if ranks.size > 1 else None,
                                          on_step=lambda i, loss, s: say(f"train step {i}/{spec['steps']}: "
                                                                         f"loss {loss:.4f}, {s:.2f} s"))
+    if device == "cuda" and spec.get("max_memory") and ranks.size == 1:  # context and paged state count: oom above
+        device_budget.check(figures, budget_bytes=parse_size(spec["max_memory"]), paged_bytes=device_budget.paged_bytes(),
+                            context_bytes=record["memory"].get("cuda_context_bytes"), assumed_context_bytes=CUDA_CONTEXT_BYTES)
     record["throughput"] = throughput(timer.times_s, timer.tokens, warmup_steps=spec["warmup_steps"])
     if record["throughput"]:
         record["throughput"].update(flops.figures(ranks.unwrap(model), seq_len=spec["seq_len"], world=ranks.size,
                                                   tokens_per_s=record["throughput"]["tokens_per_s"],
-                                                  peak_gflops=record["env"]["calibration"].get("matmul_gflops")))
+                                                  peak_gflops=record["env"]["calibration"].get("matmul_gflops"),
+                                                  datasheet_gflops=record["env"]["calibration"].get("datasheet_gflops")))
     if spec["method"] != "base":  # its own phase: the profiler's records must not touch the train peak
         with tracker.track("breakdown"):
             record["memory"]["breakdown"] = _breakdown(spec, record, model=model, batches=batches, optimizer=optimizer,
@@ -130,8 +124,9 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
         del optimizer, scheduler
     try:  # base trains nothing, and the planner models one device: no prediction for either
         record["estimate"] = _estimate(spec, record, policy) if spec["method"] != "base" and ranks.size == 1 else None
-    except Exception as exc:  # a planner gap must not cost the measured run
-        say(f"estimate unavailable: {one_line(exc)}")
+    except Exception as exc:  # a planner gap (e.g. a mixture-of-experts model) must not cost the measured run
+        record["estimate"] = {"error": f"estimate unavailable: {one_line(exc)}"}
+        say(record["estimate"]["error"])
     say(f"train: {figures['wall_s']:.1f} s, peak {figures['peak_bytes'] / 2**20:.0f} MiB")
 
     with tracker.track("eval") as figures, precision.autocast(policy, device):
@@ -225,7 +220,7 @@ def _estimate(spec: dict, record: dict, policy) -> dict:
 
 
 def _check(record: dict) -> None:
-    """The record check: an ok record that breaks the schema (e.g. MFU above 100%) is an error."""
+    """The record check: an ok record that breaks the schema (e.g. a phase without its peak) is an error."""
     from bench.schema import problems
 
     bad = problems(record)

@@ -60,21 +60,35 @@ def test_mfu_is_achieved_model_flops_over_the_measured_peak():
     assert got["flops_counted"]["trainable_matmul_params"] == 17_408
 
 
-def test_mfu_above_100_percent_fails_the_record_check():
+def test_mfu_above_100_percent_is_a_flag_not_a_failed_run():
+    """Before: schema.problems failed such a record, the worker stored it as `error`, and `fit`
+    stopped at its first probe. Now the record is ok and says why the figure cannot be right."""
     from bench.worker import _check
 
-    record = json.loads(json.dumps(_ok_record(mfu=1.07)))
-    assert any("throughput.mfu is 107.0%" in p for p in problems(record))
-    with pytest.raises(RuntimeError, match="record check failed: throughput.mfu is 107.0%"):
-        _check(record)
+    model, _ = build("lora")
+    got = flops.figures(model, seq_len=SEQ, tokens_per_s=500.0, peak_gflops=13_211_648 * 500.0 / 1.07e9)
+    assert got["mfu"] == pytest.approx(1.07) and "107.0% of the measured matmul peak" in got["mfu_flag"]
+    record = _ok_record(mfu=got["mfu"], flag=got["mfu_flag"])
+    assert problems(record) == []
+    _check(record)  # no raise: the run stays ok
     assert problems(_ok_record(mfu=0.42)) == []
+    assert any("without throughput.mfu_flag" in p for p in problems(_ok_record(mfu=1.07)))  # unexplained: refused
+    assert any("throughput.mfu is 0.0%" in p for p in problems(_ok_record(mfu=0.0)))
 
 
-def _ok_record(*, mfu):
+def test_mfu_against_the_datasheet_and_its_flag():
+    model, _ = build("lora")
+    got = flops.figures(model, seq_len=SEQ, tokens_per_s=500.0, peak_gflops=20.0, datasheet_gflops=40.0, world=2)
+    assert got["mfu_datasheet"] == pytest.approx(got["mfu"] / 2) and got["mfu_flag"] is None
+    assert flops.flag(mfu=0.9, mfu_datasheet=1.2).startswith("model FLOPs at 120.0% of the device's datasheet peak")
+    assert flops.figures(model, seq_len=SEQ, tokens_per_s=1.0, peak_gflops=None)["mfu_datasheet"] is None
+
+
+def _ok_record(*, mfu, flag=None):
     from bench.record import skeleton
 
     record = skeleton({"method": "lora", "device": "cpu"})
     record["params"] = {"trainable": 1, "total": 2, "trainable_pct": 50.0}
     record["memory"].update({p: {"peak_bytes": 1} for p in ("load", "train", "eval")})
-    record["throughput"] = {"tokens_per_s": 1.0, "mfu": mfu}
+    record["throughput"] = {"tokens_per_s": 1.0, "mfu": mfu, "mfu_flag": flag}
     return record

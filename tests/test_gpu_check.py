@@ -23,20 +23,22 @@ def record(method, *, nvml_extra=0, predicted=1000 * MiB):
                          "error_pct": 100 * (predicted - 900 * MiB) / (900 * MiB)}}
 
 
-def summarise(tmp_path, records, *, failed_test=False, code=0):
+def summarise(tmp_path, records, *, failed_test=False, code=0, name="smoke", extra=()):
     (tmp_path / "gpu-tests.xml").write_text(JUNIT.format(
         extra='<testcase classname="t" name="c"><failure message="boom"/></testcase>' if failed_test else ""))
-    (tmp_path / "smoke").mkdir(exist_ok=True)
-    (tmp_path / "smoke" / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    for profile, rows in [(name, records), *extra]:
+        (tmp_path / profile).mkdir(exist_ok=True)
+        (tmp_path / profile / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    flags = [f"--profile={name}={code}"] + [f"--profile={p}=1" for p, _ in extra]
     done = subprocess.run([sys.executable, str(ROOT / "scripts/gpu_check_summary.py"), str(tmp_path),
-                           "--gpu", "Fake H200", "--profile", f"smoke={code}"], capture_output=True, text=True)
+                           "--gpu", "Fake H200", *flags], capture_output=True, text=True)
     return done.returncode, done.stdout.strip().splitlines()[-1], json.loads((tmp_path / "summary.json").read_text())
 
 
 def test_agreement_per_phase_and_planner_error_per_method(tmp_path):
     code, line, summary = summarise(tmp_path, [record("lora"), record("full", predicted=1500 * MiB)])
     assert code == 0 and line.startswith("gpu-check: PASS (GPU Fake H200; tests 1 passed, 0 failed, 1 skipped")
-    assert "NVML = reserved + context in 6/6 phases" in line and "planner within ±25% for 1/2 runs" in line
+    assert "smoke 2/2 ok" in line and "NVML = reserved + context in 6/6 phases" in line and "planner within ±25% for 1/2 runs" in line
     row = summary["memory"][0]
     assert row["outside_torch_bytes"] == 500 * MiB and row["agree"] is True
     assert [round(r["error_pct"]) for r in summary["planner"]] == [11, 67]
@@ -47,6 +49,10 @@ def test_disagreement_a_failed_run_or_test_fails_the_check(tmp_path):
     assert code == 1 and "NVML disagrees" in line
     code, line, _ = summarise(tmp_path, [dict(record("lora"), status="oom", error="CUDA out of memory")], code=1)
     assert code == 1 and "profile smoke (exit 1, 0/1 ok)" in line
+    flagged = record("lora")
+    flagged["throughput"] = {"mfu": 1.3, "mfu_flag": "model FLOPs at 130.0% of the measured matmul peak"}
+    code, line, summary = summarise(tmp_path, [flagged])
+    assert code == 1 and "MFU flagged in 1 run(s): model FLOPs at 130.0%" in line and summary["mfu"][0]["mfu"] == 1.3
     code, line, _ = summarise(tmp_path, [record("lora")], failed_test=True)
     assert code == 1 and "1 test(s) failed" in line
 
@@ -57,3 +63,15 @@ def test_a_missing_nvml_figure_is_reported_as_unavailable_not_as_agreement(tmp_p
         blind["memory"][phase]["nvml_process_bytes"] = None
     code, line, summary = summarise(tmp_path, [blind])
     assert code == 0 and "NVML process figure unavailable" in line and summary["memory"][0]["agree"] is None
+
+
+def test_the_deliberate_oom_run_must_be_recorded_as_oom(tmp_path):
+    """The --max-memory 256MiB run of scripts/gpu_check.sh: oom (exit 1) passes; ok or error fails."""
+    oom = dict(record("lora"), status="oom", error="DeviceBudgetExceeded: CUDA out of memory for the budget")
+    code, line, _ = summarise(tmp_path, [record("lora")], extra=[("oom", [oom])])
+    assert code == 0 and "oom 1/1 oom" in line, line
+    code, line, _ = summarise(tmp_path, [record("lora")], extra=[("oom", [record("lora")])])
+    assert code == 1 and "profile oom (exit 1, 0/1 oom)" in line
+    crashed = dict(record("lora"), status="error", error="RuntimeError: CUBLAS_STATUS_NOT_INITIALIZED")
+    code, line, _ = summarise(tmp_path, [record("lora")], extra=[("oom", [crashed])])
+    assert code == 1 and "profile oom" in line

@@ -147,3 +147,39 @@ def test_driver_preflight_counts_only_visible_gpus(monkeypatch):
         hardware.preflight([dict(spec, nproc=4)])
     finally:
         hardware._cuda_devices.cache_clear()
+
+
+class NoPermission(Exception):
+    """pynvml's NVMLError_NoPermission stands in: any exception from one call."""
+
+
+def _failing(nvml, name):
+    def fail(*args):
+        raise NoPermission(f"{name}: Insufficient Permissions")
+    setattr(nvml, name, fail)
+    return nvml
+
+
+def test_one_failing_call_keeps_the_other_figures():
+    gpus = machine()
+    nvml = _failing(fake_nvml(gpus), "nvmlDeviceGetComputeRunningProcesses")  # common in containers
+    got = N.figures(nvml, gpus[3], pid=ME)
+    assert got["nvml_used_bytes"] == 6 * GiB and got["nvml_total_bytes"] == 80 * GiB
+    assert got["nvml_process_bytes"] is None
+    assert "Insufficient Permissions" in got["nvml_errors"]["nvmlDeviceGetComputeRunningProcesses"]
+    nvml = _failing(fake_nvml(gpus), "nvmlDeviceGetMemoryInfo")
+    got = N.figures(nvml, gpus[3], pid=ME)
+    assert got["nvml_process_bytes"] == 1 * GiB and got["nvml_used_bytes"] is None
+    assert list(got["nvml_errors"]) == ["nvmlDeviceGetMemoryInfo"]
+    assert "nvml_errors" not in N.figures(fake_nvml(gpus), gpus[3], pid=ME)
+
+
+def test_a_probe_whose_uuid_call_fails_still_reads(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    gpus = machine()
+    nvml = _failing(fake_nvml(gpus), "nvmlDeviceGetUUID")
+    probe = N.Probe(torch=fake_torch(gpus), ordinal=3, nvml=nvml)
+    assert probe.where["how"] == "uuid" and probe.where["nvml_uuid"] is None and "uuid_error" in probe.where
+    assert probe.read()["nvml_used_bytes"] == 6 * GiB
+    probe.nvml = _failing(nvml, "nvmlDeviceGetComputeRunningProcesses")
+    assert probe.read()["nvml_used_bytes"] == 6 * GiB  # before: read() returned {} on any failure

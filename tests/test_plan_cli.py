@@ -25,7 +25,8 @@ def test_json_rows(capsys):
     tiny = [r for r in rows if r["model"] == "tiny-llama"]
     assert all(r["fits"] for r in tiny)
     assert not any(r["fits"] for r in rows if r["model"] == "llama-2-70b" and r["method"] == "full")
-    assert any("llama-2-70b: no" in v and "2 GPUs" in v for v in out["verdicts"])
+    # FSDP-QLoRA over 2 GPUs is predicted at 23.6 GB per GPU: under 24 GB, but not with the 15% FSDP headroom
+    assert any("llama-2-70b: no" in v and "CPU offload" in v and "2 GPUs" not in v for v in out["verdicts"])
 
 
 def test_table_and_only_fits(capsys):

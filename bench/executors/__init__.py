@@ -43,7 +43,7 @@ def lost_record(spec: dict, *, executor: str, exc: BaseException) -> dict:
     """The record of a run whose executor lost it (a dead Ray worker, a failed Slurm job):
     crashed, with the engine's reason, and no host since the run never reported one."""
     from bench.record import now_iso, skeleton
-    from bench.worker import one_line
+    from bench.failure import one_line
 
     record = skeleton(spec, status="crashed", error=f"{executor}: {one_line(exc)}")
     record["host"], record["finished_at"] = None, now_iso()

@@ -2,8 +2,10 @@
 
 A probe is a spec from the profile machinery (same defaults and validation as `run`), with the
 searched size set, `max_memory` = the budget, MMLU scoring and the breakdown off, launched in a
-child and appended to OUT/results.jsonl. The planner predicts the train-phase peak
-(`total_bytes`: peak RSS on CPU, max_memory_reserved on CUDA, what `--max-memory` bounds) with the
+child and appended to OUT/results.jsonl. The planner predicts what `--max-memory` bounds: on CPU
+the train-phase peak RSS (`total_bytes`), on CUDA the whole device (`device_bytes`: torch's
+reserved peak plus context, paged optimizer state and NCCL; the worker checks the same, see
+bench.measure.device_budget), the budget `plan --frontier` uses too; with the
 precision policy and baseline the first probe's record reports, once there is one, and with the
 options the worker passes it for the run's own `estimate`.
 """
@@ -124,11 +126,13 @@ class Job:
         return predicted
 
     def predicted_bytes(self, n: int):
-        """The planner's train-phase peak at size n; None where it cannot predict this model or method."""
+        """What the planner says the budget must hold at size n (CPU: peak RSS; CUDA: the whole
+        device, as `plan --frontier`); None where it cannot predict this model or method."""
         try:
-            return self.estimate(n)["total_bytes"]
+            est = self.estimate(n)
         except (BenchError, KeyError, TypeError, ValueError):
             return None
+        return est["device_bytes"] if self.device() == "cuda" else est["total_bytes"]
 
     def predicted_fits(self, n: int):
         """True/False by the planner at size n; None without a prediction."""

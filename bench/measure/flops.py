@@ -22,7 +22,10 @@ the score matmuls). What is counted, and what is not (docs/mfu.md):
   the first layer could skip when the embeddings are frozen (at most 2·N of layer 0's
   projections per token, an overcount well under 1/L of the base's backward).
 The peak is `env.calibration.matmul_gflops`, a matmul measured in the same process on the run's
-device and compute dtype. MFU above 1 means the count or the peak is wrong: the record fails.
+device and compute dtype; `mfu_datasheet` divides by the vendor's dense peak instead, where
+`env.calibration.datasheet_gflops` knows the device. MFU above 1 means the count or the peak is
+wrong (or, against a measured peak, that the calibration ran slower than the steps: contention,
+clocks): it is flagged in `mfu_flag` with its reason, and the run's figures stay as measured.
 """
 
 
@@ -52,18 +55,40 @@ def per_token(*, frozen: int, trainable: int, layers: int, heads: int, head_dim:
     return 4 * frozen + 6 * trainable + 12 * layers * heads * head_dim * seq_len
 
 
-def figures(model, *, seq_len: int, tokens_per_s: float, peak_gflops: float | None, world: int = 1) -> dict:
+def figures(model, *, seq_len: int, tokens_per_s: float, peak_gflops: float | None, world: int = 1,
+            datasheet_gflops: float | None = None) -> dict:
     """The record's throughput additions: model_flops_per_token, mfu (a fraction; None without a
-    peak) and the counts behind them. `world` ranks share the tokens/s, each with its own peak."""
+    peak), mfu_datasheet (against the vendor's peak; None where unknown), mfu_flag (why an MFU is
+    above 1, else None) and the counts behind them. `world` ranks share the tokens/s, each with
+    its own peak."""
     counts = matmul_params(model)
     shape = attention_shape(model.config)
     flops = per_token(**counts, **shape, seq_len=seq_len)
     peak = peak_gflops * 1e9 * world if peak_gflops else None
+    sheet = datasheet_gflops * 1e9 * world if datasheet_gflops else None
+    mfu = flops * tokens_per_s / peak if peak else None
+    mfu_sheet = flops * tokens_per_s / sheet if sheet else None
     return {
         "model_flops_per_token": flops,
-        "mfu": flops * tokens_per_s / peak if peak else None,
+        "mfu": mfu,
+        "mfu_datasheet": mfu_sheet,
+        "mfu_flag": flag(mfu=mfu, mfu_datasheet=mfu_sheet),
         "flops_counted": {"frozen_matmul_params": counts["frozen"], "trainable_matmul_params": counts["trainable"],
-                          **shape, "seq_len": seq_len, "peak_flops_per_s": peak,
+                          **shape, "seq_len": seq_len, "peak_flops_per_s": peak, "datasheet_flops_per_s": sheet,
                           "formula": "4*frozen + 6*trainable + 12*layers*heads*head_dim*seq_len (PaLM app. B, "
                                      "frozen weights without weight gradients)"},
     }
+
+
+def flag(*, mfu: float | None, mfu_datasheet: float | None) -> str | None:
+    """Why an MFU above 100% cannot be right, or None. Above the datasheet peak the FLOP count is
+    wrong (no device beats its own sheet); above only the measured peak, the calibration may have
+    run slower than the steps did."""
+    reasons = []
+    if mfu_datasheet is not None and mfu_datasheet > 1:
+        reasons.append(f"model FLOPs at {100 * mfu_datasheet:.1f}% of the device's datasheet peak: "
+                       f"the FLOP count overstates the work")
+    if mfu is not None and mfu > 1:
+        reasons.append(f"model FLOPs at {100 * mfu:.1f}% of the measured matmul peak: the count overstates the work "
+                       f"or the calibration ran slower than the steps (contention, clocks)")
+    return "; ".join(reasons) or None

@@ -137,15 +137,32 @@ def process_bytes(nvml, handle, *, pid: int) -> int | None:
 
 
 def figures(nvml, handle, *, pid: int | None = None) -> dict:
-    """This GPU's used and total memory (all processes) and this process's own figure."""
-    info = nvml.nvmlDeviceGetMemoryInfo(handle)
-    return {"nvml_used_bytes": int(info.used), "nvml_total_bytes": int(info.total),
-            "nvml_process_bytes": process_bytes(nvml, handle, pid=os.getpid() if pid is None else pid)}
+    """This GPU's used and total memory (all processes) and this process's own figure. Each NVML
+    call stands alone: one that fails (no permission in a container, a call an older driver
+    lacks) leaves its figures None and names itself in `nvml_errors`, the others are kept."""
+    out, errors = {"nvml_used_bytes": None, "nvml_total_bytes": None, "nvml_process_bytes": None}, {}
+    try:
+        info = nvml.nvmlDeviceGetMemoryInfo(handle)
+        out.update(nvml_used_bytes=int(info.used), nvml_total_bytes=int(info.total))
+    except Exception as exc:
+        errors["nvmlDeviceGetMemoryInfo"] = _why(exc)
+    try:
+        out["nvml_process_bytes"] = process_bytes(nvml, handle, pid=os.getpid() if pid is None else pid)
+    except Exception as exc:
+        errors["nvmlDeviceGetComputeRunningProcesses"] = _why(exc)
+    if errors:
+        out["nvml_errors"] = errors
+    return out
+
+
+def _why(exc: BaseException) -> str:
+    return f"{exc.__class__.__name__}: {exc}"[:200]
 
 
 class Probe:
     """NVML for one torch CUDA ordinal, resolved once. `read()` returns `figures`, or {} when NVML
-    is unavailable (no driver library, no permission); `where` says which GPU and how it was found."""
+    is unavailable (no driver library, no handle for this GPU); `where` says which GPU and how it
+    was found, and why not when it was not."""
 
     def __init__(self, *, torch, ordinal: int, nvml=None):
         self.handle, self.where = None, {"ordinal": ordinal, "how": None}
@@ -157,14 +174,15 @@ class Probe:
             handle, how = find_handle(nvml, ordinal=ordinal, uuid=ident["uuid"], pci_bus_id=ident["pci_bus_id"],
                                       visible=visible_devices(os.environ.get("CUDA_VISIBLE_DEVICES")))
             self.nvml, self.handle = nvml, handle
-            self.where = {**ident, "how": how, "nvml_uuid": _text(nvml.nvmlDeviceGetUUID(handle))}
+            self.where = {**ident, "how": how, "nvml_uuid": None}
         except Exception as exc:  # no NVML is a missing figure, never a failed run
-            self.where["error"] = f"{exc.__class__.__name__}: {exc}"[:200]
+            self.where["error"] = _why(exc)
+            return
+        try:  # only a label: a driver that will not give the UUID still gives the figures
+            self.where["nvml_uuid"] = _text(nvml.nvmlDeviceGetUUID(handle))
+        except Exception as exc:
+            self.where["uuid_error"] = _why(exc)
 
     def read(self) -> dict:
-        if self.handle is None:
-            return {}
-        try:
-            return figures(self.nvml, self.handle)
-        except Exception:
-            return {}
+        """`figures` for this GPU ({} without a handle); a failing call costs only its own figures."""
+        return {} if self.handle is None else figures(self.nvml, self.handle)

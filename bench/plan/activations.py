@@ -15,6 +15,12 @@ train. Per layer and token:
                  or when autocast casts it (16-bit, one copy per consumer); LoRA dropout > 0
                  saves a dropped copy and a 1-byte mask per adapter instead of sharing.
   attention      SDPA saves q, k, v and its output: 2*q_out + 2*kv_out elements.
+  padded batch   with a padding mask, transformers' SDPA path repeats K and V to the query heads
+                 (repeat_kv; without a mask it passes enable_gqa instead), so SDPA saves the
+                 repeated copies: 2*(q_out - kv_out) elements more; and SDPA turns the boolean
+                 mask into an additive bias in the activation dtype inside every call and saves
+                 it: batch x seq x seq per layer, seq elements per token. Measured on CPU with the
+                 saved-tensor probe (bench.measure.saved, tests/test_padded_attention.py).
   MLP            gate output, SiLU output, up output: 3i (torch.compile fuses SiLU: 2i).
   adapters       lora_A's r-wide output per target; DoRA also the base output (activation
                  dtype) and the adapter output (adapter dtype), `out` elements each.
@@ -23,6 +29,15 @@ Checked for full fp32 against the earlier count (9h + 2kv + 4i elements with q_o
 
 GROUPS = (("attn_in", ("q_proj", "k_proj", "v_proj")), ("o_in", ("o_proj",)),
           ("mlp_in", ("gate_proj", "up_proj")), ("down_in", ("down_proj",)))
+# Phi-3 fuses q/k/v and gate/up into one Linear each: one consumer per group
+FUSED_GROUPS = (("attn_in", ("qkv_proj",)), ("o_in", ("o_proj",)), ("mlp_in", ("gate_up_proj",)),
+                ("down_in", ("down_proj",)))
+
+
+def input_groups(config: dict) -> tuple:
+    from bench.plan.params import linears
+
+    return FUSED_GROUPS if linears(config)[0][0] == "qkv_proj" else GROUPS
 
 
 def widths(config: dict) -> dict:
@@ -45,40 +60,69 @@ def _group(width, consumers, *, full, targets, p, dropout) -> int:
     return len(chosen) * width * (p["adapter"] + mask)
 
 
+EAGER = ("gemma2",)  # transformers' Gemma2 has no SDPA path (softcapping): eager attention
+
+
+def eager_attention_bytes(config: dict, *, seq_len: int, act: int) -> int:
+    """Bytes per token one layer's eager attention saves (Gemma2): the query, the K/V repeated to
+    the query heads (matmul operands), and per head and key position the tanh of the soft-capped
+    scores (activation dtype), the fp32 softmax and its cast back to the activation dtype (the
+    cast is a no-op in fp32): 8 bytes per score element in bf16 and in fp32 alike. Measured with
+    the saved-tensor probe on a small Gemma2 (tests/test_padded_attention.py)."""
+    q_out = config["num_attention_heads"] * config["head_dim"]
+    score = act + 4 + (act if act < 4 else 0) if config.get("attn_logit_softcapping") else 4 + (act if act < 4 else 0)
+    return 3 * q_out * act + config["num_attention_heads"] * seq_len * score
+
+
+def padded_attention_bytes(config: dict, *, seq_len: int, act: int) -> int:
+    """Bytes per token one layer saves because the batch carries a padding mask: the repeated
+    K/V copies (GQA only) and the additive mask bias (module docstring)."""
+    q_out = config["num_attention_heads"] * config["head_dim"]
+    kv_out = config["num_key_value_heads"] * config["head_dim"]
+    return (2 * (q_out - kv_out) + seq_len) * act
+
+
 def layer_bytes(config: dict, *, full: bool, targets, p: dict, dropout: bool, lora_r: int = 0,
-                dora: bool = False, compile: bool = False, out_features=None) -> int:
-    """Bytes per token one decoder layer saves for backward (see the module docstring)."""
+                dora: bool = False, compile: bool = False, out_features=None, padded_seq: int = 0,
+                seq_len: int = 0) -> int:
+    """Bytes per token one decoder layer saves for backward (see the module docstring);
+    `padded_seq` is the sequence length of a padded batch (0: packed, no mask); `seq_len` prices
+    eager attention's score matrices (EAGER families)."""
     h, i = config["hidden_size"], config["intermediate_size"]
     q_out = config["num_attention_heads"] * config["head_dim"]
     kv_out = config["num_key_value_heads"] * config["head_dim"]
     norm_in = p["resid"] if compile else 4  # compiled RMSNorm recomputes the fp32 upcast
     norms = 2 * (norm_in * h + (p["resid"] * h if full else 0))
     width = widths(config)
-    groups = sum(_group(width[g], c, full=full, targets=targets, p=p, dropout=dropout) for g, c in GROUPS)
+    groups = sum(_group(width[g], c, full=full, targets=targets, p=p, dropout=dropout) for g, c in input_groups(config))
     act = p["act"]
     attention = (2 * q_out + 2 * kv_out) * act
+    if config.get("model_type") in EAGER:  # eager: scores saved, K/V always repeated, no mask bias
+        attention, padded_seq = eager_attention_bytes(config, seq_len=seq_len or padded_seq, act=act), 0
     mlp = (2 if compile else 3) * i * act
     adapter_act = 2 if p["autocast"] else p["adapter"]
     n_targets = 0 if full else len(targets)
     adapters = n_targets * lora_r * adapter_act
     if dora and not full:
         adapters += sum(out_features[t] for t in targets) * (act + adapter_act)
-    return norms + groups + attention + mlp + adapters
+    padded = padded_attention_bytes(config, seq_len=padded_seq, act=act) if padded_seq else 0
+    return norms + groups + attention + mlp + adapters + padded
 
 
 def stack_bytes(config: dict, *, tokens: int, layer: int, p: dict, full: bool, checkpointing: bool,
-                offload: bool = False) -> int:
-    """Saved activations of the whole decoder at the start of backward. Checkpointing keeps
-    each layer's input (h, residual dtype) and recomputes one layer at a time. Activation
-    offload (torchtune's OffloadActivations) moves saved tensors to CPU as they are made,
-    leaving about two layers' worth in flight on the device. Plus the final norm: its fp32
+                offload: bool = False, recomputing: bool = True) -> int:
+    """Saved activations of the whole decoder in backward. Checkpointing keeps each layer's input
+    (h, residual dtype) and recomputes one layer at a time, once backward reaches it
+    (`recomputing`: that layer's saved tensors are alive; not yet while the loss's backward runs).
+    Activation offload (torchtune's OffloadActivations) moves saved tensors to CPU as they are
+    made, leaving about two layers' worth in flight on the device. Plus the final norm: its fp32
     input copy, and with lm_head trained the normalised output and lm_head's input."""
     h, layers = config["hidden_size"], config["num_hidden_layers"]
     final = 4 * h + ((p["resid"] + p["act"]) * h if full else 0)
     inputs = p["resid"] * h
     if checkpointing:
         kept = (2 if offload else layers) * inputs
-        return tokens * (kept + layer + final)
+        return tokens * (kept + (layer if recomputing else 0) + final)
     return tokens * ((2 if offload else layers) * layer + final)
 
 
@@ -98,15 +142,26 @@ def logits_bytes(config: dict, *, tokens: int, logits_dtype: int, loss: str = "s
     fp32-logits (transformers < 4.45): the model returns fp32 logits, so a held copy is 4 bytes.
     chunked (torchtune CEWithChunkedOutputLoss, 8 chunks): each chunk is upcast on its own;
       eager saves every chunk's fp32 log_softmax (4) and backward works one chunk at a time (8/8);
-      compiled, the log_softmax is recomputed from the chunk, which is saved in lm_head's dtype,
-      and one chunk's upcast and two gradients are alive (12/8)."""
+      compiled (torchtune compiles the per-chunk loss), inductor's partitioner saves the smaller
+      tensor, the chunk in lm_head's dtype (and a per-row logsumexp), and recomputes the softmax in
+      one fused backward kernel that upcasts in registers and writes the chunk's gradient in
+      lm_head's dtype: every chunk saved plus one chunk's gradient (logits dtype x (1 + 1/8))."""
     per = tokens * config["vocab_size"]
     held = (4 if loss == "fp32-logits" else logits_dtype) if keep_logits else 0
     if loss in ("standard", "fp32-logits"):
         return per * (12 + held)
     if compile:
-        return per * logits_dtype + per * 12 // CHUNKS
+        return per * logits_dtype + per * logits_dtype // CHUNKS
     return per * (4 + held) + per * 8 // CHUNKS
+
+
+def held_logits_bytes(config: dict, *, tokens: int, logits_dtype: int, loss: str = "standard",
+                      keep_logits: bool = False) -> int:
+    """The logits the training loop still holds through backward (`keep_logits`), as in
+    logits_bytes: lm_head's dtype, or fp32 under fp32-logits."""
+    if not keep_logits:
+        return 0
+    return tokens * config["vocab_size"] * (4 if loss == "fp32-logits" else logits_dtype)
 
 
 def mask_bytes(*, batch: int, seq: int, packing: bool) -> int:

@@ -3,7 +3,7 @@ with the predicted device peak, headroom and whether it fits; plus one verdict p
 
 import itertools
 
-from bench.plan.predict import estimate
+from bench.plan.predict import FSDP_HEADROOM, estimate, needed_bytes
 
 # Cheapest shape tried by the verdict: one sequence of 512 tokens, checkpointing on.
 VERDICT_SHAPE = {"seq_len": 512, "batch_size": 1, "grad_checkpointing": True}
@@ -26,7 +26,8 @@ def grid(*, models, methods, seq_lens, batch_sizes, checkpointing, memory_bytes,
             "grad_checkpointing": ckpt, "predicted_bytes": predicted, "total_bytes": est["total_bytes"],
             "allocated_bytes": est["allocated_bytes"], "paged_bytes": est["paged_bytes"],
             "memory_bytes": memory_bytes, "headroom_bytes": memory_bytes - predicted,
-            "fits": predicted <= memory_bytes, "peak_at": est["peak_at"], "terms": est["terms"],
+            "headroom_required_bytes": est["headroom_bytes"],
+            "fits": needed_bytes(est) <= memory_bytes, "peak_at": est["peak_at"], "terms": est["terms"],
             "precision": est["policy"], **options,
         })
     return rows
@@ -39,7 +40,7 @@ def verdict(*, label, config, memory_bytes, options: dict) -> str:
     gpus = options.get("gpus", 1)
 
     def need(**kw):
-        return estimate(config=config, method="qlora", **{**options, **VERDICT_SHAPE, **kw})["device_bytes"]
+        return needed_bytes(estimate(config=config, method="qlora", **{**options, **VERDICT_SHAPE, **kw}))
 
     def gb(n):
         return f"{n / 1e9:.1f} GB"
@@ -48,7 +49,7 @@ def verdict(*, label, config, memory_bytes, options: dict) -> str:
     shape = "QLoRA (NF4+DQ, batch 1 x 512, checkpointing)"
     if base <= memory_bytes:
         return f"{label}: yes - {shape} needs {gb(base)} of {gb(memory_bytes)}"
-    choices = [("FSDP-QLoRA over 2 GPUs", need(gpus=max(2, gpus * 2))),
+    choices = [(f"FSDP-QLoRA over 2 GPUs, with {FSDP_HEADROOM:.0%} headroom", need(gpus=max(2, gpus * 2))),
                ("CPU offload of weights and optimizer (slow)", need(offload="all")),
                ("a 2-bit base (quality loss)", need(base_bits=2))]
     fitting = [f"{name} ({gb(n)} per GPU)" for name, n in choices if n <= memory_bytes]

@@ -6,7 +6,7 @@ non-negative and linear or quadratic in them), so both searches bisect.
 """
 
 from bench.errors import BenchError
-from bench.plan.predict import estimate, weight_terms
+from bench.plan.predict import estimate, needed_bytes, weight_terms
 from bench.plan import options as O, precision
 
 SEQ_LENS = (256, 512, 1024, 2048, 4096, 8192)
@@ -41,8 +41,8 @@ def check_weights_fit(*, label: str, config: dict, methods, memory_bytes: int, o
 def row(*, label: str, config: dict, method: str, memory_bytes: int, seq_lens, options: dict) -> dict:
     """One frontier row: {seq_len: largest batch (0 = none)} and the longest sequence at batch 1."""
     def fits(seq, batch):
-        return estimate(config=config, method=method, seq_len=seq, batch_size=batch,
-                        **options)["device_bytes"] <= memory_bytes
+        return needed_bytes(estimate(config=config, method=method, seq_len=seq, batch_size=batch,
+                                     **options)) <= memory_bytes
 
     batches = {seq: _largest(lambda b, s=seq: fits(s, b), MAX_BATCH) for seq in seq_lens}
     longest = _largest(lambda s: fits(s, 1), MAX_SEQ)

@@ -5,9 +5,15 @@ import json
 from pathlib import Path
 
 from bench.errors import BenchError, choices_error
+from bench.plan.params import FAMILIES, TIED_BY_DEFAULT
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 
+# Mixture-of-experts markers: Mixtral/PhiMoE/Grok (num_local_experts), Qwen-MoE/OLMoE/DBRX-style
+# (num_experts), DeepSeek-V2/V3 (n_routed_experts), and model types that are MoE by name.
+MOE_KEYS = ("num_local_experts", "num_experts", "n_routed_experts", "moe_num_experts")
+MOE_TYPES = ("mixtral", "qwen2_moe", "qwen3_moe", "deepseek_v2", "deepseek_v3", "dbrx", "jamba", "olmoe",
+             "phimoe", "granitemoe", "jetmoe", "arctic", "minimax")
 # Fields without which no term can be computed.
 REQUIRED = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
 
@@ -37,18 +43,35 @@ def load(name_or_path) -> tuple:
     return label, validate(config, where=str(path))
 
 
+def refuse_unpriced(config: dict, *, where: str) -> None:
+    """One error for an architecture the planner would price wrong: mixture-of-experts (its expert
+    weights, router and token dispatch are not a dense MLP), a multimodal wrapper (its vision tower
+    is not counted), or a model_type outside bench.plan.params.FAMILIES."""
+    family = config["model_type"]
+    experts = {k: config[k] for k in MOE_KEYS if isinstance(config.get(k), int) and config[k] > 1}
+    if experts or family in MOE_TYPES or "moe" in str(family):
+        what = ", ".join(f"{k} {v}" for k, v in experts.items()) or f"model_type {family!r}"
+        raise BenchError(f"{where}: {family!r} is a mixture-of-experts model ({what}); the planner prices dense "
+                         f"decoders only: {', '.join(FAMILIES)}")
+    if family not in FAMILIES:
+        extra = " (a multimodal wrapper: price its text_config as a file of its own)" if "text_config" in config else ""
+        raise BenchError(f"{where}: model_type {family!r} is not one the planner prices{extra}; valid choices: "
+                         f"{', '.join(FAMILIES)}")
+
+
 def validate(config, *, where: str = "config") -> dict:
     """Check the fields the planner needs; return a normalised copy with defaults filled in."""
     if not isinstance(config, dict):
         raise BenchError(f"{where}: a model config must be a JSON object")
+    refuse_unpriced(dict(config, model_type=config.get("model_type") or "llama"), where=where)
     missing = [k for k in REQUIRED if k not in config]
     if missing:
         raise BenchError(f"{where}: model config is missing required field(s) {', '.join(missing)} "
                          f"(needs {', '.join(REQUIRED)})")
     out = {k: v for k, v in config.items() if not k.startswith("_")}
-    out.setdefault("num_key_value_heads", out["num_attention_heads"])
-    out.setdefault("tie_word_embeddings", False)
     out.setdefault("model_type", "llama")
+    out.setdefault("num_key_value_heads", out["num_attention_heads"])
+    out.setdefault("tie_word_embeddings", out["model_type"] in TIED_BY_DEFAULT)
     if out.get("head_dim") is None:  # absent, or null as in some Mistral configs
         out["head_dim"] = out["hidden_size"] // out["num_attention_heads"]
     for key in REQUIRED + ("num_key_value_heads", "head_dim"):

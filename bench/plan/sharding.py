@@ -2,31 +2,43 @@
 
 FSDP over N GPUs (FULL_SHARD, one unit per decoder layer, the root unit holding embeddings,
 final norm and lm_head, as PEFT's, accelerate's and Answer.AI's FSDP-QLoRA recipes wrap) divides
-weights, adapters, gradients and optimizer state by N. It does not divide:
+the parameters it manages (weights, adapters), their gradients and the optimizer state by N.
+What it does not divide, each from how FSDP and bitsandbytes work:
+  quant_constants   bitsandbytes' quantisation state (absmax, the nested absmax of double
+                    quantisation, the NF4 code) lives on each Params4bit as `quant_state`, not as
+                    a parameter: FSDP flattens and shards the packed 4-bit storage only, and every
+                    rank keeps the whole quant state (LLM.int8's SCB row scales likewise).
   fsdp_gathered     the unit computing and the one prefetched (BACKWARD_PRE / forward
-                    prefetch, limit_all_gathers): 2 decoder layers gathered in their storage
-                    dtype, plus the root unit, which FSDP keeps gathered from forward to the
-                    end of backward (its own shard is already counted in the weights).
+                    prefetch, limit_all_gathers allows two in flight): 2 decoder layers gathered in
+                    their storage dtype (the packed NF4 data for QLoRA; the constants are already
+                    whole), plus the root unit, which FSDP keeps gathered from forward to the end
+                    of backward (its own shard is already counted in the weights).
   fsdp_grad_buffer  a layer's unsharded gradient before reduce-scatter, and for a trained root
                     its full gradient, which is reduced only at the end of backward.
-NCCL's own buffers live outside torch's allocator and are not modelled.
+And two terms outside the live tensors, added by bench.plan.predict (CUDA only):
+  fsdp_stream_pool  allocator slack: the all-gathers run on their own stream, and the caching
+                    allocator keeps a pool per stream; FSDP1 frees a gathered unit with
+                    `record_stream`, so its block returns to the pool only once the compute
+                    stream has passed it, by which time the next all-gather has asked for a
+                    block: the unshard stream's pool holds one gathered layer more than are in
+                    use, reserved but not allocated.
+  nccl              NCCL's communicator buffers, allocated by NCCL outside torch's pool: device
+                    memory only (bench.plan.predict.NCCL_BYTES, assumed).
 offload='optimizer' keeps optimizer states in CPU memory; 'all' also the weights and gradients
 (FSDP CPUOffload), leaving the gathered units on the device.
 """
 
-from bench.plan.terms import nf4_bytes_per_param
-
 
 def apply(resident: dict, moments: dict, *, gpus: int, offload: str, unit: dict, notes: list) -> None:
     """`unit` gives the gathered sizes: layer_bytes, root_bytes, layer_grad_bytes, root_grad_bytes."""
-    weight_keys = [k for k in resident if k.startswith("weights") or k in ("quant_constants", "adapters")]
+    weight_keys = [k for k in resident if k.startswith("weights") or k == "adapters"]  # quant_constants stay whole
     step = moments.get("optimizer step", {})
-    backwards = [moments[m] for m in ("backward start", "backward end") if m in moments]
+    backwards = [moments[m] for m in ("backward start", "layer recompute", "backward end") if m in moments]
     if offload in ("optimizer", "all"):
         resident["optimizer_states"] = 0
         step["optimizer_temporaries"] = 0
         notes.append("optimizer states offloaded to CPU memory (the CPU must hold them; steps get slower)")
-    if offload == "all":
+    if offload == "all":  # CPUOffload moves the parameters FSDP manages; the quant state is not one
         for key in weight_keys:
             resident[key] = 0
         for moment in [step] + backwards:
@@ -45,17 +57,20 @@ def apply(resident: dict, moments: dict, *, gpus: int, offload: str, unit: dict,
         for moment in backwards:
             moment["fsdp_gathered"] = 2 * unit["layer_bytes"] + root_gathered
             moment["fsdp_grad_buffer"] = unit["layer_grad_bytes"] + unit["root_grad_bytes"]
+            if unit["root_grad_bytes"]:  # lm_head's gradient is part of the root's unsharded one
+                moment.pop("head_gradient", None)
         if gpus > 1:
             notes.append(f"FSDP over {gpus} GPUs: weights, gradients and optimizer states sharded; activations, "
-                         "logits, two gathered layers and the root unit are not (figures are per GPU)")
+                         "logits, quantisation constants, two gathered layers and the root unit are not "
+                         "(figures are per GPU)")
 
 
-def unit_sizes(config, *, n, method, p, full, layer_trainable, param_bytes, double_quant) -> dict:
+def unit_sizes(config, *, n, method, p, full, layer_trainable, param_bytes, base_bits: int = 4) -> dict:
     """Sizes FSDP gathers: one decoder layer and the root unit, in their storage dtype (16-bit
     under the mixed policies: FSDP's MixedPrecision param_dtype)."""
     layers = config["num_hidden_layers"]
     dense = p["act"] if p["autocast"] else p["weights"]
-    linear_bytes = {"qlora": nf4_bytes_per_param(double_quant=double_quant), "lora8": 1}.get(method, dense)
+    linear_bytes = {"qlora": base_bits / 8, "lora8": 1}.get(method, dense)  # packed data only: the constants are never sharded
     other_bytes = p["unquantised"] if method in ("qlora", "lora8") else dense
     layer_linear = n["linear"] // layers
     layer_other = (n["norm"] - config["hidden_size"] + n["bias"]) // layers
