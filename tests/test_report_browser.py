@@ -96,3 +96,11 @@ def test_compare_page_renders(tmp_path):
     verdict = self_check(tmp_path, page)
     assert set(verdict["charts"]) == {"chart-compare"} and verdict["overflow"]["compare"] <= 0
     screenshot(tmp_path, page, "compare.png")
+
+
+@pytest.mark.skipif(BROWSER is None, reason="no Chromium on PATH (Debian: apt-get install chromium)")
+def test_scale_page_draws_the_size_chart(tmp_path):
+    index = build(sources=[Path("tests/fixtures/scale")], out_dir=tmp_path / "out")
+    verdict = self_check(tmp_path, index)
+    assert list(verdict["charts"])[0] == "chart-scale" and verdict["overflow"]["runs"] <= 0
+    screenshot(tmp_path, index, "report-scale.png")

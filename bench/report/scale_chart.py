@@ -63,8 +63,10 @@ def _tip(p) -> str:
 
 
 def _top_series(ladder, lines) -> list:
-    series = []
-    for i, method in enumerate(style.method_order({p["method"] for p in ladder.points})):
+    series, methods = [], style.method_order({p["method"] for p in ladder.points})
+    last = {m: (lines.get(m) or [{"total_bytes": 0}])[-1]["total_bytes"] for m in methods}
+    rank = {m: i for i, m in enumerate(sorted(methods, key=lambda m: -last[m]))}  # 0: the highest at 70B
+    for method in methods:
         mine = [p for p in ladder.points if p["method"] == method]
         color = style.color(method)
         measured = [{"value": [_b(p["params"]), _gb(p["peak_bytes"])], "tooltip": {"formatter": _tip(p)}}
@@ -77,7 +79,7 @@ def _top_series(ladder, lines) -> list:
                                           f"({q['params'] / 1e9:.2f}B): {_gb(q['total_bytes']):.1f} GB"}}
                 for q in plan]
         if data:
-            data[-1]["label"] = {"show": True, "position": "right", "color": color, "offset": [0, 13 * (i - 1)],
+            data[-1]["label"] = {"show": True, "position": "right", "color": color, "offset": [0, 14 * (rank[method] - (len(methods) - 1) / 2)],
                                  "formatter": f"{method} {_gb(plan[-1]['total_bytes']):,.0f} GB"}
         series.append({"type": "line", "name": method, "xAxisIndex": 0, "yAxisIndex": 0, "data": data,
                        "color": color, "symbol": "emptyCircle", "symbolSize": 6,
