@@ -24,7 +24,7 @@ MIB, GB = 2**20, 1e9
 def no_svg(monkeypatch):
     import bench.report as report
 
-    monkeypatch.setattr(report, "svg", lambda options, echarts_js: (None, "disabled in tests"))
+    monkeypatch.setattr(report, "svg", lambda options, echarts_js, **_: (None, "disabled in tests"))
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,7 @@ BENEFIT_CHARTS = ("chart-headline", "chart-learn-forget", "chart-mmlu-categories
 def no_svg(monkeypatch):
     import bench.report as report
 
-    monkeypatch.setattr(report, "svg", lambda options, echarts_js: (None, "disabled in tests"))
+    monkeypatch.setattr(report, "svg", lambda options, echarts_js, **_: (None, "disabled in tests"))
 
 
 def shape_copies(records: list) -> list:

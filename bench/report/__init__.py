@@ -22,7 +22,7 @@ from bench.report import benefit, breakdown_chart, charts, headline, load, page,
 
 INDEX = "index.html"
 SVG = "headline.svg"
-SVG_WIDTH, SVG_HEIGHT = 1000, 560
+SVG_WIDTH, SVG_HEIGHT, SVG_TALL = 1000, 560, 860
 TIMEOUT_S = 60
 
 
@@ -92,14 +92,14 @@ _SCRIPT = """
 const fs = require("fs");
 const echarts = require(process.argv[2]);
 const option = JSON.parse(fs.readFileSync(process.argv[3], "utf8"));
-const chart = echarts.init(null, null, {renderer: "svg", ssr: true, width: %d, height: %d});
+const chart = echarts.init(null, null, {renderer: "svg", ssr: true, width: WIDTH, height: HEIGHT});
 chart.setOption(option);
 process.stdout.write(chart.renderToSVGString());
 chart.dispose();
-""" % (SVG_WIDTH, SVG_HEIGHT)
+"""
 
 
-def svg(options: dict, *, echarts_js: Path):
+def svg(options: dict, *, echarts_js: Path, height: int = SVG_HEIGHT):
     """(svg text, None), or (None, why) when node is missing or fails."""
     node = shutil.which("node")
     if node is None:
@@ -107,7 +107,7 @@ def svg(options: dict, *, echarts_js: Path):
     option = dict(options, backgroundColor="#ffffff", animation=False)
     with tempfile.TemporaryDirectory(prefix="ftbench-svg-") as tmp:
         script, data = Path(tmp) / "render.js", Path(tmp) / "option.json"
-        script.write_text(_SCRIPT, encoding="utf-8")
+        script.write_text(_SCRIPT.replace("WIDTH", str(SVG_WIDTH)).replace("HEIGHT", str(height)), encoding="utf-8")
         data.write_text(json.dumps(option), encoding="utf-8")
         try:
             done = subprocess.run([node, str(script), str(echarts_js.resolve()), str(data)],
@@ -135,7 +135,8 @@ def build(*, sources: list, out_dir: Path, labels=None, skip_bad_lines: bool = F
     out_dir.mkdir(parents=True, exist_ok=True)
     picture = None
     if image_svg:
-        text, why = svg(specs[0]["options"], echarts_js=paths.echarts_js())
+        text, why = svg(specs[0]["options"], echarts_js=paths.echarts_js(),
+                        **({"height": SVG_TALL} if specs[0].get("tall") else {}))
         if text is None:
             print(f"ftbench: note: {why}", file=sys.stderr)
         else:

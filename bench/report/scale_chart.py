@@ -156,11 +156,11 @@ def chart(ladder, lines: dict) -> dict:
     return {
         "animation": False,
         "title": {"text": "Train-phase peak memory against model size",
-                  "subtext": f"{subtitle(ladder)}. Top: measured (solid) and the planner (dashed), log-log. "
+                  "subtext": f"{subtitle(ladder)}\nTop: measured (solid) and the planner (dashed), log-log. "
                              "Bottom: each measured run by component."},
         "tooltip": {"trigger": "item"},
         "legend": {"bottom": 0},
-        "grid": [{"top": 80, "height": "36%", "left": 70, "right": 150},
+        "grid": [{"top": 100, "height": "34%", "left": 70, "right": 150},
                  {"top": "57%", "bottom": 110, "left": 70, "right": 150}],
         "xAxis": [{"type": "log", "gridIndex": 0, "min": x0, "max": x1, "name": "parameters (billions)",
                    "nameLocation": "middle", "nameGap": 24},
