@@ -12,9 +12,11 @@ WHY = "random weights (a shape model): its memory is measured, its accuracy and 
 
 
 def random_weights(record: dict) -> bool:
-    """True for a record of a model with random weights: `weights: "random"` at the top level or
-    in a `model` block, or a model named `shape:...`."""
-    model = record.get("model")
-    if record.get("weights") == "random" or (isinstance(model, dict) and model.get("weights") == "random"):
+    """True for a record of a model with random weights: `weights: "random"` at the top level or in
+    a top-level block (how the model was built, e.g. `shape`), or a model named `shape:...`."""
+    if record.get("weights") == "random":
         return True
+    if any(isinstance(block, dict) and block.get("weights") == "random" for block in record.values()):
+        return True
+    model = record.get("model")
     return isinstance(model, str) and model.startswith(SHAPE_PREFIX)

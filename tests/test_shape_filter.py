@@ -61,6 +61,7 @@ def shapes_only(tmp_path):
 def test_which_records_have_random_weights():
     assert random_weights({"model": "m", "weights": "random"})
     assert random_weights({"model": {"name": "m", "weights": "random"}})
+    assert random_weights({"model": "m", "shape": {"weights": "random", "seed": 1234}})
     assert random_weights({"model": "shape:llama-3.2-1b"})
     assert not random_weights({"model": "smollm2-135m", "weights": "pretrained"})
     assert not random_weights({"model": "smollm2-135m"})

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.errors import BenchError
 from bench.units import parse_size
-from bench.weights import SHAPE_PREFIX
+from bench.weights import SHAPE_PREFIX, random_weights
 
 COMPONENTS = ("weights", "gradients", "optimizer state", "activations", "the rest")
 # memory.breakdown category -> component; parameters_* (any dtype) are weights
@@ -183,7 +183,7 @@ def ladder(records: list) -> Ladder | None:
                        "reached_bytes": train_peak(pick), "budget_bytes": budget_of(pick),
                        "components": measured_components(pick) if pick["status"] == "ok" else None,
                        "estimate": pick.get("estimate"), "run_id": pick.get("run_id"), "error": pick.get("error"),
-                       "random_weights": str(model).startswith(SHAPE_PREFIX) or pick.get("weights") == "random"})
+                       "random_weights": random_weights(pick)})
     if len(set(sizes.values())) < 2:
         return None
     left = len([r for r in records if r.get("method") not in (None, "base") and r.get("status") in TRAINED]) - len(group)
