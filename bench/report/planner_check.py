@@ -44,7 +44,7 @@ def run_rows(records: list) -> list:
             predicted = scale.predicted_components(estimate)
             components = {c: (parts[c], predicted[c], 100.0 * (predicted[c] - parts[c]) / measured)
                           for c in scale.COMPONENTS}
-        rows.append({"model": r["model"], "method": r["method"], "params": (r.get("params") or {}).get("total"),
+        rows.append({"model": r["model"], "method": r["method"], "params": scale.base_params(r),
                      "measured": measured, "predicted": estimate["total_bytes"],
                      "error_pct": _error(estimate["total_bytes"], measured),
                      "in_sample": r["model"] in fitted, "components": components, "run_id": r.get("run_id")})
@@ -84,8 +84,12 @@ def summary(rows: list) -> dict:
             "components": {c: _stats(r["components"][c][2] for r in with_parts) for c in scale.COMPONENTS}}
 
 
-def _fmt(value, fmt="{:.1f}"):
-    return "-" if value is None else fmt.format(value)
+def _fmt(value, fmt="{:.1f}", unit=""):
+    """A figure for the tables; '-' where there is none, and never '-0.0'."""
+    if value is None:
+        return "-"
+    text = fmt.format(value)
+    return (fmt.format(0.0) if not any(c in "123456789" for c in text) else text) + unit
 
 
 def sentence(rows: list) -> str:
@@ -93,10 +97,10 @@ def sentence(rows: list) -> str:
     s = summary(rows)
     out, every = s["out_of_sample"], s["all"]
     text = (f"Planner against measured train peak, out of sample ({out['n']} runs): median |error| "
-            f"{_fmt(out['median'])}%, max {_fmt(out['max'])}%")
+            f"{_fmt(out['median'], unit='%')}, max {_fmt(out['max'], unit='%')}")
     if every["n"] != out["n"]:
-        text += f"; with the {every['n'] - out['n']} run(s) of the calibration model: median {_fmt(every['median'])}%, " \
-                f"max {_fmt(every['max'])}%"
+        text += (f"; with the {every['n'] - out['n']} run(s) of the calibration model: median "
+                 f"{_fmt(every['median'], unit='%')}, max {_fmt(every['max'], unit='%')}")
     return text + "."
 
 
@@ -106,7 +110,7 @@ def markdown(records: list) -> str:
     lines = [sentence(rows), "", "| model | method | params | measured | predicted | error |" + "".join(
         f" {c} |" for c in scale.COMPONENTS), "|---|---|---|---|---|---|" + "---|" * len(scale.COMPONENTS)]
     for r in rows:
-        parts = "".join(f" {_fmt(r['components'][c][2], '{:+.1f}')}% |" if r["components"] else " - |"
+        parts = "".join(f" {_fmt(r['components'][c][2], '{:+.1f}', '%')} |" if r["components"] else " - |"
                         for c in scale.COMPONENTS)
         mark = " (calibration model)" if r["in_sample"] else ""
         lines.append(f"| {r['model']}{mark} | {r['method']} | {_fmt(r['params'] and r['params'] / 1e9, '{:.2f}')}B "
@@ -115,7 +119,8 @@ def markdown(records: list) -> str:
     s = summary(rows)["components"]
     lines += ["", "Per component, out of sample (error in % of the run's measured train peak):", "",
               "| component | runs | median abs error | max abs error |", "|---|---|---|---|"]
-    lines += [f"| {c} | {s[c]['n']} | {_fmt(s[c]['median'])}% | {_fmt(s[c]['max'])}% |" for c in scale.COMPONENTS]
+    lines += [f"| {c} | {s[c]['n']} | {_fmt(s[c]['median'], unit='%')} | {_fmt(s[c]['max'], unit='%')} |"
+              for c in scale.COMPONENTS]
     if ooms:
         lines += ["", "| oom run | budget | planner's peak | planner says |", "|---|---|---|---|"]
         lines += [f"| {o['model']} {o['method']} | {o['budget'] / 2**20:,.0f} MiB "

@@ -141,14 +141,21 @@ def _pick(runs: list) -> dict:
 
 
 def _params(model: str, runs: list, config) -> int | None:
-    counted = [(r.get("params") or {}).get("total") for r in runs]
-    counted = [c for c in counted if c]
-    if counted:
-        return max(counted)
+    """The model's size without adapters: the planner's count from its config, else the records'
+    count (a peft model's total includes its adapters: total - trainable)."""
     if config:
         from bench.plan import params
         return params.counts(config[1])["total"]
-    return None
+    counted = [base_params(r) for r in runs]
+    return max((c for c in counted if c), default=None)
+
+
+def base_params(record: dict) -> int | None:
+    """params.total without the adapters a peft model adds (total - trainable), or None."""
+    counted = record.get("params") or {}
+    if not counted.get("total"):
+        return None
+    return counted["total"] - (0 if record.get("method") in ("full", "base") else counted.get("trainable") or 0)
 
 
 def _machine(records: list) -> int | None:
@@ -260,8 +267,8 @@ def planner_lines(ladder: Ladder) -> tuple:
         for size, label, config, measured in points:
             try:
                 total = plan(template, config=config, method=method, policy=policy)["total_bytes"]
-            except BenchError as exc:
-                notes.append(f"planner, {method} at {label}: {exc}")
+            except (BenchError, KeyError, TypeError) as exc:  # an old record may lack a setting: no point
+                notes.append(f"planner, {method} at {label}: {exc!r}")
                 continue
             line.append({"params": size, "label": label, "total_bytes": total, "measured": measured})
         lines[method] = line
