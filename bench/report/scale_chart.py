@@ -79,7 +79,8 @@ def _top_series(ladder, lines) -> list:
                                           f"({q['params'] / 1e9:.2f}B): {_gb(q['total_bytes']):.1f} GB"}}
                 for q in plan]
         if data:
-            data[-1]["label"] = {"show": True, "position": "right", "color": color, "offset": [0, 14 * (rank[method] - (len(methods) - 1) / 2)],
+            shift = 14 * (rank[method] - (len(methods) - 1) / 2)  # labels at 70B apart, highest on top
+            data[-1]["label"] = {"show": True, "position": "right", "color": color, "offset": [0, shift],
                                  "formatter": f"{method} {_gb(plan[-1]['total_bytes']):,.0f} GB"}
         series.append({"type": "line", "name": method, "xAxisIndex": 0, "yAxisIndex": 0, "data": data,
                        "color": color, "symbol": "emptyCircle", "symbolSize": 6,
@@ -88,8 +89,8 @@ def _top_series(ladder, lines) -> list:
                  "tooltip": {"formatter": _tip(p)}} for p in mine if p["status"] == "oom"]
         if ooms:
             series.append({"type": "scatter", "name": OOM, "xAxisIndex": 0, "yAxisIndex": 0, "data": ooms,
-                           "symbol": "triangle", "symbolSize": 16, "itemStyle": {"color": color,
-                                                                                "borderColor": "#b00", "borderWidth": 2}})
+                           "symbol": "triangle", "symbolSize": 16,
+                           "itemStyle": {"color": color, "borderColor": "#b00", "borderWidth": 2}})
     if series and _hlines(ladder, labels=True):
         series[0]["markLine"] = {"silent": True, "symbol": "none", "data": _hlines(ladder, labels=True)}
     return series

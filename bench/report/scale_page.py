@@ -63,17 +63,19 @@ def table_specs(records: list) -> list:
     ladder = scale.ladder(records)
     if ladder is None:
         return []
-    rows = planner_check.run_rows([r for r in records if r.get("run_id") in {p["run_id"] for p in ladder.points}])
+    shown = [r for r in records if r.get("run_id") in {p["run_id"] for p in ladder.points}]
+    rows = planner_check.run_rows(shown)
     summary = planner_check.summary(rows)["components"]
     parts = "; ".join(f"{c} median {num(s['median'], '{:.1f}')}%, max {num(s['max'], '{:.1f}')}%"
                       for c, s in summary.items())
-    ooms = planner_check.oom_rows([r for r in records if r.get("run_id") in {p["run_id"] for p in ladder.points}])
+    ooms = planner_check.oom_rows(shown)
+    verdict = {None: "cannot be computed.", True: "does not fit either.", False: "would fit: the planner is wrong here."}
     oom_note = [f"{o['model']} {o['method']} ran out of memory under {o['budget'] / 1e9:.2f} GB; the planner's "
-                f"figure for it, {num(o['predicted'] and o['predicted'] / 1e9, '{:.2f}')} GB, "
-                + ("-" if o["agrees"] is None else "does not fit either." if o["agrees"] else "would fit: the planner is wrong here.")
+                f"figure for it, {num(o['predicted'] and o['predicted'] / 1e9, '{:.2f}')} GB, {verdict[o['agrees']]}"
                 for o in ooms]
     return [
-        {"id": "scale-ratios", "title": "Full : LoRA : QLoRA at each size", "tall": False, "table": _ratio_table(ladder),
+        {"id": "scale-ratios", "title": "Full : LoRA : QLoRA at each size", "tall": False,
+         "table": _ratio_table(ladder),
          "notes": ["Measured train-phase peaks (GB) of the ladder's runs, and their ratio with QLoRA = 1 (when all "
                    "three finished).", scale.lora_advantage(ladder)]},
         {"id": "scale-planner", "title": "The planner against these runs (out of sample)", "tall": True,
