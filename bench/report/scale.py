@@ -34,7 +34,9 @@ PREDICTED = {"quant_constants": "weights", "adapters": "weights",
              "activations": "activations", "first_layer_activations": "activations",
              "logits_and_loss": "activations", "attention_mask": "activations",
              "autocast_weight_copies": "activations", "dora_weight_norm": "activations", "inference": "activations",
-             "optimizer_temporaries": "the rest", "baseline": "the rest", "allocator": "the rest"}
+             "held_logits": "activations", "hidden_gradient": "activations", "head_gradient": "activations",
+             "optimizer_temporaries": "the rest", "baseline": "the rest", "allocator": "the rest",
+             "allocator_phases": "the rest", "fsdp_stream_pool": "the rest"}
 # What makes two runs one ladder: every setting that changes memory except the model.
 SETTINGS = ("device", "seq_len", "batch_size", "grad_accum", "grad_checkpointing", "optimizer", "precision",
             "lora_r", "target_modules", "lora_dropout", "packing")
