@@ -166,3 +166,12 @@ def test_no_chart_with_one_size(tmp_path, records):
     plain = page_options(build(sources=[FIXTURE], out_dir=tmp_path / "out2"))
     assert "chart-scale" not in plain and "chart-headline" in plain
     assert scale.ladder(fixture_records()) is None
+
+
+def test_a_planner_gap_is_no_point(records, tmp_path):
+    gap = copy.deepcopy(records)
+    gap[1]["estimate"] = {"error": "estimate unavailable: KeyError: 'num_experts'"}
+    assert len(planner_check.run_rows(gap)) == 7  # the run without a figure is not a row
+    options = page_options(build(sources=[write_results(tmp_path / "gap", gap)], out_dir=tmp_path / "out"))
+    planned = next(s for s in options["chart-scale"]["series"] if s["name"] == scale_chart.PLANNED)
+    assert planned["data"][1] is None and planned["data"][0] is not None

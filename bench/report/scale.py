@@ -142,6 +142,12 @@ def _pick(runs: list) -> dict:
     return ok[(len(ok) - 1) // 2] if ok else runs[-1]
 
 
+def _estimate(record: dict):
+    """The record's estimate when it has a figure (a planner gap records {"error": ...} instead)."""
+    estimate = record.get("estimate")
+    return estimate if isinstance(estimate, dict) and estimate.get("total_bytes") else None
+
+
 def _params(model: str, runs: list, config) -> int | None:
     """The model's size without adapters: the planner's count from its config, else the records'
     count (a peft model's total includes its adapters: total - trainable)."""
@@ -191,7 +197,7 @@ def ladder(records: list) -> Ladder | None:
                        "peak_bytes": train_peak(pick) if pick["status"] == "ok" else None,
                        "reached_bytes": train_peak(pick), "budget_bytes": budget_of(pick),
                        "components": measured_components(pick) if pick["status"] == "ok" else None,
-                       "estimate": pick.get("estimate"), "run_id": pick.get("run_id"), "error": pick.get("error"),
+                       "estimate": _estimate(pick), "run_id": pick.get("run_id"), "error": pick.get("error"),
                        "random_weights": random_weights(pick)})
     if len(set(sizes.values())) < 2:
         return None
