@@ -158,7 +158,8 @@ def chart(ladder, lines: dict) -> dict:
         "animation": False,
         "title": {"text": "Train-phase peak memory against model size",
                   "subtext": f"{subtitle(ladder)}\nTop: measured (solid) and the planner (dashed), log-log. "
-                             "Bottom: each measured run by component."},
+                             "Bottom: each measured run by component.",
+                  "subtextStyle": {"lineHeight": 16}, "itemGap": 6},
         "tooltip": {"trigger": "item"},
         "legend": {"bottom": 0},
         "grid": [{"top": 100, "height": "34%", "left": 70, "right": 150},
