@@ -102,6 +102,9 @@ def test_planner_errors_worked_by_hand(records):
     s = planner_check.summary(rows)
     assert s["out_of_sample"] == {"n": 5, "median": 3.0, "max": 10.0}  # |2, -5, 10, 1, -3|
     assert s["all"] == {"n": 8, "median": 5.5, "max": 12.0}
+    assert s["methods"] == {"full": {"n": 1, "median": 2.0, "max": 2.0},  # 0.5B
+                            "lora": {"n": 2, "median": 3.0, "max": 5.0},  # |-5, 1|
+                            "qlora": {"n": 2, "median": 6.5, "max": 10.0}}  # |10, -3|
     assert s["components"]["activations"] == {"n": 5, "median": 1.0, "max": 5.0}  # |-1, -4, 5, 1, 0|
     assert s["components"]["the rest"] == {"n": 5, "median": 3.0, "max": 5.0}  # |3, -1, 5, 0, -3|
     assert s["components"]["weights"]["max"] == 0.0

@@ -80,7 +80,9 @@ def summary(rows: list) -> dict:
     """Median and max |error| of the train peak (all runs, out of sample only) and per component."""
     outside = [r for r in rows if not r["in_sample"]]
     with_parts = [r for r in outside if r["components"]]
+    methods = dict.fromkeys(r["method"] for r in outside)
     return {"all": _stats(r["error_pct"] for r in rows), "out_of_sample": _stats(r["error_pct"] for r in outside),
+            "methods": {m: _stats(r["error_pct"] for r in outside if r["method"] == m) for m in methods},
             "components": {c: _stats(r["components"][c][2] for r in with_parts) for c in scale.COMPONENTS}}
 
 
@@ -116,6 +118,11 @@ def markdown(records: list) -> str:
         lines.append(f"| {r['model']}{mark} | {r['method']} | {_fmt(r['params'] and r['params'] / 1e9, '{:.2f}')}B "
                      f"| {r['measured'] / 2**20:,.0f} MiB | {r['predicted'] / 2**20:,.0f} MiB "
                      f"| {r['error_pct']:+.1f}% |{parts}")
+    by_method = summary(rows)["methods"]
+    lines += ["", "Per method, out of sample:", "", "| method | runs | median abs error | max abs error |",
+              "|---|---|---|---|"]
+    lines += [f"| {m} | {v['n']} | {_fmt(v['median'], unit='%')} | {_fmt(v['max'], unit='%')} |"
+              for m, v in by_method.items()]
     s = summary(rows)["components"]
     lines += ["", "Per component, out of sample (error in % of the run's measured train peak):", "",
               "| component | runs | median abs error | max abs error |", "|---|---|---|---|"]

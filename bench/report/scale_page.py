@@ -65,9 +65,11 @@ def table_specs(records: list) -> list:
         return []
     shown = [r for r in records if r.get("run_id") in {p["run_id"] for p in ladder.points}]
     rows = planner_check.run_rows(shown)
-    summary = planner_check.summary(rows)["components"]
+    summary = planner_check.summary(rows)
     parts = "; ".join(f"{c} median {num(s['median'], '{:.1f}')}%, max {num(s['max'], '{:.1f}')}%"
-                      for c, s in summary.items())
+                      for c, s in summary["components"].items())
+    methods = "; ".join(f"{m} median {num(s['median'], '{:.1f}')}%, max {num(s['max'], '{:.1f}')}% ({s['n']} runs)"
+                        for m, s in summary["methods"].items())
     ooms = planner_check.oom_rows(shown)
     verdict = {None: "cannot be computed.", True: "does not fit either.", False: "would fit: the planner is wrong here."}
     oom_note = [f"{o['model']} {o['method']} ran out of memory under {o['budget'] / 1e9:.2f} GB; the planner's "
@@ -83,5 +85,6 @@ def table_specs(records: list) -> list:
          "notes": [planner_check.sentence(rows) + " Nothing is fitted on these runs: each estimate was made by the "
                    "worker with the committed constants; error = 100 x (predicted - measured) / measured. "
                    "`python scripts/planner_check.py DIR` prints the same as Markdown.",
+                   f"Per method (out of sample, |error|): {methods}.",
                    f"Per component (out of sample; % of the run's measured peak, |error|): {parts}.", *oom_note]},
     ]
