@@ -46,7 +46,7 @@ def _planner_table(rows: list) -> dict:
 
     out = []
     for r in rows:
-        parts = [cell(None if not r["components"] else round(r["components"][c][2], 3) + 0.0, fmt="{:+.1f}")
+        parts = [cell(None if not r["components"] else round(r["components"][c][2], 1) + 0.0, fmt="{:+.1f}")
                  for c in scale.COMPONENTS]  # + 0.0: a rounding residue shows as +0.0, never -0.0
         out.append({"failed": False, "cells": [
             cell(r["model"] + (" (calibration model)" if r["in_sample"] else ""), cls="wrap"), cell(r["method"]),
