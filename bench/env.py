@@ -45,6 +45,16 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def memory_sizes(torch, cuda: bool) -> dict:
+    """The machine's memory, for charts that draw what fits: RAM, and the GPU's memory on CUDA."""
+    import psutil
+
+    sizes = {"ram_bytes": psutil.virtual_memory().total}
+    if cuda:
+        sizes["gpu_memory_bytes"] = torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory
+    return sizes
+
+
 def capture() -> dict:
     """Called inside the child, where torch is already imported."""
     import torch
@@ -61,6 +71,7 @@ def capture() -> dict:
         "cpu_count": os.cpu_count(),
         "threads": torch.get_num_threads(),
         "hostname": socket.gethostname(),
+        **memory_sizes(torch, cuda),
         "malloc_env": {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")},
         **git_state(),
     }

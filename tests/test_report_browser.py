@@ -67,7 +67,8 @@ def test_page_draws_every_chart_without_errors(tmp_path):
     records[2]["model"] = XSS_MODEL  # if it could escape the JSON, it would log "injected"
     index = build(sources=[write_results(tmp_path / "r", records)], out_dir=tmp_path / "out")
     verdict = self_check(tmp_path, index)
-    assert set(verdict["charts"]) == {"chart-headline", "chart-throughput", "chart-memory", "chart-loss",
+    # the renamed run is a second model of another size: the scale chart draws it too, escaped
+    assert set(verdict["charts"]) == {"chart-headline", "chart-scale", "chart-throughput", "chart-memory", "chart-loss",
                                       "chart-mmlu-categories"}
     screenshot(tmp_path, index, "report.png")
 
@@ -96,3 +97,11 @@ def test_compare_page_renders(tmp_path):
     verdict = self_check(tmp_path, page)
     assert set(verdict["charts"]) == {"chart-compare"} and verdict["overflow"]["compare"] <= 0
     screenshot(tmp_path, page, "compare.png")
+
+
+@pytest.mark.skipif(BROWSER is None, reason="no Chromium on PATH (Debian: apt-get install chromium)")
+def test_scale_page_draws_the_size_chart(tmp_path):
+    index = build(sources=[Path("tests/fixtures/scale")], out_dir=tmp_path / "out")
+    verdict = self_check(tmp_path, index)
+    assert list(verdict["charts"])[0] == "chart-scale" and verdict["overflow"]["runs"] <= 0
+    screenshot(tmp_path, index, "report-scale.png")

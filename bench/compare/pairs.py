@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bench.compare import stats
-from bench.compare.runs import HELDOUT, MMLU, fingerprint_of, group_of, precision_of, scores, seed_of
+from bench.compare.runs import HELDOUT, MMLU, fingerprint_of, group_of, precision_of, real_weights, scores, seed_of
 from bench.mmlu.tasks import CATEGORIES, builtin_subjects
 from bench.schema import METHODS
 
@@ -203,7 +203,7 @@ def compare_runs(runs, *, metrics=None, against_base_only: bool = False, resampl
     """
     out = Comparison()
     score = _scorer(_builtin_categories(out.notes) if categories is None else categories)
-    for (model, group), by_method in index(runs, out.notes).items():
+    for (model, group), by_method in index(real_weights(runs, out.notes), out.notes).items():
         out.groups[(model, group)] = method_order(by_method)
         if len(by_method) < 2:
             out.notes.append(f"{model} (spec {group[:8]}): only {', '.join(by_method)}; nothing to pair it with")

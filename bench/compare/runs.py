@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench import store
 from bench.errors import BenchError
+from bench.weights import WHY, random_weights
 
 MMLU, HELDOUT = "mmlu", "heldout.loss"
 
@@ -39,6 +40,16 @@ def load_runs(sources) -> list:
 def as_runs(records, root) -> list:
     """Wrap the ok records read from one directory as Runs (for callers that already read them)."""
     return [Run(r, Path(root)) for r in records if r.get("status") == "ok"]
+
+
+def real_weights(runs, notes: list) -> list:
+    """The runs whose model has trained weights; each run of a shape model (bench.weights) is
+    left out of every verdict and named in `notes`."""
+    left = [run.record for run in runs if random_weights(run.record)]
+    if left:
+        models = ", ".join(dict.fromkeys(str(r.get("model")) for r in left))
+        notes.append(f"{len(left)} run(s) of {models} left out: {WHY}")
+    return [run for run in runs if not random_weights(run.record)]
 
 
 def seed_of(record: dict) -> int:

@@ -18,11 +18,11 @@ from pathlib import Path
 
 from bench import paths
 from bench.atomic import write_atomic
-from bench.report import benefit, breakdown_chart, charts, headline, load, page
+from bench.report import benefit, breakdown_chart, charts, headline, load, page, scale_page
 
 INDEX = "index.html"
 SVG = "headline.svg"
-SVG_WIDTH, SVG_HEIGHT = 1000, 560
+SVG_WIDTH, SVG_HEIGHT, SVG_TALL = 1000, 560, 860
 TIMEOUT_S = 60
 
 
@@ -40,29 +40,42 @@ def _headline_notes(runs, metric, pts) -> list:
     return notes
 
 
+def real_weights(runs):
+    """The runs an accuracy or benefit chart may draw: not those of random-weight (shape) models."""
+    return runs[~runs["random_weights"].astype(bool)] if "random_weights" in runs else runs
+
+
 def chart_specs(runs, paired=None, records=()) -> list:
-    """Every chart of the page, in order: id, pyecharts options as a plain dict, notes.
-    records: the raw records (memory breakdown and MFU charts read nested rows the frame flattens)."""
+    """Every chart of the page, in order: id, pyecharts options as a plain dict, notes (and tall).
+    records: the raw records (memory breakdown, MFU and scale charts read nested rows the frame flattens).
+    The scale chart comes first when no benefit metric was measured; no headline is drawn then."""
     paired = paired or benefit.Paired()
+    real = real_weights(runs)
+    scale = scale_page.chart_spec(list(records))
     built = []
-    for metric in headline.metrics(runs) or headline.metrics(runs.assign(acc=0.0))[:1]:
-        pts = headline.points(runs, metric, summaries=paired.summaries)
-        notes = _headline_notes(runs, metric, pts) + ([] if built or paired.rows else paired.notes)
-        built.append((metric["id"], headline.chart(runs, metric, summaries=paired.summaries), notes))
+    for metric in headline.metrics(real) or ([] if scale else headline.metrics(real.assign(acc=0.0))[:1]):
+        pts = headline.points(real, metric, summaries=paired.summaries)
+        notes = _headline_notes(real, metric, pts) + ([] if built or paired.rows else paired.notes)
+        built.append((metric["id"], headline.chart(real, metric, summaries=paired.summaries), notes))
     built += [("chart-learn-forget", benefit.learn_forget_chart(paired.learn_forget), []),
               ("chart-throughput", charts.throughput(runs), []),
               ("chart-memory", charts.memory(runs), []),
               ("chart-loss", charts.loss(runs), []),
-              ("chart-mmlu-categories", charts.mmlu_categories(runs), []),
+              ("chart-mmlu-categories", charts.mmlu_categories(real), []),
               ("chart-breakdown", breakdown_chart.breakdown(records), []),
               ("chart-mfu", breakdown_chart.mfu(records), [])]
-    return [{"id": cid, "options": json.loads(chart.dump_options()), "notes": n} for cid, chart, n in built if chart]
+    specs = [{"id": cid, "options": json.loads(chart.dump_options()), "notes": n} for cid, chart, n in built if chart]
+    if scale:
+        heads = sum(1 for s in specs if s["id"].startswith("chart-headline"))
+        specs.insert(heads, scale)
+    return specs
 
 
-def table_specs(runs, paired=None) -> list:
-    """Sortable tables shown after the charts: MMLU per subject and the paired verdicts, when measured."""
-    specs = []
-    subjects = charts.mmlu_subjects(runs)
+def table_specs(runs, paired=None, records=()) -> list:
+    """Sortable tables shown after the charts: the scale ladder's ratios and planner errors, MMLU per
+    subject and the paired verdicts, when measured."""
+    specs = scale_page.table_specs(list(records))
+    subjects = charts.mmlu_subjects(real_weights(runs))
     if subjects is not None:
         note = "mmlu.subjects: accuracy (%) per subject, mean over seeds. Click a column to sort."
         specs.append({"id": "mmlu-subjects", "title": "MMLU per subject", "notes": [note], "table": subjects, "tall": True})
@@ -79,14 +92,14 @@ _SCRIPT = """
 const fs = require("fs");
 const echarts = require(process.argv[2]);
 const option = JSON.parse(fs.readFileSync(process.argv[3], "utf8"));
-const chart = echarts.init(null, null, {renderer: "svg", ssr: true, width: %d, height: %d});
+const chart = echarts.init(null, null, {renderer: "svg", ssr: true, width: WIDTH, height: HEIGHT});
 chart.setOption(option);
 process.stdout.write(chart.renderToSVGString());
 chart.dispose();
-""" % (SVG_WIDTH, SVG_HEIGHT)
+"""
 
 
-def svg(options: dict, *, echarts_js: Path):
+def svg(options: dict, *, echarts_js: Path, height: int = SVG_HEIGHT):
     """(svg text, None), or (None, why) when node is missing or fails."""
     node = shutil.which("node")
     if node is None:
@@ -94,7 +107,7 @@ def svg(options: dict, *, echarts_js: Path):
     option = dict(options, backgroundColor="#ffffff", animation=False)
     with tempfile.TemporaryDirectory(prefix="ftbench-svg-") as tmp:
         script, data = Path(tmp) / "render.js", Path(tmp) / "option.json"
-        script.write_text(_SCRIPT, encoding="utf-8")
+        script.write_text(_SCRIPT.replace("WIDTH", str(SVG_WIDTH)).replace("HEIGHT", str(height)), encoding="utf-8")
         data.write_text(json.dumps(option), encoding="utf-8")
         try:
             done = subprocess.run([node, str(script), str(echarts_js.resolve()), str(data)],
@@ -115,18 +128,20 @@ def build(*, sources: list, out_dir: Path, labels=None, skip_bad_lines: bool = F
     """
     loaded = load.load(sources=[Path(s) for s in sources], labels=labels, skip_bad_lines=skip_bad_lines)
     paired = benefit.paired(loaded.sources)
-    specs = chart_specs(loaded.runs, paired, records=[r for _, recs, _ in loaded.sources for r in recs])
+    records = [r for _, recs, _ in loaded.sources for r in recs]
+    specs = chart_specs(loaded.runs, paired, records=records)
     page.echarts_source()  # fail on a missing library before writing anything
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     picture = None
     if image_svg:
-        text, why = svg(specs[0]["options"], echarts_js=paths.echarts_js())
+        text, why = svg(specs[0]["options"], echarts_js=paths.echarts_js(),
+                        **({"height": SVG_TALL} if specs[0].get("tall") else {}))
         if text is None:
             print(f"ftbench: note: {why}", file=sys.stderr)
         else:
             write_atomic(out_dir / SVG, text)
             picture = SVG
     index = out_dir / INDEX
-    html = page.render(loaded=loaded, charts=specs, tables=table_specs(loaded.runs, paired), image=picture)
+    html = page.render(loaded=loaded, charts=specs, tables=table_specs(loaded.runs, paired, records), image=picture)
     return write_atomic(index, html)

@@ -9,6 +9,10 @@ named by its dotted path in the record (`memory.train.peak_bytes`, `mmlu.categor
 A block a record lacks (a v1 record has no `heldout`) or holds as null is not measured: its
 columns are NaN there. The export writes this frame; the report adds the short names in
 ALIASES. Figures stay in base units here (bytes, seconds); charts convert them for display.
+
+Records with random weights (shape models, bench.weights) keep their memory and speed, but
+their benefit blocks (`mmlu`, `heldout`, `tasks`) are dropped here, before any chart or the paired
+statistics can read them, and the page says so: `runs.random_weights` marks those rows.
 """
 
 from dataclasses import dataclass, field
@@ -17,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from bench import store
+from bench.weights import WHY, random_weights
 from bench.errors import BenchError
 
 # Report column -> dotted path in the record (the first one present wins).
@@ -43,6 +48,7 @@ class Loaded:
     envs: dict = field(default_factory=dict)  # label -> {key: "value | other value"}
     problems: list = field(default_factory=list)  # one readable line per skipped bad line
     sources: list = field(default_factory=list)  # [(label, records, root directory)] for bench.compare
+    notes: list = field(default_factory=list)  # what the page must say about the runs it shows
 
 
 def _drop_null_parents(wide: pd.DataFrame) -> pd.DataFrame:
@@ -120,15 +126,31 @@ def read_sources(*, sources: list, labels=None, skip_bad_lines: bool = False) ->
     return [(label, *store.read(source, skip_bad_lines=skip_bad_lines)) for source, label in zip(sources, labels)]
 
 
+BENEFIT_BLOCKS = {"mmlu": None, "heldout": None, "tasks": {}}
+
+
+def without_benefit(records: list) -> tuple:
+    """(records, how many had random weights): those records keep everything but their benefit
+    blocks, so no accuracy chart, benefit chart or verdict downstream can read them."""
+    out = [dict(r, **BENEFIT_BLOCKS) if random_weights(r) else r for r in records]
+    return out, sum(random_weights(r) for r in records)
+
+
 def load(*, sources: list, labels=None, skip_bad_lines: bool = False) -> Loaded:
     """Read every source into one runs frame; raise BenchError for a bad source unless skipping bad lines."""
-    frames, envs, problems, raw = [], {}, [], []
+    frames, envs, problems, raw, notes, flags = [], {}, [], [], [], []
     read = read_sources(sources=sources, labels=labels, skip_bad_lines=skip_bad_lines)
     for source, (label, records, bad) in zip(sources, read):
+        records, shapes = without_benefit(records)
+        if shapes:
+            notes.append(f"[{label}] {shapes} run(s) with {WHY}: shown for memory, speed and the planner, "
+                         "left out of every accuracy and benefit chart and of the paired verdicts.")
+        flags += [random_weights(r) for r in records]
         wide = frame(records, source=label)
         frames.append(wide)
         envs[label] = env_summary(wide)
         problems.extend(f"[{label}] {line}" for line in bad)
         raw.append((label, records, Path(source) if Path(source).is_dir() else Path(source).parent))
     runs = with_aliases(combine(frames))
-    return Loaded(runs=runs, envs=envs, problems=problems, sources=raw)
+    runs["random_weights"] = flags
+    return Loaded(runs=runs, envs=envs, problems=problems, sources=raw, notes=notes)

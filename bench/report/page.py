@@ -118,7 +118,8 @@ def render(*, loaded, charts: list, tables: list = (), image: str | None = None)
     return _ENV.get_template("index.html").render(
         title=", ".join(loaded.envs), sources=list(loaded.envs), problems=loaded.problems,
         n_runs=len(runs), n_ok=int((runs["status"] == "ok").sum()), image=image,
-        table=table(runs), tables=list(tables), env_rows=env_rows(loaded.envs), **_common(charts),
+        table=table(runs), tables=list(tables), env_rows=env_rows(loaded.envs), notes=loaded.notes,
+        **_common(charts),
     )
 
 
