@@ -145,3 +145,15 @@ def test_skip_leaves_model_method_pairs_out_of_the_matrix(tmp_path):
     assert (shape, "full") not in pairs and (shape, "lora") in pairs and ("tiny-llama", "full") in pairs
     with pytest.raises(BenchError, match="run.skip entry 'tiny-llama:nothing'"):
         load_profile("smoke", overrides={"run": {"skip": ["tiny-llama:nothing"]}})
+
+
+def test_fit_measures_a_shape_model(tmp_path):
+    """`fit` probes a shape model as it probes a checkpoint (run at 3B in the README)."""
+    out = tmp_path / "out"
+    done = run_cli("fit", "--models", f"shape:{_config_file(tmp_path, LLAMA)}", "--methods", "lora", "--memory", "1GiB",
+                   "--seq-len", "64", "--steps", "1", "--profile", "smoke", "--out", out)
+    assert done.returncode == 0, done.stderr[-2000:]
+    records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    (row,) = json.loads((out / "fit.json").read_text())
+    assert records and all(r["weights"] == "random" for r in records)
+    assert row["measured_largest"] == max(r["config"]["batch_size"] for r in records if r["status"] == "ok")
