@@ -62,32 +62,25 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
     import peft  # noqa: F401
     import bitsandbytes  # noqa: F401
 
-    from bench.measure.memory import memory_tracker
-
-    spec, policy, ranks = _set_up(spec, record)
-    tracker = memory_tracker(ranks.place(spec)["device"])  # cuda:LOCAL_RANK under torchrun
-    if spec["device"] == "cuda":
-        record["memory"]["cuda_context_bytes"] = tracker.context_bytes()
-        record["memory"]["nvml"] = tracker.nvml.where  # which physical GPU NVML read, and how it was found
+    spec, policy, ranks, tracker = _set_up(spec, record)
     model, tokenizer, prepared, batches = _load(spec, record, tracker=tracker, ranks=ranks)
     optimizer, timer = _train(spec, record, tracker=tracker, ranks=ranks, model=model, batches=batches, policy=policy)
     _measure(spec, record, tracker=tracker, ranks=ranks, model=model, batches=batches, optimizer=optimizer,
              policy=policy, timer=timer)
     del optimizer
     _estimate(spec, record, policy=policy, ranks=ranks)
-    say(f"train: {record['memory']['train']['wall_s']:.1f} s, peak {record['memory']['train']['peak_bytes'] / 2**20:.0f} MiB")
     _evaluate(spec, record, tracker=tracker, ranks=ranks, model=model, tokenizer=tokenizer, prepared=prepared,
               policy=policy, run_dir=run_dir)
 
 
 def _set_up(spec: dict, record: dict) -> tuple:
     """Device, precision policy and ranks resolved here, the environment and calibration captured,
-    and the baseline (interpreter + stack, no model) read: (spec as run, policy, ranks)."""
+    the baseline (interpreter + stack, no model) read: (spec as run, policy, ranks, memory tracker)."""
     import torch
     import transformers
 
     from bench import distributed, env, precision
-    from bench.measure.memory import peak_rss_bytes, release_memory, rss_bytes
+    from bench.measure.memory import memory_tracker, peak_rss_bytes, release_memory, rss_bytes
 
     transformers.logging.set_verbosity_error()
     transformers.set_seed(spec["seed"])
@@ -107,7 +100,11 @@ def _set_up(spec: dict, record: dict) -> tuple:
     release_memory()
     record["memory"]["baseline_bytes"] = rss_bytes()
     record["memory"]["baseline_peak_bytes"] = peak_rss_bytes()
-    return spec, policy, ranks
+    tracker = memory_tracker(ranks.place(spec)["device"])  # cuda:LOCAL_RANK under torchrun
+    if device == "cuda":
+        record["memory"]["cuda_context_bytes"] = tracker.context_bytes()
+        record["memory"]["nvml"] = tracker.nvml.where  # which physical GPU NVML read, and how it was found
+    return spec, policy, ranks, tracker
 
 
 def _load(spec: dict, record: dict, *, tracker, ranks) -> tuple:
@@ -202,6 +199,8 @@ def _estimate(spec: dict, record: dict, *, policy, ranks) -> None:
         record["estimate"] = estimate(spec, record, policy) if spec["method"] != "base" and ranks.size == 1 else None
     except Exception as exc:  # a planner gap must not cost the measured run
         say(f"estimate unavailable: {one_line(exc)}")
+    train = record["memory"]["train"]
+    say(f"train: {train['wall_s']:.1f} s, peak {train['peak_bytes'] / 2**20:.0f} MiB")
 
 
 def _evaluate(spec: dict, record: dict, *, tracker, ranks, model, tokenizer, prepared, policy, run_dir: Path) -> None:
