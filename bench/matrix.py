@@ -21,7 +21,7 @@ def build_matrix(settings: dict) -> list:
     """All (model, method, seed) specs, models resolved and LoRA targets checked, or one BenchError."""
     run, lora, ev, data = settings["run"], settings["lora"], settings["eval"], settings["data"]
     common = {
-        **{k: v for k, v in run.items() if k not in ("models", "methods", "seeds")},
+        **{k: v for k, v in run.items() if k not in ("models", "methods", "seeds", "skip")},
         "data_source": data_source(data["source"]), "data_format": data["format"],
         "train_on_prompt": data["train_on_prompt"], "packing": data["packing"],
         "heldout_examples": data["heldout"], "max_unsupervised_pct": data["max_unsupervised_pct"],
@@ -38,6 +38,8 @@ def build_matrix(settings: dict) -> list:
         path = resolve(model)
         _check_targets(model, path, lora["target_modules"], run["methods"])
         for method in dict.fromkeys(run["methods"]):
+            if f"{model}:{method}" in run.get("skip", ()):
+                continue
             for seed in run["seeds"][:1] if method == "base" else run["seeds"]:
                 spec = distribute({**common, "model": model, "model_path": str(path), "method": method, "seed": seed})
                 specs.append(finish_spec(spec))

@@ -21,6 +21,10 @@ def _load(spec: dict, **kwargs):
 
     if spec["device"] == "meta":  # FSDP ranks > 0 (bench.fsdp_load): the structure, no weights read
         return _on_meta(spec, **kwargs)
+    if str(spec.get("model", "")).startswith("shape:"):  # random weights, read layer by layer (bench.models.shape_load)
+        from bench.models.shape_load import load_shape
+        return load_shape(spec["model_path"], dtype=DTYPES[spec["weights_dtype"]], device=spec["device"],
+                          trust_remote_code=spec["trust_remote_code"], **kwargs)
     # disable_mmap: a mapped fp32 checkpoint would stay resident and count against 4-bit models.
     # use_safetensors: never unpickle weights.
     return AutoModelForCausalLM.from_pretrained(

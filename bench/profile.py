@@ -153,6 +153,10 @@ def validate(settings: dict) -> list:
                       f"each rank takes an equal share of the global batch")
     if not run["methods"] or not run["models"]:
         errors.append("run.models and run.methods must each name at least one")
+    for pair in run["skip"]:
+        model, _, method = pair.rpartition(":")
+        if not model or method not in METHODS:
+            errors.append(f"run.skip entry {pair!r} is not a 'model:method' pair; valid methods: {', '.join(METHODS)}")
     if not run["seeds"] or len(set(run["seeds"])) != len(run["seeds"]) or min(run["seeds"]) < 0:
         errors.append(f"run.seeds must be distinct non-negative integers, at least one, got {run['seeds']}")
     if settings["data"]["heldout"] < 0:

@@ -25,5 +25,8 @@ def skeleton(spec: dict, *, status: str = "ok", error: str | None = None) -> dic
                    "load": None, "train": None, "eval": None},
         "precision": None, "data": None, "heldout": None,
         "throughput": None, "loss": [], "mmlu": None, "tasks": {}, "estimate": None,
+        # a shape model (bench.models.shape) has seeded random weights: costs measured, benefit never
+        "weights": "random" if str(spec.get("model", "")).startswith("shape:") else "checkpoint",
+        "shape": None, "eval_skipped": None,
         "config": config, "env": {},
     }

@@ -43,17 +43,31 @@ def _die_with_torchrun() -> None:
 
 
 def run(spec: dict, run_dir: Path, record: dict) -> None:
-    """Fill `record` in place; raise on failure (what was measured so far stays in it)."""
-    import torch
+    """Fill `record` in place; raise on failure (what was measured so far stays in it).
+    The run's life: set up -> load -> train -> measure -> estimate -> evaluate, each step a call."""
     import transformers  # noqa: F401  (baseline = interpreter + the stack, before the model)
     import peft  # noqa: F401
     import bitsandbytes  # noqa: F401
 
-    from bench import data, distributed, env, methods, precision, train
-    from bench.measure import flops
+    spec, policy, ranks, tracker = _set_up(spec, record)
+    model, tokenizer, prepared, batches = _load(spec, record, tracker=tracker, ranks=ranks)
+    optimizer, timer = _train(spec, record, tracker=tracker, ranks=ranks, model=model, batches=batches, policy=policy)
+    _measure(spec, record, tracker=tracker, ranks=ranks, model=model, batches=batches, optimizer=optimizer,
+             policy=policy, timer=timer)
+    del optimizer
+    _estimate(spec, record, policy=policy, ranks=ranks)
+    _evaluate(spec, record, tracker=tracker, ranks=ranks, model=model, tokenizer=tokenizer, prepared=prepared,
+              policy=policy, run_dir=run_dir)
+
+
+def _set_up(spec: dict, record: dict) -> tuple:
+    """Device, precision policy and ranks resolved here, the environment and calibration captured,
+    the baseline (interpreter + stack, no model) read: (spec as run, policy, ranks, memory tracker)."""
+    import torch
+    import transformers
+
+    from bench import distributed, env, precision
     from bench.measure.memory import memory_tracker, peak_rss_bytes, release_memory, rss_bytes
-    from bench.measure.params import count_params
-    from bench.measure.timer import StepTimer, throughput
 
     transformers.logging.set_verbosity_error()
     transformers.set_seed(spec["seed"])
@@ -80,9 +94,20 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
     if device == "cuda":
         record["memory"]["cuda_context_bytes"] = tracker.context_bytes()
         record["memory"]["nvml"] = tracker.nvml.where  # which physical GPU NVML read, and how it was found
-    phases = record["memory"]
+    return spec, policy, ranks, tracker
+
+
+def _load(spec: dict, record: dict, *, tracker, ranks) -> tuple:
+    """The load phase: the model for the method, the tokenizer and the batches. (model, tokenizer, prepared, batches)"""
+    import transformers
+
+    from bench import data
+    from bench.measure.params import count_params
+    from bench.models.shape import shape_info
+
+    record["weights"], record["shape"] = _weights(spec)
     with tracker.track("load") as figures:
-        phases["load"] = figures
+        record["memory"]["load"] = figures
         model = ranks.build(spec)  # under FSDP, rank 0 alone reads the checkpoint (bench.fsdp_load)
         tokenizer = transformers.AutoTokenizer.from_pretrained(spec["model_path"])
         prepared = data.prepare(tokenizer=tokenizer, source=spec["data_source"], data_format=spec["data_format"],
@@ -94,12 +119,39 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
                                          batch_size=spec["batch_size"])
         record["params"] = count_params(model)  # before sharding: FSDP leaves each rank a part
         model, batches = ranks.wrap(model, spec), ranks.shard(batches)
+    if record["shape"] is not None:
+        record["shape"] = dict(shape_info(spec["model_path"]), load=record["shape"]["load"])
     say(f"load: {figures['wall_s']:.1f} s, peak {figures['peak_bytes'] / 2**20:.0f} MiB, "
         f"{record['params']['trainable']:,} of {record['params']['total']:,} params trainable")
+    return model, tokenizer, prepared, batches
 
-    timer = StepTimer(device)
+
+def _weights(spec: dict) -> tuple:
+    """("random", how it is loaded) for a shape model, ("checkpoint", None) otherwise."""
+    if not str(spec.get("model", "")).startswith("shape:"):
+        return "checkpoint", None
+    from bench.methods import DTYPES, nf4_config
+    from bench.models.shape_load import quantised_cache
+
+    how = "layer by layer from the cached seeded-random safetensors, read with pread"
+    if spec["method"] == "qlora":
+        cache = quantised_cache(spec["model_path"], quantization_config=nf4_config(spec),
+                                dtype=DTYPES[spec["weights_dtype"]])
+        how += ("; NF4 weights read from the cache" if cache.is_dir() and any(cache.iterdir())
+                else "; quantised to NF4 layer by layer now (then cached)")
+    elif spec["method"] == "lora8":
+        how += "; quantised to int8 layer by layer"
+    return "random", {"load": how}
+
+
+def _train(spec: dict, record: dict, *, tracker, ranks, model, batches, policy) -> tuple:
+    """The train phase, timed step by step: (optimizer, timer); no optimizer for base."""
+    from bench import methods, train
+    from bench.measure.timer import StepTimer
+
+    timer, optimizer = StepTimer(spec["device"]), None
     with tracker.track("train") as figures:
-        phases["train"] = figures
+        record["memory"]["train"] = figures
         if spec["method"] != "base":
             optimizer = methods.make_optimizer(model, spec)
             scheduler = methods.make_scheduler(optimizer, spec)
@@ -108,69 +160,66 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
                                          timer=timer, ranks=ranks if ranks.size > 1 else None,
                                          on_step=lambda i, loss, s: say(f"train step {i}/{spec['steps']}: "
                                                                         f"loss {loss:.4f}, {s:.2f} s"))
-    if device == "cuda" and spec.get("max_memory") and ranks.size == 1:  # context and paged state count: oom above
+    if spec["device"] == "cuda" and spec.get("max_memory") and ranks.size == 1:  # context and paged state count: oom above
+        from bench.measure import device_budget
+        from bench.plan.predict import CUDA_CONTEXT_BYTES
+        from bench.units import parse_size
         device_budget.check(figures, budget_bytes=parse_size(spec["max_memory"]), paged_bytes=device_budget.paged_bytes(),
                             context_bytes=record["memory"].get("cuda_context_bytes"), assumed_context_bytes=CUDA_CONTEXT_BYTES)
+    return optimizer, timer
+
+
+def _measure(spec: dict, record: dict, *, tracker, ranks, model, batches, optimizer, policy, timer) -> None:
+    """Throughput and MFU from the timed steps, and the breakdown in a phase of its own (the
+    profiler's records must not touch the train peak)."""
+    from bench.measure import flops
+    from bench.measure.timer import throughput
+
     record["throughput"] = throughput(timer.times_s, timer.tokens, warmup_steps=spec["warmup_steps"])
     if record["throughput"]:
         record["throughput"].update(flops.figures(ranks.unwrap(model), seq_len=spec["seq_len"], world=ranks.size,
                                                   tokens_per_s=record["throughput"]["tokens_per_s"],
                                                   peak_gflops=record["env"]["calibration"].get("matmul_gflops"),
                                                   datasheet_gflops=record["env"]["calibration"].get("datasheet_gflops")))
-    if spec["method"] != "base":  # its own phase: the profiler's records must not touch the train peak
+    if optimizer is not None:
         with tracker.track("breakdown"):
             record["memory"]["breakdown"] = _breakdown(spec, record, model=model, batches=batches, optimizer=optimizer,
                                                        policy=policy, ranks=ranks)
-        del optimizer, scheduler
-    try:  # base trains nothing, and the planner models one device: no prediction for either
-        record["estimate"] = _estimate(spec, record, policy) if spec["method"] != "base" and ranks.size == 1 else None
+
+
+def _estimate(spec: dict, record: dict, *, policy, ranks) -> None:
+    """The planner's prediction beside the measured run (bench.estimate). base trains nothing,
+    and the planner models one device: no prediction for either."""
+    from bench.estimate import estimate
+
+    try:
+        record["estimate"] = estimate(spec, record, policy) if spec["method"] != "base" and ranks.size == 1 else None
     except Exception as exc:  # a planner gap (e.g. a mixture-of-experts model) must not cost the measured run
         record["estimate"] = {"error": f"estimate unavailable: {one_line(exc)}"}
         say(record["estimate"]["error"])
-    say(f"train: {figures['wall_s']:.1f} s, peak {figures['peak_bytes'] / 2**20:.0f} MiB")
+    train = record["memory"]["train"]
+    say(f"train: {train['wall_s']:.1f} s, peak {train['peak_bytes'] / 2**20:.0f} MiB")
 
-    with tracker.track("eval") as figures, precision.autocast(policy, device):
-        phases["eval"] = figures
-        if not ranks.can_score():
-            evaluate(ranks.unwrap(model), tokenizer, prepared, spec=spec, record=record, run_dir=run_dir)
+
+def _evaluate(spec: dict, record: dict, *, tracker, ranks, model, tokenizer, prepared, policy, run_dir: Path) -> None:
+    """The eval phase (bench.evaluate): scored on one process, or skipped with the reason kept."""
+    from bench import precision
+    from bench.evaluate import evaluate, skip_reason
+
+    skipped = skip_reason(spec)
+    with tracker.track("eval") as figures, precision.autocast(policy, spec["device"]):
+        record["memory"]["eval"] = figures
+        if skipped:
+            record["eval_skipped"] = skipped
+        elif not ranks.can_score():
+            evaluate(ranks.unwrap(model), tokenizer, prepared, spec=spec, record=record, run_dir=run_dir, say=say)
     acc = record["mmlu"]["acc"] if record["mmlu"] else None
     record["memory"]["worker_peak_bytes"] = tracker.lifetime_peak_bytes()
     ranks.finish(record)  # rank 0: per-rank figures gathered, peaks = max over ranks
     if ranks.can_score() and ranks.writer:
         record["distributed"]["eval_skipped"] = ranks.can_score()
     say(f"eval: {figures['wall_s']:.1f} s, peak {figures['peak_bytes'] / 2**20:.0f} MiB"
-        + (f", MMLU acc {100 * acc:.1f}%" if acc is not None else ""))
-
-
-def evaluate(model, tokenizer, prepared, *, spec: dict, record: dict, run_dir: Path) -> None:
-    """What the method bought, on the trained weights: held-out loss on the fixed held-out examples,
-    the target task's test split and MMLU through lm-eval, each with per-example figures kept."""
-    from bench.heldout import heldout_block, per_example_losses
-
-    batch_size = spec["eval_batch_size"] if isinstance(spec["eval_batch_size"], int) else 8
-    if prepared.info["heldout_examples"]:
-        losses, tokens, mean = per_example_losses(model, prepared.heldout_batches(batch_size=batch_size),
-                                                  device=spec["device"])
-        record["heldout"] = heldout_block(losses=losses, tokens=tokens, mean=mean, ids=prepared.heldout_ids)
-        say(f"held-out loss {record['heldout']['loss']:.4f} over {len(losses)} examples")
-    if spec["target_task"]:
-        from bench.targets import make_lm, score_task
-
-        task, name = spec["target_task"], f"{spec['target_task']}_predictions.jsonl"
-        block = score_task(lm=make_lm(model=model, tokenizer=tokenizer, batch_size=batch_size, device=spec["device"]),
-                           task=task, limit=spec["target_limit"], predictions_path=run_dir / name)
-        record["tasks"][task] = dict(block, role="target", predictions_file=f"runs/{run_dir.name}/{name}")
-        say(f"{task}: acc {100 * block['acc']:.1f}% on {block['n']} questions")
-    if spec["mmlu"]:
-        from bench.mmlu import score
-
-        scored = score(model=model, tokenizer=tokenizer, shots=spec["mmlu_shots"], limit=spec["mmlu_limit"],
-                       batch_size=spec["eval_batch_size"], predictions_path=run_dir / "mmlu_predictions.jsonl",
-                       tasks=spec["tasks"], device=spec["device"])
-        record["mmlu"] = scored.get("mmlu")
-        record["tasks"].update({name: dict(block, role="extra") for name, block in scored.get("tasks", {}).items()})
-        if record["mmlu"]:
-            record["mmlu"]["predictions_file"] = f"runs/{run_dir.name}/mmlu_predictions.jsonl"
+        + (f", MMLU acc {100 * acc:.1f}%" if acc is not None else "") + (f" (skipped: {skipped})" if skipped else ""))
 
 
 def _breakdown(spec: dict, record: dict, *, model, batches, optimizer, policy, ranks) -> dict:
@@ -197,26 +246,6 @@ def _calibration(device: str, dtype: str) -> dict:
     from bench.gate.calibrate import measure_calibration
 
     return measure_calibration(device=device, dtype=dtype)
-
-
-def _estimate(spec: dict, record: dict, policy) -> dict:
-    """The planner's prediction for this very run, beside what was measured."""
-    from bench.plan import estimate
-
-    config = json.loads((Path(spec["model_path"]) / "config.json").read_text())
-    predicted = estimate(config=config, method=spec["method"], seq_len=spec["seq_len"],
-                         batch_size=spec["batch_size"], grad_checkpointing=spec["grad_checkpointing"],
-                         optimizer=spec["optimizer"], precision=policy.name, kbit_upcast=False, device=spec["device"],
-                         lora_r=spec["lora_r"], target_modules=spec["target_modules"], lora_dropout=spec["lora_dropout"],
-                         packing=spec["packing"], baseline_bytes=record["memory"]["baseline_bytes"] if spec["device"] == "cpu" else None)
-    if spec["device"] == "cpu" and spec.get("cpu_malloc_mmap_threshold") and "allocator" in predicted["terms"]:
-        # the allocator term models glibc keeping freed blocks resident, which mmap'd blocks are not
-        predicted["total_bytes"] -= predicted["terms"].pop("allocator")
-        predicted.setdefault("notes", []).append("allocator retention term dropped: MALLOC_MMAP_THRESHOLD_ set")
-    measured = record["memory"]["train"]["peak_bytes"]
-    predicted["measured_bytes"] = measured
-    predicted["error_pct"] = 100.0 * (predicted["total_bytes"] - measured) / measured
-    return predicted
 
 
 def _check(record: dict) -> None:

@@ -106,7 +106,7 @@ class Job:
         return "cuda" if cuda_devices() else "cpu"
 
     def options(self) -> dict:
-        """The planner's options for this run, as the worker passes them (bench.worker._estimate):
+        """The planner's options for this run, as the worker passes them (bench.estimate):
         the policy and baseline the first probe reported, once there is a record."""
         t, device = self.template(), self.device()
         policy = self._measured.get("policy") or (None if t["precision"] == "auto" else t["precision"])

@@ -18,7 +18,7 @@ BUILTIN = {
     "tiny-llama": "a tiny randomly initialised Llama built from a config (for smoke tests)",
 }
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-VALID = "smollm2-135m, tiny-llama, a local directory with config.json and *.safetensors, or a reachable hub id org/name"
+VALID = "smollm2-135m, tiny-llama, shape:<planner preset or config.json> (random weights), a local directory with config.json and *.safetensors, or a reachable hub id org/name"
 
 
 def resolve(name: str) -> Path:
@@ -31,6 +31,9 @@ def resolve(name: str) -> Path:
     if name == "tiny-llama":
         from bench.models.tiny import ensure_tiny_llama
         return ensure_tiny_llama()
+    if name.startswith("shape:"):
+        from bench.models.shape import ensure_shape
+        return ensure_shape(name)
     local = Path(name).expanduser()
     if local.exists():
         return _check_dir(local.resolve(), name)
