@@ -95,7 +95,21 @@ def qlora(spec: dict):
     # FSDP-QLoRA: FSDP shards floating-point tensors only, so the packed 4-bit weights are stored
     # in the weight dtype (bnb_4bit_quant_storage), as the transformers/peft FSDP-QLoRA recipe does.
     storage = {"bnb_4bit_quant_storage": DTYPES[spec["weights_dtype"]]} if spec.get("strategy") == "fsdp" else {}
-    return _with_adapter(_load(spec, quantization_config=nf4_config(spec, **storage)), spec)
+    model = _with_adapter(_load(spec, quantization_config=nf4_config(spec, **storage)), spec)
+    return _pin_4bit_compute(model, spec)
+
+
+def _pin_4bit_compute(model, spec: dict):
+    """On a CPU with avx512_bf16, bitsandbytes repacks a 4-bit layer at its first forward without
+    gradients (scoring) and from then on multiplies in bf16, whatever the compute dtype. Under a
+    policy that computes in another dtype (fp32), that would score QLoRA in bf16 beside LoRA in
+    fp32 on one machine type only; so the repack is turned off unless the policy computes in bf16."""
+    if spec["device"] != "cpu" or spec["compute_dtype"] == "bfloat16":
+        return model
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
+    return model
 
 
 def nf4_config(spec: dict, **extra):

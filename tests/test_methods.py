@@ -114,3 +114,22 @@ def test_same_data_same_order_for_every_method(tokenizer):
     assert len(a) == 4 and all(x["input_ids"].equal(y["input_ids"]) for x, y in zip(a, b))
     assert not all(x["input_ids"].equal(y["input_ids"]) for x, y in zip(a, c))
     assert (a[0]["labels"][a[0]["attention_mask"] == 0] == -100).all()
+
+
+@pytest.mark.parametrize("policy", ["fp32", "bf16-true"])
+def test_qlora_scores_in_the_policys_compute_dtype(spec_for, policy):
+    """bitsandbytes repacks a 4-bit layer for bf16 at its first gradient-free forward on CPUs with
+    avx512_bf16 (an AMX machine does, an AVX2-only one does not). Under fp32 that would score QLoRA
+    in bf16: the method pins the training layout unless the policy computes in bf16."""
+    import bitsandbytes as bnb
+    from bitsandbytes.functional import has_avx512bf16
+
+    model = methods.build(spec_for("qlora", policy=policy)).eval()
+    with torch.no_grad():
+        model(input_ids=torch.tensor([[1, 2, 3, 4]]))
+    layers = [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    repacked = [bool(getattr(m.weight.quant_state, "packing_format_for_cpu", False)) for m in layers]
+    if policy == "fp32":
+        assert not any(repacked), "a 4-bit layer was repacked for bf16 under an fp32 policy"
+    else:  # bf16 compute: bitsandbytes' own choice stands (repacked exactly where the CPU has avx512_bf16)
+        assert all(r == has_avx512bf16() for r in repacked)
