@@ -200,7 +200,8 @@ def packed_for_cpu_constants(numel: int) -> int:
 def test_an_eval_forward_repacks_4bit_weights_only_where_bitsandbytes_says_so(tokenizer, config):
     """Which 4-bit path this CPU takes, and that the attribution counts either layout exactly: the
     trained model holds bitsandbytes' training layout on every CPU (what the profiled step sees);
-    an eval forward keeps it on an AVX2-only CPU and repacks it where bitsandbytes finds avx512_bf16."""
+    an eval forward with bitsandbytes' own choice keeps it on an AVX2-only CPU and repacks it where
+    bitsandbytes finds avx512_bf16 (bench.methods turns the repack off under a non-bf16 policy)."""
     from bitsandbytes.functional import has_avx512bf16
 
     from bench.measure import attribution
@@ -217,6 +218,9 @@ def test_an_eval_forward_repacks_4bit_weights_only_where_bitsandbytes_says_so(to
     training = owned()
     assert (training["parameters_nf4"], training["quant_constants"]) == \
         (sum(c["linear"]) // 2, sum(nf4_constants(n) for n in c["linear"]))
+    for module in model.modules():  # bitsandbytes' own choice, as under a bf16 policy (fp32 pins it off: bench.methods)
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = has_avx512bf16()
     _logits(model, {k: batches[0][k] for k in ("input_ids", "attention_mask")})
     constants = packed_for_cpu_constants if has_avx512bf16() else nf4_constants
     assert (owned()["parameters_nf4"], owned()["quant_constants"]) == \
