@@ -123,8 +123,8 @@ def test_v1_fixture_compares_mmlu(tmp_path):
     runs = load_runs([copy_fixture("compare_v1", tmp_path)])
     out = compare_runs(runs, resamples=500, seed=0, categories=CATEGORIES)
     assert [(r.a, r.b, r.metric) for r in out.rows] == [
-        ("lora", "base", m) for m in ("mmlu", "mmlu.stem", "mmlu.humanities", "mmlu.social_sciences", "mmlu.other")]
-    assert out.rows[0].n == 96 and sum(r.n for r in out.rows[1:]) == 96
+        ("lora", "base", m) for m in ("mmlu", "mmlu.prob", "mmlu.stem", "mmlu.humanities", "mmlu.social_sciences", "mmlu.other")]
+    assert out.rows[0].n == 96 and out.rows[1].n == 96 and sum(r.n for r in out.rows[2:]) == 96
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ B = [1, 0, 0, 0, 1, 0, 0, 1, 0, 0]
 
 
 def test_ten_question_table_by_hand():
-    out = stats.paired([A], [B], accuracy=True, resamples=2000, seed=0)
+    out = stats.paired([A], [B], kind="accuracy", resamples=2000, seed=0)
     assert (out["n"], out["a_only"], out["b_only"]) == (10, 5, 1)
     assert out["value_a"] == pytest.approx(0.7) and out["value_b"] == pytest.approx(0.3)
     assert out["diff"] == pytest.approx(0.4)
@@ -63,7 +63,7 @@ def test_clear_30_of_40_vs_10_of_40_excludes_zero():
 
 
 def test_identical_predictions_include_zero():
-    out = stats.paired([A], [A], accuracy=True, resamples=1000, seed=0)
+    out = stats.paired([A], [A], kind="accuracy", resamples=1000, seed=0)
     assert (out["lo"], out["hi"], out["diff"]) == (0.0, 0.0, 0.0)
     assert out["verdict"] == stats.TIED == "indistinguishable at this n"
     assert out["mcnemar_p"] == 1.0 and out["disagreement"] == 0.0 and out["n_needed_1pt"] is None
@@ -125,7 +125,7 @@ def test_several_seeds_average_each_question_first():
          [1, 0, 1, 0]]      # seed 1: 2/4
     b = [[1, 0, 0, 0],
          [1, 0, 0, 0]]
-    out = stats.paired(a, b, accuracy=True, resamples=2000, seed=0)
+    out = stats.paired(a, b, kind="accuracy", resamples=2000, seed=0)
     # per-question means: A (1, .5, .5, 0), B (1, 0, 0, 0); diffs (0, .5, .5, 0), mean .25
     assert out["diff"] == pytest.approx(0.25) and out["n"] == 4
     assert out["seed_diffs"] == [pytest.approx(0.25), pytest.approx(0.25)] and out["seed_sd"] == 0
@@ -157,8 +157,8 @@ def test_one_seed_needs_the_exact_test_to_agree_before_calling_a_winner():
 
     b = [1] * 4 + [0] * 53
     a = [0] * 4 + [0] * 53
-    out = stats.paired([a], [b], accuracy=True, resamples=2000, seed=0)
+    out = stats.paired([a], [b], kind="accuracy", resamples=2000, seed=0)
     assert out["hi"] < 0 and out["mcnemar_p"] == pytest.approx(0.125)
     assert out["verdict"] == stats.TIED and out["held_back"]
-    many = stats.paired([[0] * 12 + [0] * 45], [[1] * 12 + [0] * 45], accuracy=True, resamples=2000, seed=0)
-    assert many["verdict"] == stats.WORSE and "held_back" not in many  # 12 of 12 one way: p = 0.0005
+    many = stats.paired([[0] * 12 + [0] * 45], [[1] * 12 + [0] * 45], kind="accuracy", resamples=2000, seed=0)
+    assert many["verdict"] == stats.WORSE and many["held_back"] is None  # 12 of 12 one way: p = 0.0005

@@ -2,7 +2,8 @@
 
 A record points to its predictions files by a path relative to its results directory, so each
 record travels with that directory (a `Run`). Scores are read per metric as {question: score}:
-questions are (task, doc_id) for accuracy and the held-out example id for the held-out loss.
+questions are (task, doc_id) for accuracy and for the gold choice's probability (`<task>.prob`,
+from the predictions' log-likelihoods), and the held-out example id for the held-out loss.
 Blocks a record lacks (v1 records: no seed, no held-out, no tasks) are simply not measured.
 """
 
@@ -15,6 +16,7 @@ from bench import store
 from bench.errors import BenchError
 
 MMLU, HELDOUT = "mmlu", "heldout.loss"
+PROB = ".prob"  # suffix of the gold-probability metric of a task (ftbench_arc_easy.prob, mmlu.prob)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,12 @@ def precision_of(record: dict):
     return (record.get("precision") or {}).get("policy")
 
 
+def device_of(record: dict):
+    """The kind of device the run ran on ("cpu", "cuda", ...), without its index."""
+    device = (record.get("memory") or {}).get("device") or (record.get("config") or {}).get("device")
+    return str(device).split(":")[0] if device else None
+
+
 def fingerprint_of(record: dict):
     return (record.get("data") or {}).get("fingerprint")
 
@@ -79,10 +87,12 @@ def scores(run: Run, *, categories: dict, cache: dict) -> dict:
         if isinstance(block, dict) and block.get("predictions_file"):
             rows = _predictions(run, block["predictions_file"], cache)
             out[name] = {key: float(row["correct"]) for key, row in rows.items()}
+            _add_prob(out, name, rows)
     mmlu = record.get("mmlu")
     if isinstance(mmlu, dict) and mmlu.get("predictions_file"):
         rows = _predictions(run, mmlu["predictions_file"], cache)
         out[MMLU] = {key: float(row["correct"]) for key, row in rows.items()}
+        _add_prob(out, MMLU, rows)
         for key, row in rows.items():
             category = categories.get(row.get("subject"))
             if category:
@@ -90,6 +100,41 @@ def scores(run: Run, *, categories: dict, cache: dict) -> dict:
     losses = _heldout(record)
     if losses:
         out[HELDOUT] = losses
+    return out
+
+
+def gold_prob(loglikelihoods, target):
+    """The gold choice's probability among the choices: exp(ll_gold) / sum_j exp(ll_j), from the
+    raw log-likelihoods lm-eval's `acc` ranks. None without usable log-likelihoods or target."""
+    if not isinstance(loglikelihoods, list) or len(loglikelihoods) < 2 or isinstance(target, bool) \
+            or not isinstance(target, int) or not 0 <= target < len(loglikelihoods):
+        return None
+    try:
+        lls = [float(v) for v in loglikelihoods]
+    except (TypeError, ValueError):
+        return None
+    if not all(math.isfinite(v) for v in lls):
+        return None
+    top = max(lls)
+    return math.exp(lls[target] - top) / sum(math.exp(v - top) for v in lls)
+
+
+def _add_prob(out: dict, name: str, rows: dict) -> None:
+    """`<name>.prob` for the questions whose line has log-likelihoods and an integer target."""
+    probs = {key: gold_prob(row.get("loglikelihoods"), row.get("target")) for key, row in rows.items()}
+    probs = {key: p for key, p in probs.items() if p is not None}
+    if probs:
+        out[name + PROB] = probs
+
+
+def doc_hashes(run: Run, *, cache: dict) -> dict:
+    """{(task, doc_id): doc_hash} over the run's predictions files, where lm-eval logged one."""
+    record, out = run.record, {}
+    blocks = [b for b in (record.get("tasks") or {}).values() if isinstance(b, dict)] + [record.get("mmlu")]
+    for block in blocks:
+        if isinstance(block, dict) and block.get("predictions_file"):
+            rows = _predictions(run, block["predictions_file"], cache)
+            out.update({key: row["doc_hash"] for key, row in rows.items() if row.get("doc_hash")})
     return out
 
 
