@@ -205,3 +205,60 @@ def test_questions_are_identified_by_task_and_doc_id(tmp_path):
     rows = [{"task": t, "doc_id": 0, "correct": c} for t, c in (("t1", True), ("t2", False))]
     (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert read_predictions(tmp_path / "p.jsonl", run_id="r").keys() == {("t1", 0), ("t2", 0)}
+
+
+def test_device_mismatch_is_unmatched():
+    gpu = record("lora")
+    gpu["memory"] = {"device": "cuda:0"}
+    out = compare([record("base") | {"memory": {"device": "cpu"}}, gpu])
+    assert out.rows == [] and out.unmatched[0].reason == "device differs: cuda vs cpu"  # A (lora) first
+
+
+def _task_run(tmp_path, method, rows):
+    """A run whose one task's predictions are `rows` [(doc_id, correct, loglikelihoods, target, doc_hash)]."""
+    folder = tmp_path / method
+    folder.mkdir()
+    lines = [{"task": "t", "subject": None, "doc_id": d, "target": t, "pred": 0, "correct": c,
+              "loglikelihoods": ll, "doc_hash": h, "prompt_hash": None} for d, c, ll, t, h in rows]
+    (folder / "p.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    r = record(method, losses=[])
+    r["heldout"] = None
+    r["tasks"] = {"t": {"acc": 0.5, "predictions_file": "p.jsonl", "role": "target"}}
+    return Run(r, folder)
+
+
+def test_gold_probability_from_the_loglikelihoods(tmp_path):
+    # softmax of (ln .5, ln .3, ln .2) at target 0 is .5; (ln 1, ln 3) at target 1 is .75
+    import math
+    base = _task_run(tmp_path, "base", [(0, True, [math.log(.5), math.log(.3), math.log(.2)], 0, None),
+                                        (1, True, [0.0, math.log(3)], 1, None)])
+    lora = _task_run(tmp_path, "lora", [(0, True, [math.log(.8), math.log(.1), math.log(.1)], 0, None),
+                                        (1, True, [0.0, math.log(9)], 1, None)])
+    out = compare_runs([base, lora], resamples=200, seed=0, categories={})
+    prob = next(r for r in out.rows if r.metric == "t.prob")
+    assert prob.kind == "prob" and prob.value_b == pytest.approx((0.5 + 0.75) / 2)
+    assert prob.value_a == pytest.approx((0.8 + 0.9) / 2) and prob.n == 2
+
+
+def test_questions_whose_doc_hash_differs_are_not_paired(tmp_path):
+    base = _task_run(tmp_path, "base", [(0, True, [0.0, -1.0], 0, "h0"), (1, False, [0.0, -1.0], 1, "h1"),
+                                        (2, True, [0.0, -1.0], 0, "h2")])
+    lora = _task_run(tmp_path, "lora", [(0, True, [0.0, -1.0], 0, "h0"), (1, True, [-1.0, 0.0], 1, "other"),
+                                        (2, True, [0.0, -1.0], 0, None)])
+    out = compare_runs([base, lora], resamples=200, seed=0, categories={})
+    acc = next(r for r in out.rows if r.metric == "t")
+    assert acc.n == 2 and acc.hash_mismatch == 1 and acc.dropped == 1  # doc 1 left out; doc 2 has one hash only
+
+
+def test_family_and_holm_over_every_row():
+    records = [record("base", losses=[2.0] * 30), record("lora", losses=[1.0 + 0.01 * i for i in range(30)]),
+               record("full", losses=[1.5] * 30)]
+    for r in records:
+        r["heldout"]["ids"] = [f"e{i}" for i in range(30)]
+    out = compare(records)
+    assert out.family == len(out.rows) == 3 and out.adjust == "holm"
+    assert all(r.p_adjusted is not None and r.p_adjusted >= r.p for r in out.rows)
+    raw = compare(records, adjust="none")
+    assert raw.family == 3 and all(r.p_adjusted is None for r in raw.rows)
+    with pytest.raises(ValueError, match="adjust must be one of holm, none"):
+        compare(records, adjust="bonferroni")

@@ -51,6 +51,11 @@ def _add(out: Paired, api, *, label, records, root, paths) -> None:
     out.learn_forget += [dict(row, source=label) for row in api.learn_forget(records, root)]
     comparison = api.compare_runs(api.as_runs(records, root))
     out.rows += [(label, row) for row in comparison.rows]
+    if comparison.rows:
+        from bench.compare.table import family_line
+
+        out.notes.append(f"[{label}] verdicts table: {family_line(comparison)}; a verdict needs the interval to "
+                         "exclude 0 and the adjusted p below 0.05 (docs/compare.md)")
     out.notes += [f"[{label}] {note}" for note in comparison.notes]
 
 
@@ -122,10 +127,12 @@ def verdict_table(rows: list):
             cell(_get(row, "n"), fmt="{}"), cell(_get(row, "value_a") * k, fmt=value),
             cell(_get(row, "value_b") * k, fmt=value), cell(_get(row, "diff") * k, fmt=fmt),
             cell(_get(row, "lo") * k, fmt="{}", text=f"{fmt.format(_get(row, 'lo') * k)} to {fmt.format(_get(row, 'hi') * k)}"),
-            cell(_get(row, "verdict"), cls=f"v-{str(_get(row, 'verdict')).split()[0]}"),
+            cell(_get(row, "p"), fmt="{:.3g}"), cell(_get(row, "p_adjusted"), fmt="{:.3g}"),
+            cell(_get(row, "verdict"), cls=f"v-{str(_get(row, 'verdict')).split()[0]}",
+                 text=str(_get(row, "verdict")) + (" (exploratory)" if _get(row, "exploratory") else "")),
             cell(needed, fmt="{:,.0f}"),
         ]
         out.append({"failed": False, "cells": cells})
     columns = (["source"] if many else []) + ["model", "A", "B", "metric", "n", "A", "B", "A − B", "95% interval",
-                                              "verdict", "questions for 1 pt"]
+                                              "p", "Holm p", "verdict", "questions for 1 pt"]
     return {"columns": columns, "rows": out}
