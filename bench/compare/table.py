@@ -1,6 +1,6 @@
 """Render a Comparison as text, one table per model and spec. Pure: returns strings, never prints."""
 
-from bench.compare.stats import TIED
+from bench.compare.stats import MIN_FLIPS, TIED
 
 HEADER = ("pair", "metric", "n", "A", "B", "A-B", "95% interval", "p", "Holm p", "McNemar p", "disagree",
           "n for 1 pt", "per seed", "verdict", "note")
@@ -113,7 +113,8 @@ def render(comparison, *, resamples: int, seed: int) -> str:
             continue
         seeds = sorted({s for r in rows for pair in r.seeds for s in pair})
         title = (f"{model} (spec {group[:8]}; methods {', '.join(methods)}; seeds {', '.join(map(str, seeds)) or '-'}; "
-                 f"95% paired bootstrap, {resamples:,} resamples, seed {seed}; ~: p from {resamples:,} random flips)")
+                 f"95% paired bootstrap, {resamples:,} resamples, seed {seed}; ~: p from {max(resamples, MIN_FLIPS):,} "
+                 "random sign flips)")
         lines = [title]
         if rows:
             lines.append(_grid([HEADER] + [_cells(r) for r in rows]))
