@@ -81,7 +81,10 @@ def finish_spec(spec: dict) -> dict:
     """Attach the hashes; the run_id is stamped by the launcher when the run starts."""
     spec["spec_hash"] = digest(spec, drop=NON_WORK_FIELDS + ("profile", "model_path"))
     spec["compare_key"] = digest(spec, drop=NON_WORK_FIELDS + ("profile", "model_path", "method"))
-    spec["group_key"] = digest(spec, drop=NON_WORK_FIELDS + ("profile", "model_path", "method", "seed"))
+    # the group leaves out the process layout too, so `base` (always one process) pairs with
+    # multi-process runs; compare tells layouts apart by arm (bench.compare.runs.arm_of)
+    spec["group_key"] = digest(spec, drop=NON_WORK_FIELDS + ("profile", "model_path", "method", "seed", "nproc",
+                                                             "strategy"))
     return spec
 
 

@@ -262,3 +262,24 @@ def test_family_and_holm_over_every_row():
     assert raw.family == 3 and all(r.p_adjusted is None for r in raw.rows)
     with pytest.raises(ValueError, match="adjust must be one of holm, none"):
         compare(records, adjust="bonferroni")
+
+
+def test_base_pairs_with_multi_process_runs_as_their_own_arm():
+    """The group key leaves nproc and strategy out (bench.matrix), so one base run pairs with a
+    one-process lora and with an FSDP lora; the two loras are told apart by their arm."""
+    fsdp = record("lora")
+    fsdp["config"].update(nproc=2, strategy="fsdp")
+    out = compare([record("base"), record("lora"), fsdp])
+    assert [(a, b) for a, b, _ in pairs_of(out)] == [("lora", "base"), ("lora[fsdp x2]", "base"),
+                                                    ("lora", "lora[fsdp x2]")]
+    assert not any("several ok runs" in n for n in out.notes)
+
+
+def test_group_key_leaves_the_process_layout_out():
+    from bench.matrix import distribute, finish_spec
+
+    one = finish_spec(distribute({"model": "m", "method": "lora", "seed": 0, "steps": 4}))
+    two = finish_spec(distribute({"model": "m", "method": "lora", "seed": 0, "steps": 4, "nproc": 2}))
+    base = finish_spec(distribute({"model": "m", "method": "base", "seed": 0, "steps": 4, "nproc": 2}))
+    assert one["group_key"] == two["group_key"] == base["group_key"]
+    assert one["spec_hash"] != two["spec_hash"]  # still different work for the gate

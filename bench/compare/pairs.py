@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bench.compare import stats
-from bench.compare.runs import (HELDOUT, MMLU, PROB, device_of, doc_hashes, fingerprint_of, group_of, precision_of,
-                                scores, seed_of)
+from bench.compare.runs import HELDOUT, MMLU, PROB, arm_of, doc_hashes, group_of, ran_mismatch, scores, seed_of
 from bench.mmlu.tasks import CATEGORIES, builtin_subjects
 from bench.schema import METHODS
 
@@ -85,9 +84,12 @@ class Comparison:
 
 
 def method_order(methods) -> list:
-    """The registry's order (base, full, lora, ...), unknown methods after it alphabetically."""
-    known = [m for m in METHODS if m in methods]
-    return known + sorted(m for m in methods if m not in METHODS)
+    """The registry's order (base, full, lora, ...), each method's multi-process arms
+    (`lora[fsdp x2]`) after it, unknown methods after them alphabetically."""
+    def rank(arm):
+        method = arm.split("[")[0]
+        return (METHODS.index(method), arm) if method in METHODS else (len(METHODS), arm)
+    return sorted(methods, key=rank)
 
 
 def index(runs, notes: list) -> dict:
@@ -95,9 +97,9 @@ def index(runs, notes: list) -> dict:
     out = {}
     for run in runs:
         r = run.record
-        seeds = out.setdefault((r["model"], group_of(r)), {}).setdefault(r["method"], {})
+        seeds = out.setdefault((r["model"], group_of(r)), {}).setdefault(arm_of(r), {})
         if seed_of(r) in seeds:
-            notes.append(f"{r['model']} {r['method']} seed {seed_of(r)}: several ok runs; the last one read is used")
+            notes.append(f"{r['model']} {arm_of(r)} seed {seed_of(r)}: several ok runs; the last one read is used")
         seeds[seed_of(r)] = run
     return out
 
@@ -113,13 +115,8 @@ def method_pairs(methods, *, against_base_only: bool = False) -> list:
 
 
 def mismatch(ra, rb):
-    """Why two runs must not be compared, or None."""
-    for what, get in (("precision policy", precision_of), ("device", device_of), ("data fingerprint", fingerprint_of)):
-        va, vb = get(ra.record), get(rb.record)
-        if va is not None and vb is not None and va != vb:
-            shown = (str(va)[:12], str(vb)[:12]) if what == "data fingerprint" else (va, vb)
-            return f"{what} differs: {shown[0]} vs {shown[1]}"
-    return None
+    """Why two runs must not be compared (what ran differs), or None."""
+    return ran_mismatch([ra.record], [rb.record])
 
 
 def seed_pairs(a_seeds: dict, b_seeds: dict, *, b_is_base: bool) -> tuple:

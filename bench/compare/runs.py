@@ -49,6 +49,16 @@ def seed_of(record: dict) -> int:
     return seed if seed is not None else (record.get("config") or {}).get("seed", 0)
 
 
+def arm_of(record: dict) -> str:
+    """What compare pairs within a group: the method, with its process layout when it ran on more
+    than one process (`lora[fsdp x2]`), since the group key leaves nproc and strategy out."""
+    config = record.get("config") or {}
+    nproc = config.get("nproc") or record.get("nproc") or 1
+    if not isinstance(nproc, int) or nproc <= 1:
+        return record["method"]
+    return f"{record['method']}[{config.get('strategy') or record.get('strategy') or '?'} x{nproc}]"
+
+
 def group_of(record: dict) -> str:
     """The spec without method and seed (v2 group_key); v1 records fall back to compare_key."""
     return record.get("group_key") or record.get("compare_key") or "?"
@@ -66,6 +76,21 @@ def device_of(record: dict):
 
 def fingerprint_of(record: dict):
     return (record.get("data") or {}).get("fingerprint")
+
+
+RAN = (("precision policy", precision_of), ("device", device_of), ("data fingerprint", fingerprint_of))
+
+
+def ran_mismatch(a_records, b_records):
+    """Why two sides' records did not run the same work (resolved precision policy, device kind,
+    data fingerprint), or None. A value no record of a side has (older records) is no mismatch."""
+    for what, get in RAN:
+        va = sorted({str(v) for v in map(get, a_records) if v is not None})
+        vb = sorted({str(v) for v in map(get, b_records) if v is not None})
+        if va and vb and va != vb:
+            shown = [[v[:12] for v in vs] if what == "data fingerprint" else vs for vs in (va, vb)]
+            return f"{what} differs: {'/'.join(shown[0])} vs {'/'.join(shown[1])}"
+    return None
 
 
 def target_task(record: dict):

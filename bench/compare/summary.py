@@ -8,7 +8,7 @@ figure, per (model, group, method), without reading predictions.
 
 from bench.compare import stats
 from bench.compare.pairs import compare_runs
-from bench.compare.runs import HELDOUT, MMLU, Run, as_runs, group_of, seed_of, target_task
+from bench.compare.runs import HELDOUT, MMLU, Run, arm_of, as_runs, group_of, seed_of, target_task
 from bench.mmlu.tasks import CATEGORIES
 from bench.schema import METHODS
 
@@ -55,7 +55,7 @@ def learn_forget(records, root=None, *, resamples: int = 10_000, seed: int = 0, 
 def _target(runs, *, model, group, method):
     for run in runs:
         r = run.record
-        if (r["model"], group_of(r), r["method"]) == (model, group, method) and target_task(r):
+        if (r["model"], group_of(r), arm_of(r)) == (model, group, method) and target_task(r):
             return target_task(r)
     return None
 
@@ -83,7 +83,7 @@ def seed_summary(records, *, metric: str) -> list:
         value = get(r, metric)
         if r.get("status") != "ok" or not isinstance(value, (int, float)) or isinstance(value, bool):
             continue
-        values.setdefault((r["model"], group_of(r), r["method"]), {})[seed_of(r)] = float(value)
+        values.setdefault((r["model"], group_of(r), arm_of(r)), {})[seed_of(r)] = float(value)
     out = []
     for (model, group, method) in sorted(values, key=lambda k: (k[0], k[1], _rank(k[2]))):
         by_seed = values[(model, group, method)]
@@ -93,5 +93,6 @@ def seed_summary(records, *, metric: str) -> list:
     return out
 
 
-def _rank(method: str):
-    return (METHODS.index(method), "") if method in METHODS else (len(METHODS), method)
+def _rank(arm: str):
+    method = arm.split("[")[0]
+    return (METHODS.index(method), arm) if method in METHODS else (len(METHODS), arm)
