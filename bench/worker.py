@@ -150,14 +150,14 @@ def run(spec: dict, run_dir: Path, record: dict) -> None:
 def evaluate(model, tokenizer, prepared, *, spec: dict, record: dict, run_dir: Path) -> None:
     """What the method bought, on the trained weights: held-out loss on the fixed held-out examples,
     the target task's test split and MMLU through lm-eval, each with per-example figures kept."""
-    from bench.heldout import heldout_block, per_example_losses
+    from bench.heldout import describe, heldout_block, per_example_losses
 
     batch_size = spec["eval_batch_size"] if isinstance(spec["eval_batch_size"], int) else 8
     if prepared.info["heldout_examples"]:
         losses, tokens, mean = per_example_losses(model, prepared.heldout_batches(batch_size=batch_size),
                                                   device=spec["device"])
         record["heldout"] = heldout_block(losses=losses, tokens=tokens, mean=mean, ids=prepared.heldout_ids)
-        say(f"held-out loss {record['heldout']['loss']:.4f} over {len(losses)} examples")
+        say(describe(record["heldout"]))
     if spec["target_task"]:
         from bench.targets import make_lm, score_task
 

@@ -4,10 +4,14 @@
   every method, seed and `base` is measured on the same examples; they never train.
 - Training: the run seed shuffles the pool; steps x grad_accum x batch_size examples are drawn
   in that order, cycling when the pool is shorter.
-- Every row is exactly seq_len tokens (right truncation, right padding), so all methods see
-  identical tensor shapes. Accounting covers train pool + held-out: `truncated` lost at least
-  one token, `unsupervised` lost every supervised one. More unsupervised than
-  max_unsupervised_pct fails with the seq_len that would keep 99% of examples whole.
+- Every row is exactly seq_len tokens (right padding), so all methods see identical tensor
+  shapes. An example longer than seq_len keeps its answer: the prompt is cut from the left,
+  just enough to fit, but never past the token before the first supervised one; only an answer
+  longer than the row is then cut on the right. Accounting covers train pool + held-out:
+  `truncated` lost at least one token, `prompt_cut` lost prompt tokens on the left,
+  `answer_cut` lost supervised tokens, `unsupervised` kept no supervised token at all (only an
+  example with none to begin with). More unsupervised than max_unsupervised_pct fails with the
+  seq_len that would keep 99% of examples whole.
 - packing=True fills each training row with whole examples (each truncated first as above,
   eos-separated) until the next one does not fit. Attention is NOT reset at example
   boundaries: a packed example attends to the ones before it in its row. Held-out rows are
@@ -41,10 +45,20 @@ def fingerprint(examples: list) -> str:
     return digest.hexdigest()
 
 
-def _supervised_within(encoded, seq_len: int) -> bool:
-    """Whether any token that counts in the loss survives right truncation to seq_len."""
+def window_start(encoded, seq_len: int) -> int:
+    """Where an example's row starts: 0 when it fits; else cut the prompt from the left just enough
+    to fit, but keep the token before the first supervised one (it predicts that one)."""
     first = encoded.first_supervised()
-    return first is not None and first < seq_len
+    if len(encoded.ids) <= seq_len or first is None:
+        return 0
+    return max(0, min(len(encoded.ids) - seq_len, first - 1))
+
+
+def _kept_supervised(encoded, seq_len: int) -> tuple:
+    """(supervised tokens in the example, supervised tokens in its row): labels at position >= 1."""
+    start = window_start(encoded, seq_len)
+    counted = [i for i, label in enumerate(encoded.labels) if label != IGNORE and i >= 1]
+    return len(counted), sum(1 for i in counted if start < i < start + seq_len)
 
 
 def whole_len(lengths: list, share: float = 0.99) -> int:
@@ -63,13 +77,17 @@ class Prepared:
         self._heldout, self._train = list(heldout_index), [i for i in range(len(examples)) if i not in held]
         self.seq_len, self.pad_id, self.packing = seq_len, pad_id, packing
         cut = [e for e in encoded if len(e.ids) > seq_len]
+        kept = [_kept_supervised(e, seq_len) for e in encoded]
         self.truncated = len(cut)
-        self.unsupervised = sum(1 for e in encoded if not _supervised_within(e, seq_len))
+        self.unsupervised = sum(1 for _, inside in kept if inside == 0)
         self.info = {
             "source": source, "format": fmt,
             "fingerprint": fingerprint([examples[i] for i in self._heldout + self._train]),
             "train_examples": len(self._train), "heldout_examples": len(self._heldout),
-            "truncated_examples": self.truncated, "unsupervised_examples": self.unsupervised,
+            "truncated_examples": self.truncated,
+            "prompt_cut_examples": sum(1 for e in cut if window_start(e, seq_len) > 0),
+            "answer_cut_examples": sum(1 for total, inside in kept if 0 < inside < total),
+            "unsupervised_examples": self.unsupervised,
             "train_on_prompt": train_on_prompt, "packing": packing, "seq_len": seq_len,
         }
 
@@ -83,7 +101,8 @@ class Prepared:
 
     def _row(self, index: int) -> tuple:
         e = self._encoded[index]
-        return list(e.ids[:self.seq_len]), list(e.labels[:self.seq_len])
+        start = window_start(e, self.seq_len)
+        return list(e.ids[start:start + self.seq_len]), list(e.labels[start:start + self.seq_len])
 
     def _tensors(self, rows: list) -> dict:
         import torch
