@@ -25,6 +25,8 @@ def build_matrix(settings: dict) -> list:
         "data_source": data_source(data["source"]), "data_format": data["format"],
         "train_on_prompt": data["train_on_prompt"], "packing": data["packing"],
         "heldout_examples": data["heldout"], "max_unsupervised_pct": data["max_unsupervised_pct"],
+        # only when set, so the specs (and spec hashes) of the default stay what they were
+        **({"keep_duplicates": True} if data["keep_duplicates"] else {}),
         "lora_r": lora["r"], "lora_alpha": lora["alpha"], "lora_dropout": lora["dropout"],
         "target_modules": lora["target_modules"],
         "mmlu": ev["mmlu"], "mmlu_shots": ev["shots"], "mmlu_limit": ev["limit"] or None,

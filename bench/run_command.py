@@ -135,7 +135,7 @@ def run(args) -> int:
 
 
 DATA_KEYS = ("data_source", "data_format", "seq_len", "train_on_prompt", "packing", "heldout_examples",
-             "max_unsupervised_pct")
+             "max_unsupervised_pct", "keep_duplicates")
 
 
 def check_data(specs: list) -> None:
@@ -145,17 +145,23 @@ def check_data(specs: list) -> None:
 
     seen = set()
     for spec in specs:
-        key = (spec["model_path"], *(spec[k] for k in DATA_KEYS))
+        key = (spec["model_path"], *(spec.get(k) for k in DATA_KEYS))
         if key in seen:
             continue
         seen.add(key)
         print(f"checking data {spec['data_source']} with {spec['model']}'s tokenizer ...", flush=True)
         found = check(source=spec["data_source"], data_format=spec["data_format"], tokenizer_path=spec["model_path"],
                       seq_len=spec["seq_len"], train_on_prompt=spec["train_on_prompt"], packing=spec["packing"],
-                      heldout=spec["heldout_examples"], max_unsupervised_pct=spec["max_unsupervised_pct"])["data"]
+                      heldout=spec["heldout_examples"], max_unsupervised_pct=spec["max_unsupervised_pct"],
+                      keep_duplicates=spec.get("keep_duplicates", False))["data"]
+        duplicates = found.get("duplicates_removed")
         print(f"    {found['format']}: {found['train_examples']:,} training and {found['heldout_examples']:,} held-out "
-              f"examples; {found['truncated_examples']:,} truncated, {found['unsupervised_examples']:,} left "
-              f"without a supervised token at seq_len {spec['seq_len']}", flush=True)
+              f"examples after removing {'no' if duplicates is None else f'{duplicates:,}'} duplicate(s)"
+              f"{' (kept: keep_duplicates)' if duplicates is None else ''} and {found.get('test_overlap_removed') or 0:,} "
+              f"equal to a test question; {found['truncated_examples']:,} truncated "
+              f"({found.get('prompt_cut_examples', 0):,} with the prompt cut from the left), "
+              f"{found['unsupervised_examples']:,} left without a supervised token at seq_len {spec['seq_len']}",
+              flush=True)
 
 
 def _raise_interrupt(signum, frame):

@@ -1,5 +1,9 @@
 """Tokenised training data, split once into a fixed held-out part and a training pool.
 
+- Cleaned first (bench.data.clean): duplicates removed (unless keep_duplicates) and examples equal
+  to a test question of the target task dropped, before the held-out draw, so a held-out
+  example never equals a training example nor a scored question.
+
 - Held-out: `heldout` examples drawn with HELDOUT_SEED, a constant, never the run seed, so
   every method, seed and `base` is measured on the same examples; they never train.
 - Training: the run seed shuffles the pool; steps x grad_accum x batch_size examples are drawn
@@ -23,7 +27,7 @@ import json
 import math
 import random
 
-from bench.data import sources
+from bench.data import clean, sources
 from bench.data.encode import IGNORE, encode_all
 from bench.errors import BenchError
 
@@ -71,7 +75,8 @@ def whole_len(lengths: list, share: float = 0.99) -> int:
 class Prepared:
     """The examples of one `data` setting, tokenised for one tokenizer and seq_len."""
 
-    def __init__(self, *, source, fmt, examples, encoded, heldout_index, seq_len, pad_id, train_on_prompt, packing):
+    def __init__(self, *, source, fmt, examples, encoded, heldout_index, seq_len, pad_id, train_on_prompt, packing,
+                 cleaned=None):
         held = set(heldout_index)
         self._examples, self._encoded = examples, encoded
         self._heldout, self._train = list(heldout_index), [i for i in range(len(examples)) if i not in held]
@@ -88,6 +93,7 @@ class Prepared:
             "prompt_cut_examples": sum(1 for e in cut if window_start(e, seq_len) > 0),
             "answer_cut_examples": sum(1 for total, inside in kept if 0 < inside < total),
             "unsupervised_examples": self.unsupervised,
+            **(cleaned or {"duplicates_removed": None, "test_overlap_removed": None}),
             "train_on_prompt": train_on_prompt, "packing": packing, "seq_len": seq_len,
         }
 
@@ -162,13 +168,16 @@ def _check_supervision(prepared: Prepared, *, limit_pct: float) -> None:
 
 
 def prepare(*, tokenizer, source: str, data_format: str = "auto", seq_len: int, train_on_prompt: bool = False,
-            packing: bool = False, heldout: int = 64, max_unsupervised_pct: float = 10.0) -> Prepared:
-    """Load, tokenise and split `source`; BenchError (one line) for anything unusable."""
+            packing: bool = False, heldout: int = 64, max_unsupervised_pct: float = 10.0,
+            keep_duplicates: bool = False) -> Prepared:
+    """Load, clean (bench.data.clean: duplicates, unless kept, and the target task's test questions
+    out), tokenise and split `source`; BenchError (one line) for anything unusable."""
     _positive_int("seq_len", seq_len, minimum=2)
     _positive_int("heldout", heldout, minimum=0)
     if not isinstance(max_unsupervised_pct, (int, float)) or not 0 <= max_unsupervised_pct <= 100:
         raise BenchError(f"max_unsupervised_pct {max_unsupervised_pct!r} is not valid; use a number from 0 to 100")
     resolved, fmt, examples = sources.load(source, data_format=data_format)
+    examples, cleaned = clean.clean(examples, tested=sources.tested(resolved), keep_duplicates=keep_duplicates)
     if heldout >= len(examples):
         raise BenchError(f"heldout {heldout} leaves no training examples: {resolved} has {len(examples)}; "
                          f"use heldout < {len(examples)}")
@@ -179,6 +188,7 @@ def prepare(*, tokenizer, source: str, data_format: str = "auto", seq_len: int, 
     heldout_index = sorted(random.Random(HELDOUT_SEED).sample(range(len(examples)), heldout))
     pad_id = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
     prepared = Prepared(source=resolved, fmt=fmt, examples=examples, encoded=encoded, heldout_index=heldout_index,
-                        seq_len=seq_len, pad_id=pad_id, train_on_prompt=train_on_prompt, packing=packing)
+                        seq_len=seq_len, pad_id=pad_id, train_on_prompt=train_on_prompt, packing=packing,
+                        cleaned=cleaned)
     _check_supervision(prepared, limit_pct=max_unsupervised_pct)
     return prepared
