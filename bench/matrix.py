@@ -33,6 +33,8 @@ def build_matrix(settings: dict) -> list:
         "target_task": target_task(data["source"]) if ev["target"] else None,
         "target_limit": ev["target_limit"] or None,
         "eval_batch_size": ev["batch_size"], "tasks": list(ev["tasks"]),
+        # only when on, so the specs (and spec hashes) of profiles without the suite stay what they were
+        **({"forget_tasks": list(ev["forget"]), "forget_limit": ev["forget_limit"] or None} if ev["forget"] else {}),
         "profile": settings.get("profile"),
     }
     specs = []

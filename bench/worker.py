@@ -167,6 +167,11 @@ def evaluate(model, tokenizer, prepared, *, spec: dict, record: dict, run_dir: P
                            task=task, limit=spec["target_limit"], predictions_path=run_dir / name)
         record["tasks"][task] = dict(block, role="target", predictions_file=f"runs/{run_dir.name}/{name}")
         say(f"{task}: acc {100 * block['acc']:.1f}% on {block['n']} questions")
+    if spec.get("forget_tasks"):
+        from bench.targets import score_suite
+
+        record["tasks"].update(score_suite(model=model, tokenizer=tokenizer, batch_size=batch_size, device=spec["device"],
+                                           names=spec["forget_tasks"], limit=spec["forget_limit"], run_dir=run_dir))
     if spec["mmlu"]:
         from bench.mmlu import score
 

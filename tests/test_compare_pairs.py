@@ -236,7 +236,7 @@ def test_gold_probability_from_the_loglikelihoods(tmp_path):
                                         (1, True, [0.0, math.log(9)], 1, None)])
     out = compare_runs([base, lora], resamples=200, seed=0, categories={})
     prob = next(r for r in out.rows if r.metric == "t.prob")
-    assert prob.kind == "prob" and prob.value_b == pytest.approx((0.5 + 0.75) / 2)
+    assert prob.kind == "score" and prob.value_b == pytest.approx((0.5 + 0.75) / 2)
     assert prob.value_a == pytest.approx((0.8 + 0.9) / 2) and prob.n == 2
 
 

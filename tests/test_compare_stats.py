@@ -260,5 +260,5 @@ def test_holm_holds_back_a_verdict_that_raw_p_would_give():
 def test_prob_rows_get_n_for_one_point_from_the_spread():
     # per-question differences (.1, -.1) x 20: mean 0, sd = sqrt(40 * .01 / 39) = .101274;
     # n = ((1.959964 + 0.841621) * .1012739 / .01)^2 = 28.37276^2 = 805.01 -> 806
-    out = stats.paired([[0.6, 0.4] * 20], [[0.5] * 40], kind="prob", resamples=500, seed=0)
+    out = stats.paired([[0.6, 0.4] * 20], [[0.5] * 40], kind="score", resamples=500, seed=0)
     assert out["n_needed_1pt"] == 806 and out["mcnemar_p"] is None and out["verdict"] == stats.TIED

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bench.compare import stats
-from bench.compare.runs import HELDOUT, MMLU, PROB, arm_of, doc_hashes, group_of, ran_mismatch, scores, seed_of
+from bench.compare.runs import HELDOUT, MMLU, PROB, SUITE, arm_of, doc_hashes, group_of, ran_mismatch, scores, seed_of
 from bench.mmlu.tasks import CATEGORIES, builtin_subjects
 from bench.schema import METHODS
 
@@ -32,7 +32,7 @@ class Row:
     a: str
     b: str
     metric: str
-    kind: str            # "accuracy", "prob" (higher is better) or "loss" (lower is better)
+    kind: str            # "accuracy", "score" (0-1, higher is better) or "loss" (lower is better)
     role: object         # "target" | "extra" for tasks, None otherwise
     seeds: list          # [[seed_a, seed_b], ...] that were paired
     dropped: int         # questions scored on one side (or one seed) only, left out
@@ -143,16 +143,18 @@ def seed_pairs(a_seeds: dict, b_seeds: dict, *, b_is_base: bool) -> tuple:
 
 
 def metric_order(names) -> list:
-    """Tasks first (alphabetically), then MMLU overall and by category, then held-out loss."""
-    fixed = [MMLU, MMLU + PROB] + [f"{MMLU}.{c}" for c in CATEGORIES] + [HELDOUT]
+    """Tasks first (alphabetically), the forgetting suite's mean, MMLU overall and by category,
+    then held-out loss."""
+    fixed = [SUITE, MMLU, MMLU + PROB] + [f"{MMLU}.{c}" for c in CATEGORIES] + [HELDOUT]
     tasks = sorted(n for n in names if n not in fixed and not n.startswith(MMLU + "."))
     return tasks + [n for n in fixed if n in names] + sorted(
         n for n in names if n.startswith(MMLU + ".") and n not in fixed)
 
 
 def kind_of(metric: str) -> str:
-    """accuracy for a task's or MMLU's `correct`, prob for `<task>.prob`, loss for held-out loss."""
-    return "loss" if metric == HELDOUT else "prob" if metric.endswith(PROB) else "accuracy"
+    """accuracy for a task's or MMLU's `correct`; score for `<task>.prob` and the suite's weighted
+    mean (0-1, not 0/1); loss for held-out loss."""
+    return "loss" if metric == HELDOUT else "score" if metric.endswith(PROB) or metric == SUITE else "accuracy"
 
 
 def metric_row(*, key, metric, scored, role, resamples, seed) -> tuple:

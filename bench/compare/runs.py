@@ -15,7 +15,7 @@ from pathlib import Path
 from bench import store
 from bench.errors import BenchError
 
-MMLU, HELDOUT = "mmlu", "heldout.loss"
+MMLU, HELDOUT, SUITE = "mmlu", "heldout.loss", "suite"
 PROB = ".prob"  # suffix of the gold-probability metric of a task (ftbench_arc_easy.prob, mmlu.prob)
 
 
@@ -104,15 +104,19 @@ def target_task(record: dict):
 def scores(run: Run, *, categories: dict, cache: dict) -> dict:
     """{metric: {question: score}} for every metric this run measured per question.
 
-    Metrics: each scored task by name (acc), `mmlu` and `mmlu.<category>` (acc), `heldout.loss`.
+    Metrics: each scored task by name (acc) and `<task>.prob`, `suite` (the mean accuracy over the
+    tasks with role "forget", the forgetting suite), `mmlu` and `mmlu.<category>` (acc), `heldout.loss`.
     `categories` maps an MMLU subject to its category; subjects it lacks count in `mmlu` only.
     """
-    record, out = run.record, {}
+    record, out, suite = run.record, {}, []
     for name, block in sorted((record.get("tasks") or {}).items()):
         if isinstance(block, dict) and block.get("predictions_file"):
             rows = _predictions(run, block["predictions_file"], cache)
             out[name] = {key: float(row["correct"]) for key, row in rows.items()}
             _add_prob(out, name, rows)
+            suite += [name] if block.get("role") == "forget" else []
+    if suite:
+        out[SUITE] = suite_scores({name: out[name] for name in suite})
     mmlu = record.get("mmlu")
     if isinstance(mmlu, dict) and mmlu.get("predictions_file"):
         rows = _predictions(run, mmlu["predictions_file"], cache)
@@ -126,6 +130,14 @@ def scores(run: Run, *, categories: dict, cache: dict) -> dict:
     if losses:
         out[HELDOUT] = losses
     return out
+
+
+def suite_scores(tasks: dict) -> dict:
+    """{question: weighted correctness} whose plain mean over all questions is the mean over tasks
+    of each task's accuracy: question q of task t (n_t questions, T tasks, N in all) scores
+    correct * N / (T * n_t). So every task weighs the same, however many questions it has."""
+    total, count = sum(len(v) for v in tasks.values()), len(tasks)
+    return {q: score * total / (count * len(scored)) for scored in tasks.values() for q, score in scored.items()}
 
 
 def gold_prob(loglikelihoods, target):

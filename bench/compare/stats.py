@@ -13,7 +13,7 @@ from statistics import NormalDist
 import numpy as np
 
 BETTER, WORSE, TIED = "better", "worse", "indistinguishable at this n"
-KINDS = ("accuracy", "prob", "loss")
+KINDS = ("accuracy", "score", "loss")
 
 # t_{0.975, df} for df = 1..30 (any statistics table; equal to scipy.stats.t.ppf(0.975, df) to
 # the 3 decimals shown, checked in tests/test_compare_stats.py when scipy happens to be there).
@@ -207,7 +207,8 @@ def mean_interval(values) -> dict:
 def paired(a, b, *, kind: str, resamples: int, seed: int, level: float = 0.95) -> dict:
     """Every figure for one pair and metric. `a` and `b` are (seeds x questions) arrays of
     per-question scores, row s of `a` paired with row s of `b`. kind: "accuracy" (0/1, higher is
-    better), "prob" (a probability per question, higher is better) or "loss" (lower is better).
+    better), "score" (a number on 0-1 per question, e.g. a probability: higher is better) or "loss"
+    (lower is better).
 
     The interval is the bootstrap of the (seeds x questions) differences (two levels with
     several seeds); the test is the sign-flip permutation test of the per-question differences
@@ -238,7 +239,7 @@ def paired(a, b, *, kind: str, resamples: int, seed: int, level: float = 0.95) -
     }
     if kind == "accuracy":
         out.update(_discordance(a, b))
-    elif kind == "prob":
+    elif kind == "score":
         out["n_needed_1pt"] = needed_questions_sd(float(diffs.std(ddof=1)) if diffs.size > 1 else 0.0)
     return hold_back(out, alpha=1 - level, by="permutation")
 
