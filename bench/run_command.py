@@ -162,6 +162,10 @@ def check_data(specs: list) -> None:
               f"({found.get('prompt_cut_examples', 0):,} with the prompt cut from the left), "
               f"{found['unsupervised_examples']:,} left without a supervised token at seq_len {spec['seq_len']}",
               flush=True)
+        if found.get("split_tokenisation_differs"):
+            print(f"    warning: {found['split_tokenisation_differs']:,} example(s) tokenise differently as prompt then "
+                  "completion (what trains) than as one text (what lm-eval scores); the trained answer tokens are "
+                  "not the scored ones for those", flush=True)
 
 
 def _raise_interrupt(signum, frame):

@@ -68,7 +68,8 @@ def test_info_is_the_record_data_block(tok, numbered):
     assert info == {"source": str(numbered.resolve()), "format": "prompt-completion", "fingerprint": info["fingerprint"],
                     "train_examples": 32, "heldout_examples": 8, "truncated_examples": 0, "prompt_cut_examples": 0,
                     "answer_cut_examples": 0, "unsupervised_examples": 0, "duplicates_removed": 0,
-                    "test_overlap_removed": 0, "train_on_prompt": False, "packing": False, "seq_len": 16}
+                    "test_overlap_removed": 0, "split_tokenisation_differs": 0, "train_on_prompt": False,
+                    "packing": False, "seq_len": 16}
     assert len(info["fingerprint"]) == 64 and int(info["fingerprint"], 16) >= 0
 
 
@@ -167,3 +168,19 @@ def test_builtin_pool_drops_duplicates_and_test_questions(tok):
     # and without cleaning they did: the raw pool holds repeats and test questions
     raw_keys = [clean.key(e) for e in pool]
     assert len(raw_keys) - len(set(raw_keys)) == 56
+
+
+def test_split_versus_joined_tokenisation_is_counted(tok, tmp_path, monkeypatch):
+    """A prompt ending in a space splits " Paris" into " " + "Paris" when tokenised apart, while
+    lm-eval scores the joined text, where BPE merges " Paris": counted, and 0 for a clean pair."""
+    from bench.data.encode import split_differs
+
+    assert split_differs(tok, ["Capital of France: "], ["Paris"]) == 1
+    assert split_differs(tok, ["Capital of France:"], [" Paris"]) == 0
+    monkeypatch.setenv("FTBENCH_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "sp.jsonl"
+    rows = [{"prompt": f"Item {i}: ", "completion": f"c{i}"} for i in range(6)] + [{"prompt": "Q:", "completion": " a"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    info = prepare(tokenizer=tok, source=str(path), seq_len=16, heldout=0).info
+    assert info["split_tokenisation_differs"] == split_differs(tok, [r["prompt"] for r in rows],
+                                                               [r["completion"] for r in rows]) >= 1

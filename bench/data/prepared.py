@@ -28,7 +28,7 @@ import math
 import random
 
 from bench.data import clean, sources
-from bench.data.encode import IGNORE, encode_all
+from bench.data.encode import IGNORE, encode_all, split_differs
 from bench.errors import BenchError
 
 HELDOUT_SEED = 1234  # fixed on purpose: the held-out split must not move with the run seed
@@ -76,7 +76,7 @@ class Prepared:
     """The examples of one `data` setting, tokenised for one tokenizer and seq_len."""
 
     def __init__(self, *, source, fmt, examples, encoded, heldout_index, seq_len, pad_id, train_on_prompt, packing,
-                 cleaned=None):
+                 cleaned=None, split_differs=None):
         held = set(heldout_index)
         self._examples, self._encoded = examples, encoded
         self._heldout, self._train = list(heldout_index), [i for i in range(len(examples)) if i not in held]
@@ -94,6 +94,7 @@ class Prepared:
             "answer_cut_examples": sum(1 for total, inside in kept if 0 < inside < total),
             "unsupervised_examples": self.unsupervised,
             **(cleaned or {"duplicates_removed": None, "test_overlap_removed": None}),
+            "split_tokenisation_differs": split_differs,
             "train_on_prompt": train_on_prompt, "packing": packing, "seq_len": seq_len,
         }
 
@@ -157,6 +158,14 @@ class Prepared:
         return [self._tensors(rows[s:s + batch_size]) for s in range(0, len(rows), batch_size)]
 
 
+def _split_differs(tokenizer, examples: list, fmt: str):
+    """For prompt-completion data, how many examples tokenise differently split than joined
+    (bench.data.encode.split_differs); None for text and chat, which are not split that way."""
+    if sources.normal_form(fmt) != "prompt-completion":
+        return None
+    return split_differs(tokenizer, [e["prompt"] for e in examples], [e["completion"] for e in examples])
+
+
 def _check_supervision(prepared: Prepared, *, limit_pct: float) -> None:
     total = len(prepared.lengths())
     share = 100.0 * prepared.unsupervised / total
@@ -189,6 +198,6 @@ def prepare(*, tokenizer, source: str, data_format: str = "auto", seq_len: int, 
     pad_id = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
     prepared = Prepared(source=resolved, fmt=fmt, examples=examples, encoded=encoded, heldout_index=heldout_index,
                         seq_len=seq_len, pad_id=pad_id, train_on_prompt=train_on_prompt, packing=packing,
-                        cleaned=cleaned)
+                        cleaned=cleaned, split_differs=_split_differs(tokenizer, examples, fmt))
     _check_supervision(prepared, limit_pct=max_unsupervised_pct)
     return prepared
