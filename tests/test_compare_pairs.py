@@ -283,3 +283,12 @@ def test_group_key_leaves_the_process_layout_out():
     base = finish_spec(distribute({"model": "m", "method": "base", "seed": 0, "steps": 4, "nproc": 2}))
     assert one["group_key"] == two["group_key"] == base["group_key"]
     assert one["spec_hash"] != two["spec_hash"]  # still different work for the gate
+
+
+def test_a_run_whose_evaluation_was_skipped_is_said():
+    fsdp = record("lora")
+    fsdp["config"].update(nproc=2, strategy="fsdp")
+    fsdp["distributed"] = {"eval_skipped": "a sharded model cannot be scored by lm-eval"}
+    out = compare([record("base"), fsdp])
+    assert any("lora[fsdp x2] seed 0: evaluation skipped (a sharded model cannot be scored by lm-eval)" in n
+               for n in out.notes)

@@ -101,6 +101,10 @@ def index(runs, notes: list) -> dict:
         if seed_of(r) in seeds:
             notes.append(f"{r['model']} {arm_of(r)} seed {seed_of(r)}: several ok runs; the last one read is used")
         seeds[seed_of(r)] = run
+        skipped = (r.get("distributed") or {}).get("eval_skipped")
+        if skipped:
+            notes.append(f"{r['model']} {arm_of(r)} seed {seed_of(r)}: evaluation skipped ({skipped}); "
+                         "only its held-out loss, if any, can be compared")
     return out
 
 
