@@ -21,6 +21,7 @@ OVERRIDES = {
     "shots": ("eval", "shots", int), "mmlu_limit": ("eval", "limit", int),
     "eval_batch_size": ("eval", "batch_size", int), "tasks": ("eval", "tasks", None),
     "target_limit": ("eval", "target_limit", int),
+    "forget": ("eval", "forget", None), "forget_limit": ("eval", "forget_limit", int),
 }
 
 
@@ -38,6 +39,7 @@ def add_parser(subparsers) -> None:
                              ("--mmlu-limit", int, "first K test questions per subject (0 = all)"),
                              ("--eval-batch-size", int, "lm-eval batch size"),
                              ("--target-limit", int, "first K test questions of the target task (0 = all)"),
+                             ("--forget-limit", int, "first K questions of each forgetting-suite task (0 = all)"),
                              ("--run-timeout", int, "seconds before a run is killed (status timeout)")):
         p.add_argument(flag, type=kind, help=text)
     p.add_argument("--nproc", type=int, help="processes per run (torchrun); >1 splits each global batch across ranks")
@@ -62,8 +64,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--grad-checkpointing", action=argparse.BooleanOptionalAction, default=None,
                    help="gradient checkpointing on or off (default: the profile's)")
     p.add_argument("--tasks", nargs="+", help="extra lm-eval tasks whose data is reachable")
+    p.add_argument("--forget", nargs="+", metavar="TASK",
+                   help="forgetting suite: any of hellaswag arc-challenge winogrande piqa (scored before and after)")
     p.add_argument("--no-eval", action="store_true",
-                   help="skip MMLU and target-task scoring (the cheap held-out loss is still measured)")
+                   help="skip MMLU, target-task and forgetting-suite scoring (the cheap held-out loss is still measured)")
     p.add_argument("--max-memory", help="per-run memory budget, e.g. 8GiB; over it the run is recorded as oom")
     p.add_argument("--trust-remote-code", action="store_true", help="allow model code from the checkpoint (off by default)")
     p.add_argument("--out", type=Path, help="output directory (default: reports/<profile>)")
@@ -89,7 +93,7 @@ def overrides_from(args) -> dict:
         if getattr(args, attr) is not None:
             out.setdefault(section, {})[key] = getattr(args, attr)
     if args.no_eval:
-        out.setdefault("eval", {}).update(mmlu=False, target=False)
+        out.setdefault("eval", {}).update(mmlu=False, target=False, forget=[])
     if args.trust_remote_code:
         out.setdefault("run", {})["trust_remote_code"] = True
     return out

@@ -170,8 +170,10 @@ def evaluate(model, tokenizer, prepared, *, spec: dict, record: dict, run_dir: P
     if spec.get("forget_tasks"):
         from bench.targets import score_suite
 
-        record["tasks"].update(score_suite(model=model, tokenizer=tokenizer, batch_size=batch_size, device=spec["device"],
-                                           names=spec["forget_tasks"], limit=spec["forget_limit"], run_dir=run_dir))
+        suite = score_suite(model=model, tokenizer=tokenizer, batch_size=batch_size, device=spec["device"],
+                            names=spec["forget_tasks"], limit=spec["forget_limit"], run_dir=run_dir)
+        record["tasks"].update(suite)
+        say("forgetting suite: " + ", ".join(f"{t} {100 * b['acc']:.1f}% on {b['n']}" for t, b in suite.items()))
     if spec["mmlu"]:
         from bench.mmlu import score
 
