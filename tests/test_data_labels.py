@@ -158,7 +158,7 @@ def test_truncation_keeps_the_answer(tok, tmp_path):
 
 
 def test_an_answer_longer_than_the_row_keeps_one_prompt_token(tok, tmp_path):
-    path = jsonl(tmp_path / "long.jsonl", [{"prompt": words(6), "completion": " two" * 20}, {"text": "x"}][:1] * 2)
+    path = jsonl(tmp_path / "long.jsonl", [{"prompt": words(n), "completion": " two" * 20} for n in (6, 7)])
     prepared = prepare(tokenizer=tok, source=path, seq_len=16, heldout=0)
     (ids, labels), _ = rows_of(prepared.train_batches(seed=0, steps=1, grad_accum=1, batch_size=2)[0])
     assert labels[0] == IGNORE and all(label != IGNORE for label in labels[1:])  # 1 prompt token, then answer
