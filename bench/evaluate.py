@@ -18,14 +18,14 @@ def skip_reason(spec: dict) -> str | None:
 def evaluate(model, tokenizer, prepared, *, spec: dict, record: dict, run_dir: Path, say=print) -> None:
     """What the method bought, on the trained weights: held-out loss on the fixed held-out examples,
     the target task's test split and MMLU through lm-eval, each with per-example figures kept."""
-    from bench.heldout import heldout_block, per_example_losses
+    from bench.heldout import describe, heldout_block, per_example_losses
 
     batch_size = spec["eval_batch_size"] if isinstance(spec["eval_batch_size"], int) else 8
     if prepared.info["heldout_examples"]:
         losses, tokens, mean = per_example_losses(model, prepared.heldout_batches(batch_size=batch_size),
                                                   device=spec["device"])
         record["heldout"] = heldout_block(losses=losses, tokens=tokens, mean=mean, ids=prepared.heldout_ids)
-        say(f"held-out loss {record['heldout']['loss']:.4f} over {len(losses)} examples")
+        say(describe(record["heldout"]))
     if spec["target_task"]:
         from bench.targets import make_lm, score_task
 
@@ -34,6 +34,13 @@ def evaluate(model, tokenizer, prepared, *, spec: dict, record: dict, run_dir: P
                            task=task, limit=spec["target_limit"], predictions_path=run_dir / name)
         record["tasks"][task] = dict(block, role="target", predictions_file=f"runs/{run_dir.name}/{name}")
         say(f"{task}: acc {100 * block['acc']:.1f}% on {block['n']} questions")
+    if spec.get("forget_tasks"):
+        from bench.targets import score_suite
+
+        suite = score_suite(model=model, tokenizer=tokenizer, batch_size=batch_size, device=spec["device"],
+                            names=spec["forget_tasks"], limit=spec["forget_limit"], run_dir=run_dir)
+        record["tasks"].update(suite)
+        say("forgetting suite: " + ", ".join(f"{t} {100 * b['acc']:.1f}% on {b['n']}" for t, b in suite.items()))
     if spec["mmlu"]:
         from bench.mmlu import score
 

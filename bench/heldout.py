@@ -51,3 +51,10 @@ def heldout_block(*, losses: list, tokens: int, mean: float, ids: list) -> dict:
     """The record's `heldout` object (null-safe: no NaN reaches the JSON)."""
     return {"loss": mean if math.isfinite(mean) else None, "n": len(losses), "tokens": tokens,
             "losses": losses, "ids": list(ids)}
+
+
+def describe(block: dict) -> str:
+    """One progress line for a `heldout` block; says so when no example kept a supervised token."""
+    if block.get("loss") is None:
+        return f"held-out loss not measured: none of the {block['n']} examples kept a supervised token"
+    return f"held-out loss {block['loss']:.4f} over {block['n']} examples"

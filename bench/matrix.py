@@ -25,12 +25,16 @@ def build_matrix(settings: dict) -> list:
         "data_source": data_source(data["source"]), "data_format": data["format"],
         "train_on_prompt": data["train_on_prompt"], "packing": data["packing"],
         "heldout_examples": data["heldout"], "max_unsupervised_pct": data["max_unsupervised_pct"],
+        # only when set, so the specs (and spec hashes) of the default stay what they were
+        **({"keep_duplicates": True} if data["keep_duplicates"] else {}),
         "lora_r": lora["r"], "lora_alpha": lora["alpha"], "lora_dropout": lora["dropout"],
         "target_modules": lora["target_modules"],
         "mmlu": ev["mmlu"], "mmlu_shots": ev["shots"], "mmlu_limit": ev["limit"] or None,
         "target_task": target_task(data["source"]) if ev["target"] else None,
         "target_limit": ev["target_limit"] or None,
         "eval_batch_size": ev["batch_size"], "tasks": list(ev["tasks"]),
+        # only when on, so the specs (and spec hashes) of profiles without the suite stay what they were
+        **({"forget_tasks": list(ev["forget"]), "forget_limit": ev["forget_limit"] or None} if ev["forget"] else {}),
         "profile": settings.get("profile"),
     }
     specs = []
@@ -83,7 +87,10 @@ def finish_spec(spec: dict) -> dict:
     """Attach the hashes; the run_id is stamped by the launcher when the run starts."""
     spec["spec_hash"] = digest(spec, drop=NON_WORK_FIELDS + ("profile", "model_path"))
     spec["compare_key"] = digest(spec, drop=NON_WORK_FIELDS + ("profile", "model_path", "method"))
-    spec["group_key"] = digest(spec, drop=NON_WORK_FIELDS + ("profile", "model_path", "method", "seed"))
+    # the group leaves out the process layout too, so `base` (always one process) pairs with
+    # multi-process runs; compare tells layouts apart by arm (bench.compare.runs.arm_of)
+    spec["group_key"] = digest(spec, drop=NON_WORK_FIELDS + ("profile", "model_path", "method", "seed", "nproc",
+                                                             "strategy"))
     return spec
 
 

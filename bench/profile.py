@@ -176,7 +176,21 @@ def validate(settings: dict) -> list:
         except BenchError as exc:
             errors.append(str(exc))
     errors += _validate_eval(settings["eval"])
+    errors += _validate_forget(settings["eval"], source=settings["data"]["source"])
     return errors
+
+
+def _validate_forget(ev: dict, *, source: str) -> list:
+    from bench.targets.suite import SUITE
+
+    unknown = [name for name in ev["forget"] if name not in SUITE]
+    bad = [f"eval.forget: unknown task {unknown[0]!r}; valid choices: {', '.join(SUITE)}"] if unknown else []
+    if ev["target"] and source in ev["forget"]:
+        bad.append(f"eval.forget names {source!r}, which is also the target task of data.source {source!r}; "
+                   "a task cannot measure both learning and forgetting: leave it out of eval.forget")
+    if len(set(ev["forget"])) != len(ev["forget"]):
+        bad.append(f"eval.forget names a task twice: {ev['forget']}")
+    return bad + ([] if ev["forget_limit"] >= 0 else [f"eval.forget_limit must be >= 0 (0 = all), got {ev['forget_limit']}"])
 
 
 def _validate_eval(ev: dict) -> list:

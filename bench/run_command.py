@@ -21,6 +21,7 @@ OVERRIDES = {
     "shots": ("eval", "shots", int), "mmlu_limit": ("eval", "limit", int),
     "eval_batch_size": ("eval", "batch_size", int), "tasks": ("eval", "tasks", None),
     "target_limit": ("eval", "target_limit", int),
+    "forget": ("eval", "forget", None), "forget_limit": ("eval", "forget_limit", int),
 }
 
 
@@ -38,6 +39,7 @@ def add_parser(subparsers) -> None:
                              ("--mmlu-limit", int, "first K test questions per subject (0 = all)"),
                              ("--eval-batch-size", int, "lm-eval batch size"),
                              ("--target-limit", int, "first K test questions of the target task (0 = all)"),
+                             ("--forget-limit", int, "first K questions of each forgetting-suite task (0 = all)"),
                              ("--run-timeout", int, "seconds before a run is killed (status timeout)")):
         p.add_argument(flag, type=kind, help=text)
     p.add_argument("--nproc", type=int, help="processes per run (torchrun); >1 splits each global batch across ranks")
@@ -62,8 +64,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--grad-checkpointing", action=argparse.BooleanOptionalAction, default=None,
                    help="gradient checkpointing on or off (default: the profile's)")
     p.add_argument("--tasks", nargs="+", help="extra lm-eval tasks whose data is reachable")
+    p.add_argument("--forget", nargs="+", metavar="TASK",
+                   help="forgetting suite: any of hellaswag arc-challenge winogrande piqa (scored before and after)")
     p.add_argument("--no-eval", action="store_true",
-                   help="skip MMLU and target-task scoring (the cheap held-out loss is still measured)")
+                   help="skip MMLU, target-task and forgetting-suite scoring (the cheap held-out loss is still measured)")
     p.add_argument("--max-memory", help="per-run memory budget, e.g. 8GiB; over it the run is recorded as oom")
     p.add_argument("--trust-remote-code", action="store_true", help="allow model code from the checkpoint (off by default)")
     p.add_argument("--out", type=Path, help="output directory (default: reports/<profile>)")
@@ -89,7 +93,7 @@ def overrides_from(args) -> dict:
         if getattr(args, attr) is not None:
             out.setdefault(section, {})[key] = getattr(args, attr)
     if args.no_eval:
-        out.setdefault("eval", {}).update(mmlu=False, target=False)
+        out.setdefault("eval", {}).update(mmlu=False, target=False, forget=[])
     if args.trust_remote_code:
         out.setdefault("run", {})["trust_remote_code"] = True
     return out
@@ -137,7 +141,7 @@ def run(args) -> int:
 
 
 DATA_KEYS = ("data_source", "data_format", "seq_len", "train_on_prompt", "packing", "heldout_examples",
-             "max_unsupervised_pct")
+             "max_unsupervised_pct", "keep_duplicates")
 
 
 def check_data(specs: list) -> None:
@@ -147,17 +151,27 @@ def check_data(specs: list) -> None:
 
     seen = set()
     for spec in specs:
-        key = (spec["model_path"], *(spec[k] for k in DATA_KEYS))
+        key = (spec["model_path"], *(spec.get(k) for k in DATA_KEYS))
         if key in seen:
             continue
         seen.add(key)
         print(f"checking data {spec['data_source']} with {spec['model']}'s tokenizer ...", flush=True)
         found = check(source=spec["data_source"], data_format=spec["data_format"], tokenizer_path=spec["model_path"],
                       seq_len=spec["seq_len"], train_on_prompt=spec["train_on_prompt"], packing=spec["packing"],
-                      heldout=spec["heldout_examples"], max_unsupervised_pct=spec["max_unsupervised_pct"])["data"]
+                      heldout=spec["heldout_examples"], max_unsupervised_pct=spec["max_unsupervised_pct"],
+                      keep_duplicates=spec.get("keep_duplicates", False))["data"]
+        duplicates = found.get("duplicates_removed")
         print(f"    {found['format']}: {found['train_examples']:,} training and {found['heldout_examples']:,} held-out "
-              f"examples; {found['truncated_examples']:,} truncated, {found['unsupervised_examples']:,} left "
-              f"without a supervised token at seq_len {spec['seq_len']}", flush=True)
+              f"examples after removing {'no' if duplicates is None else f'{duplicates:,}'} duplicate(s)"
+              f"{' (kept: keep_duplicates)' if duplicates is None else ''} and {found.get('test_overlap_removed') or 0:,} "
+              f"equal to a test question; {found['truncated_examples']:,} truncated "
+              f"({found.get('prompt_cut_examples', 0):,} with the prompt cut from the left), "
+              f"{found['unsupervised_examples']:,} left without a supervised token at seq_len {spec['seq_len']}",
+              flush=True)
+        if found.get("split_tokenisation_differs"):
+            print(f"    warning: {found['split_tokenisation_differs']:,} example(s) tokenise differently as prompt then "
+                  "completion (what trains) than as one text (what lm-eval scores); the trained answer tokens are "
+                  "not the scored ones for those", flush=True)
 
 
 def _raise_interrupt(signum, frame):

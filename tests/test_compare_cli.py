@@ -19,9 +19,10 @@ def test_tables_verdicts_and_unmatched(v2):
     result = run_cli("compare", v2, *FAST)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     out = result.stdout
-    assert out.startswith("smollm2-135m (spec 9f0c2a7e; methods base, full, lora, qlora; seeds 0, 1;")
+    assert out.startswith("family: 54 verdicts (6 pairs x up to 9 metrics); Holm-adjusted p")
+    assert "\nsmollm2-135m (spec 9f0c2a7e; methods base, full, lora, qlora; seeds 0, 1;" in out
     header = next(line for line in out.splitlines() if line.startswith("pair "))
-    for column in ("n", "A-B", "95% interval", "McNemar p", "disagree", "n for 1 pt", "per seed", "verdict"):
+    for column in ("n", "A-B", "95% interval", "p", "Holm p", "McNemar p", "disagree", "n for 1 pt", "per seed", "verdict"):
         assert f"  {column}  " in header + "  "
     lines = out.splitlines()
     arc = next(line for line in lines if line.startswith("full vs base   ftbench_arc_easy"))
@@ -30,7 +31,8 @@ def test_tables_verdicts_and_unmatched(v2):
     assert "unmatched: qlora vs base (seed 1 vs 0): precision policy differs: bf16-mixed vs fp32; not compared" in lines
     assert "1 dropped" in next(line for line in lines if line.startswith("lora vs base   ftbench_arc_easy"))
     assert "note: tiny-llama (spec 9f0c2a7e): only lora; nothing to pair it with" in lines
-    assert "verdict: better/worse when the 95% paired bootstrap interval of A-B excludes 0" in out
+    assert "verdict: better/worse needs both the 95% paired bootstrap interval of A-B to exclude 0" in out
+    assert "exploratory" in next(line for line in lines if line.startswith("full vs base   mmlu.stem"))
 
 
 def test_json_rows_and_metric_filter(v2):

@@ -123,8 +123,8 @@ def test_v1_fixture_compares_mmlu(tmp_path):
     runs = load_runs([copy_fixture("compare_v1", tmp_path)])
     out = compare_runs(runs, resamples=500, seed=0, categories=CATEGORIES)
     assert [(r.a, r.b, r.metric) for r in out.rows] == [
-        ("lora", "base", m) for m in ("mmlu", "mmlu.stem", "mmlu.humanities", "mmlu.social_sciences", "mmlu.other")]
-    assert out.rows[0].n == 96 and sum(r.n for r in out.rows[1:]) == 96
+        ("lora", "base", m) for m in ("mmlu", "mmlu.prob", "mmlu.stem", "mmlu.humanities", "mmlu.social_sciences", "mmlu.other")]
+    assert out.rows[0].n == 96 and out.rows[1].n == 96 and sum(r.n for r in out.rows[2:]) == 96
 
 
 @pytest.fixture
@@ -205,3 +205,90 @@ def test_questions_are_identified_by_task_and_doc_id(tmp_path):
     rows = [{"task": t, "doc_id": 0, "correct": c} for t, c in (("t1", True), ("t2", False))]
     (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert read_predictions(tmp_path / "p.jsonl", run_id="r").keys() == {("t1", 0), ("t2", 0)}
+
+
+def test_device_mismatch_is_unmatched():
+    gpu = record("lora")
+    gpu["memory"] = {"device": "cuda:0"}
+    out = compare([record("base") | {"memory": {"device": "cpu"}}, gpu])
+    assert out.rows == [] and out.unmatched[0].reason == "device differs: cuda vs cpu"  # A (lora) first
+
+
+def _task_run(tmp_path, method, rows):
+    """A run whose one task's predictions are `rows` [(doc_id, correct, loglikelihoods, target, doc_hash)]."""
+    folder = tmp_path / method
+    folder.mkdir()
+    lines = [{"task": "t", "subject": None, "doc_id": d, "target": t, "pred": 0, "correct": c,
+              "loglikelihoods": ll, "doc_hash": h, "prompt_hash": None} for d, c, ll, t, h in rows]
+    (folder / "p.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    r = record(method, losses=[])
+    r["heldout"] = None
+    r["tasks"] = {"t": {"acc": 0.5, "predictions_file": "p.jsonl", "role": "target"}}
+    return Run(r, folder)
+
+
+def test_gold_probability_from_the_loglikelihoods(tmp_path):
+    # softmax of (ln .5, ln .3, ln .2) at target 0 is .5; (ln 1, ln 3) at target 1 is .75
+    import math
+    base = _task_run(tmp_path, "base", [(0, True, [math.log(.5), math.log(.3), math.log(.2)], 0, None),
+                                        (1, True, [0.0, math.log(3)], 1, None)])
+    lora = _task_run(tmp_path, "lora", [(0, True, [math.log(.8), math.log(.1), math.log(.1)], 0, None),
+                                        (1, True, [0.0, math.log(9)], 1, None)])
+    out = compare_runs([base, lora], resamples=200, seed=0, categories={})
+    prob = next(r for r in out.rows if r.metric == "t.prob")
+    assert prob.kind == "score" and prob.value_b == pytest.approx((0.5 + 0.75) / 2)
+    assert prob.value_a == pytest.approx((0.8 + 0.9) / 2) and prob.n == 2
+
+
+def test_questions_whose_doc_hash_differs_are_not_paired(tmp_path):
+    base = _task_run(tmp_path, "base", [(0, True, [0.0, -1.0], 0, "h0"), (1, False, [0.0, -1.0], 1, "h1"),
+                                        (2, True, [0.0, -1.0], 0, "h2")])
+    lora = _task_run(tmp_path, "lora", [(0, True, [0.0, -1.0], 0, "h0"), (1, True, [-1.0, 0.0], 1, "other"),
+                                        (2, True, [0.0, -1.0], 0, None)])
+    out = compare_runs([base, lora], resamples=200, seed=0, categories={})
+    acc = next(r for r in out.rows if r.metric == "t")
+    assert acc.n == 2 and acc.hash_mismatch == 1 and acc.dropped == 1  # doc 1 left out; doc 2 has one hash only
+
+
+def test_family_and_holm_over_every_row():
+    records = [record("base", losses=[2.0] * 30), record("lora", losses=[1.0 + 0.01 * i for i in range(30)]),
+               record("full", losses=[1.5] * 30)]
+    for r in records:
+        r["heldout"]["ids"] = [f"e{i}" for i in range(30)]
+    out = compare(records)
+    assert out.family == len(out.rows) == 3 and out.adjust == "holm"
+    assert all(r.p_adjusted is not None and r.p_adjusted >= r.p for r in out.rows)
+    raw = compare(records, adjust="none")
+    assert raw.family == 3 and all(r.p_adjusted is None for r in raw.rows)
+    with pytest.raises(ValueError, match="adjust must be one of holm, none"):
+        compare(records, adjust="bonferroni")
+
+
+def test_base_pairs_with_multi_process_runs_as_their_own_arm():
+    """The group key leaves nproc and strategy out (bench.matrix), so one base run pairs with a
+    one-process lora and with an FSDP lora; the two loras are told apart by their arm."""
+    fsdp = record("lora")
+    fsdp["config"].update(nproc=2, strategy="fsdp")
+    out = compare([record("base"), record("lora"), fsdp])
+    assert [(a, b) for a, b, _ in pairs_of(out)] == [("lora", "base"), ("lora[fsdp x2]", "base"),
+                                                    ("lora", "lora[fsdp x2]")]
+    assert not any("several ok runs" in n for n in out.notes)
+
+
+def test_group_key_leaves_the_process_layout_out():
+    from bench.matrix import distribute, finish_spec
+
+    one = finish_spec(distribute({"model": "m", "method": "lora", "seed": 0, "steps": 4}))
+    two = finish_spec(distribute({"model": "m", "method": "lora", "seed": 0, "steps": 4, "nproc": 2}))
+    base = finish_spec(distribute({"model": "m", "method": "base", "seed": 0, "steps": 4, "nproc": 2}))
+    assert one["group_key"] == two["group_key"] == base["group_key"]
+    assert one["spec_hash"] != two["spec_hash"]  # still different work for the gate
+
+
+def test_a_run_whose_evaluation_was_skipped_is_said():
+    fsdp = record("lora")
+    fsdp["config"].update(nproc=2, strategy="fsdp")
+    fsdp["distributed"] = {"eval_skipped": "a sharded model cannot be scored by lm-eval"}
+    out = compare([record("base"), fsdp])
+    assert any("lora[fsdp x2] seed 0: evaluation skipped (a sharded model cannot be scored by lm-eval)" in n
+               for n in out.notes)

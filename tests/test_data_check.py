@@ -47,12 +47,16 @@ def test_chat_data_with_a_tokenizer_without_template(tiny_path, tmp_path, monkey
     assert "\n" not in str(info.value)
 
 
-def test_seq_len_leaving_nothing_supervised(tiny_path, tmp_path, monkeypatch):
+def test_a_short_seq_len_cuts_the_prompt_not_the_answer(tiny_path, tmp_path, monkeypatch):
+    """A 30-token prompt at seq_len 8 used to lose every answer token (and fail the run); now the
+    prompt is cut from the left and the answer kept. The three copies are one example, twice repeated."""
     monkeypatch.setenv("FTBENCH_CACHE", str(tmp_path / "cache"))
     data = jsonl(tmp_path / "long.jsonl", [{"prompt": " ".join(["one"] * 30), "completion": " two"}] * 3)
-    with pytest.raises(BenchError, match=r"3 of 3 examples \(100.0%\) lose every supervised token at seq_len 8 "
-                                         r"\(limit 10%\); use a longer seq_len: 32 keeps 99%"):
-        check(source=str(data), tokenizer_path=tiny_path, seq_len=8, heldout=0)
+    found = check(source=str(data), tokenizer_path=tiny_path, seq_len=8, heldout=0)["data"]
+    assert found["duplicates_removed"] == 2 and found["train_examples"] == 1
+    assert (found["truncated_examples"], found["prompt_cut_examples"], found["unsupervised_examples"]) == (1, 1, 0)
+    kept = check(source=str(data), tokenizer_path=tiny_path, seq_len=8, heldout=0, keep_duplicates=True)["data"]
+    assert kept["duplicates_removed"] is None and kept["train_examples"] == 3
 
 
 def test_cheap_refusals_need_no_child(tmp_path, monkeypatch):

@@ -140,26 +140,46 @@ def crafted(tok, tmp_path, seq_len=16):
     return jsonl(tmp_path / "lengths.jsonl", rows)
 
 
-def test_truncation_accounting(tok, tmp_path):
-    prepared = prepare(tokenizer=tok, source=crafted(tok, tmp_path), seq_len=16, heldout=0,
-                       max_unsupervised_pct=25.0)
-    assert prepared.info["truncated_examples"] == 3
-    assert prepared.info["unsupervised_examples"] == 1
+def test_truncation_keeps_the_answer(tok, tmp_path):
+    """Too long: the prompt is cut from the left, just enough, so the answer and its eos stay
+    (right truncation lost 3 of 9 answer tokens of the second example and all of the fourth's)."""
+    prepared = prepare(tokenizer=tok, source=crafted(tok, tmp_path), seq_len=16, heldout=0)
+    assert prepared.info["truncated_examples"] == 3 and prepared.info["prompt_cut_examples"] == 3
+    assert prepared.info["answer_cut_examples"] == 0 and prepared.info["unsupervised_examples"] == 0
     assert prepared.lengths() == [4 + 1 + 1, 10 + 8 + 1, 15 + 2 + 1, 16 + 1 + 1]
     batch = prepared.train_batches(seed=0, steps=1, grad_accum=1, batch_size=4)[0]
     assert tuple(batch["input_ids"].shape) == (4, 16)
-    supervised = sorted(int((row != IGNORE).sum()) for row in batch["labels"])
-    assert supervised == [0, 1, 2, 6]  # prompt fills the row; edge; whole (" two" + eos); cut at 16
+    rows = {len(ids): (ids, labels) for ids, labels in rows_of(batch)}
+    supervised = sorted(sum(1 for label in labels[1:] if label != IGNORE) for _, labels in rows_of(batch))
+    assert supervised == [2, 2, 3, 9]  # " two" + eos; " two" + eos; " two two" + eos; 8 x " two" + eos
+    eos = tok.eos_token_id
+    assert all(ids[-1] == eos for ids, _ in rows_of(batch))  # every row still ends its answer
+    assert sorted(rows) == [6, 16]  # the three long ones fill the row exactly
 
 
-def test_too_many_unsupervised_fails_with_a_seq_len_suggestion(tok, tmp_path):
-    path = crafted(tok, tmp_path)
+def test_an_answer_longer_than_the_row_keeps_one_prompt_token(tok, tmp_path):
+    path = jsonl(tmp_path / "long.jsonl", [{"prompt": words(n), "completion": " two" * 20} for n in (6, 7)])
+    prepared = prepare(tokenizer=tok, source=path, seq_len=16, heldout=0)
+    (ids, labels), _ = rows_of(prepared.train_batches(seed=0, steps=1, grad_accum=1, batch_size=2)[0])
+    assert labels[0] == IGNORE and all(label != IGNORE for label in labels[1:])  # 1 prompt token, then answer
+    assert prepared.info["answer_cut_examples"] == 2 and prepared.info["unsupervised_examples"] == 0
+
+
+def test_too_many_unsupervised_fails_with_a_seq_len_suggestion():
+    """Only an example with no supervised token at all is unsupervised now; built directly."""
+    from bench.data.encode import Encoded
+    from bench.data.prepared import Prepared, _check_supervision
+
+    encoded = [Encoded(tuple(range(n)), tuple([IGNORE] * n if i == 0 else range(n))) for i, n in enumerate((8, 19, 6, 6))]
+    prepared = Prepared(source="s", fmt="prompt-completion", examples=[{"id": i} for i in range(4)], encoded=encoded,
+                        heldout_index=[], seq_len=16, pad_id=0, train_on_prompt=False, packing=False)
     with pytest.raises(BenchError) as info:
-        prepare(tokenizer=tok, source=path, seq_len=16, heldout=0, max_unsupervised_pct=20.0)
+        _check_supervision(prepared, limit_pct=20.0)
     message = str(info.value)
     assert "\n" not in message
     assert "1 of 4 examples (25.0%) lose every supervised token at seq_len 16 (limit 20%)" in message
     assert "use a longer seq_len: 24 keeps 99% of examples whole (the longest has 19 tokens)" in message
+    _check_supervision(prepared, limit_pct=25.0)  # at the limit: passes
 
 
 def test_packing_fills_rows_with_whole_examples(tok, tmp_path):

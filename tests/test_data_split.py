@@ -66,8 +66,10 @@ def test_training_cycles_when_the_pool_is_short(tok, numbered):
 def test_info_is_the_record_data_block(tok, numbered):
     info = prepare(tokenizer=tok, source=str(numbered), seq_len=16, heldout=8).info
     assert info == {"source": str(numbered.resolve()), "format": "prompt-completion", "fingerprint": info["fingerprint"],
-                    "train_examples": 32, "heldout_examples": 8, "truncated_examples": 0,
-                    "unsupervised_examples": 0, "train_on_prompt": False, "packing": False, "seq_len": 16}
+                    "train_examples": 32, "heldout_examples": 8, "truncated_examples": 0, "prompt_cut_examples": 0,
+                    "answer_cut_examples": 0, "unsupervised_examples": 0, "duplicates_removed": 0,
+                    "test_overlap_removed": 0, "split_tokenisation_differs": 0, "train_on_prompt": False,
+                    "packing": False, "seq_len": 16}
     assert len(info["fingerprint"]) == 64 and int(info["fingerprint"], 16) >= 0
 
 
@@ -84,7 +86,9 @@ def test_arc_easy_counts_and_examples(tok):
     assert (len(train), len(test), len(builtin.read_split("arc-easy", "validation"))) == (2251, 2376, 570)
     assert len({r["id"] for r in train}) == 2251 and not {r["id"] for r in train} & {r["id"] for r in test}
     prepared = prepare(tokenizer=tok, source="arc-easy", seq_len=128)
-    assert prepared.info["train_examples"] == 2251 - 64 and prepared.info["heldout_examples"] == 64
+    # 4 training examples equal a test question (stem and gold answer): dropped before the draw
+    assert prepared.info["test_overlap_removed"] == 4 and prepared.info["duplicates_removed"] == 0
+    assert prepared.info["train_examples"] == 2251 - 4 - 64 and prepared.info["heldout_examples"] == 64
     example = builtin.task_example("arc-easy", train[0])
     assert example["prompt"] == f"Question: {train[0]['question']}\nAnswer:"
     assert example["completion"] == " " + train[0]["choices"]["text"][train[0]["choices"]["label"].index(train[0]["answerKey"])]
@@ -124,3 +128,59 @@ def test_mmlu_validation_keeps_the_v1_text(tok):
     for e in examples[:50]:
         joint = tok(e["prompt"] + e["completion"])["input_ids"]
         assert tok(e["prompt"])["input_ids"] + tok(e["completion"], add_special_tokens=False)["input_ids"] == joint
+
+
+def test_duplicates_are_removed_before_the_held_out_draw_unless_kept(tok, tmp_path, monkeypatch):
+    """Each of 20 examples three times, spelt differently (case, spaces): 40 removed, and no
+    held-out example equals a training one; keep_duplicates keeps all 60 and says so."""
+    monkeypatch.setenv("FTBENCH_CACHE", str(tmp_path / "cache"))
+    rows = []
+    for i in range(20):
+        rows += [{"prompt": f"Item {i}:", "completion": f" c{i}"}, {"prompt": f"item  {i}: ", "completion": f"C{i}"},
+                 {"prompt": f"ITEM {i}:", "completion": f" c{i} "}]
+    path = tmp_path / "dup.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    clean = prepare(tokenizer=tok, source=str(path), seq_len=16, heldout=5)
+    assert clean.info["duplicates_removed"] == 40 and clean.info["test_overlap_removed"] == 0
+    assert clean.info["train_examples"] + clean.info["heldout_examples"] == 20
+    held = set(completions(tok, clean.heldout_batches(batch_size=5)))
+    assert not held & set(completions(tok, clean.train_batches(seed=0, steps=15, grad_accum=1, batch_size=1)))
+    kept = prepare(tokenizer=tok, source=str(path), seq_len=16, heldout=5, keep_duplicates=True)
+    assert kept.info["duplicates_removed"] is None and kept.info["train_examples"] == 55
+
+
+@needs_tasks
+def test_builtin_pool_drops_duplicates_and_test_questions(tok):
+    """OpenBookQA's train split repeats 56 examples; 15 more equal a test question (stem and gold
+    answer). After cleaning, no held-out example equals a training example or a test question."""
+    from bench.data import clean
+
+    prepared = prepare(tokenizer=tok, source="openbookqa", seq_len=64, heldout=64)
+    assert prepared.info["duplicates_removed"] == 56 and prepared.info["test_overlap_removed"] == 15
+    pool = builtin.examples("openbookqa")
+    assert prepared.info["train_examples"] + prepared.info["heldout_examples"] == len(pool) - 56 - 15
+    cleaned, _ = clean.clean(pool, tested=builtin.tested("openbookqa"))
+    held = set(prepared.heldout_ids)
+    held_keys = {clean.key(e) for e in cleaned if e["id"] in held}
+    train_keys = {clean.key(e) for e in cleaned if e["id"] not in held}
+    assert len(held_keys) == 64 and not held_keys & train_keys  # a held-out example never equals a training one
+    assert not (held_keys | train_keys) & {clean.key(t) for t in builtin.tested("openbookqa")}
+    # and without cleaning they did: the raw pool holds repeats and test questions
+    raw_keys = [clean.key(e) for e in pool]
+    assert len(raw_keys) - len(set(raw_keys)) == 56
+
+
+def test_split_versus_joined_tokenisation_is_counted(tok, tmp_path, monkeypatch):
+    """A prompt ending in a space splits " Paris" into " " + "Paris" when tokenised apart, while
+    lm-eval scores the joined text, where BPE merges " Paris": counted, and 0 for a clean pair."""
+    from bench.data.encode import split_differs
+
+    assert split_differs(tok, ["Capital of France: "], ["Paris"]) == 1
+    assert split_differs(tok, ["Capital of France:"], [" Paris"]) == 0
+    monkeypatch.setenv("FTBENCH_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / "sp.jsonl"
+    rows = [{"prompt": f"Item {i}: ", "completion": f"c{i}"} for i in range(6)] + [{"prompt": "Q:", "completion": " a"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    info = prepare(tokenizer=tok, source=str(path), seq_len=16, heldout=0).info
+    assert info["split_tokenisation_differs"] == split_differs(tok, [r["prompt"] for r in rows],
+                                                               [r["completion"] for r in rows]) >= 1

@@ -229,3 +229,21 @@ def test_train_peak_is_compared_above_the_interpreter_baseline():
     grew = with_(base, **{"memory.train.peak_bytes": int(floor + (peak - floor) * 1.3) + 65 * 2**20})
     table, _ = verdicts([base], [grew])
     assert table[("lora", "memory.train.peak_bytes")].verdict == REGRESSION
+
+
+@pytest.mark.parametrize("path, a, b, reason", [
+    ("precision.policy", "fp32", "bf16-true", "precision policy differs: fp32 vs bf16-true"),
+    ("memory.device", "cpu", "cuda:0", "device differs: cpu vs cuda"),
+    ("data.fingerprint", "a" * 64, "b" * 64, "data fingerprint differs: aaaaaaaaaaaa vs bbbbbbbbbbbb"),
+])
+def test_what_ran_must_match_or_the_run_is_inconclusive(path, a, b, reason):
+    """The spec said `auto` on both sides (same spec_hash), but what ran differs: named, not scored.
+    The candidate's train peak is 36.7% lower, which would otherwise read as 'improved'."""
+    base = with_(by_method("full"), **{path: a})
+    cand = with_(by_method("full"), **{path: b, "memory.train.peak_bytes": int(by_method("full")["memory"]["train"]["peak_bytes"] * 0.633)})
+    table, rows = verdicts([base], [cand])
+    assert [(row.metric, row.verdict) for row in rows] == [("pairing", INCONCLUSIVE)]
+    assert rows[0].note == f"{reason}; not scored"
+    assert exit_code(rows) == 0 and exit_code(rows, fail_inconclusive=True) == 1
+    same, _ = verdicts([base], [with_(cand, **{path: a})])
+    assert same[("full", "memory.train.peak_bytes")].verdict == IMPROVED  # matched: judged as before

@@ -30,6 +30,10 @@ def test_default_and_smoke_are_what_the_issue_asks():
     ({"run": {"steps": "ten"}}, "run.steps must be an integer"),
     ({"eval": {"shots": 26}}, "shots"),
     ({"run": {"max_memory": "lots"}}, "cannot parse memory size"),
+    ({"eval": {"forget": ["hellaswag", "mmlu"]}}, "eval.forget: unknown task 'mmlu'; valid choices: hellaswag, arc-challenge"),
+    ({"eval": {"forget": ["piqa", "piqa"]}}, "eval.forget names a task twice"),
+    ({"eval": {"forget_limit": -1}}, "eval.forget_limit must be >= 0"),
+    ({"data": {"source": "arc-challenge"}, "eval": {"forget": ["arc-challenge"]}}, "also the target task"),
 ])
 def test_bad_settings_are_named(overrides, message):
     with pytest.raises(BenchError, match=message.replace(".", r"\.").replace("(", r"\(")):

@@ -89,3 +89,20 @@ def test_without_bench_compare_the_page_says_so_and_draws_each_seed(tmp_path, mo
     assert "paired statistics skipped: bench.compare cannot be imported" in html
     points = [p for s in page_options(index)["chart-headline"]["series"] if s["type"] == "scatter" for p in s["data"]]
     assert len(points) == 10 and "chart-learn-forget" not in page_options(index)
+
+
+def test_learns_versus_forgets_uses_the_forgetting_suite_when_measured():
+    from bench.report.benefit import learn_forget_chart
+
+    figure = {"diff": 0.1, "lo": 0.05, "hi": 0.15, "n": 40, "verdict": "better"}
+    rows = [{"model": "m", "method": "full", "source": "s", "seeds": [0], "target_task": "t",
+             "target_gain": figure, "mmlu_change": dict(figure, diff=-0.03, lo=-0.05, hi=-0.01),
+             "suite_change": dict(figure, diff=-0.08, lo=-0.12, hi=-0.04, verdict="worse")}]
+    chart = learn_forget_chart(rows)
+    point = next(s for s in chart.options["series"] if s["type"] == "scatter")["data"][0]
+    assert point["value"] == [pytest.approx(10.0), pytest.approx(-8.0)]          # the suite, not MMLU's -3
+    assert "forgetting-suite change vs base" in point["tooltip"]["formatter"]
+    assert chart.options["yAxis"][0]["name"] == "forgetting-suite change vs base (points)"
+    del rows[0]["suite_change"]
+    point = next(s for s in learn_forget_chart(rows).options["series"] if s["type"] == "scatter")["data"][0]
+    assert point["value"][1] == pytest.approx(-3.0)  # no suite measured: MMLU's change

@@ -86,3 +86,14 @@ def test_cli_writes_beside_the_candidate_and_refuses_runs_in_common_with_nothing
     assert not (tmp_path / "out" / "compare.html").exists()
     done = ftbench("report", BASE, "--compare")
     assert done.returncode == 2 and "exactly two sources" in done.stderr
+
+
+def test_a_run_that_ran_differently_is_named_not_scored():
+    base, cand = store.read(BASE)[0], store.read(CAND)[0]
+    cand = [with_(r, **{"precision.policy": "bf16-true"}) if r["method"] == "full" else r for r in cand]
+    base = [with_(r, **{"precision.policy": "fp32"}) if r["method"] == "full" else r for r in base]
+    table, _ = rows(base, cand, tolerances=DEFAULT_TOLERANCES)
+    full = next(dict(zip(table["columns"], r["cells"])) for r in table["rows"] if r["cells"][1]["text"] == "full")
+    assert full["gate verdict"]["text"] == "inconclusive: pairing"
+    assert "precision policy differs: fp32 vs bf16-true; not scored" in full["gate verdict"]["title"]
+    assert full["train peak GB"]["cls"] == "delta"  # shown, not coloured by a verdict

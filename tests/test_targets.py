@@ -177,3 +177,16 @@ def test_heldout_losses_equal_the_models_own_loss(tiny_path):
     assert bf16 != losses and bf16 == pytest.approx(losses, rel=2e-2)  # autocast ran, and changed little
     block = heldout_block(losses=losses, tokens=tokens, mean=mean, ids=prepared.heldout_ids)
     assert block["n"] == 5 and block["ids"] == prepared.heldout_ids and block["loss"] == mean
+
+
+def test_heldout_with_no_supervised_token_is_said_not_crashed():
+    """Every held-out example lost its supervised tokens: the block holds no loss, and the
+    progress line says why instead of formatting None (which crashed after training)."""
+    import math
+
+    from bench.heldout import describe, heldout_block
+
+    block = heldout_block(losses=[None, None], tokens=0, mean=math.nan, ids=["a", "b"])
+    assert block["loss"] is None and block["losses"] == [None, None]
+    assert describe(block) == "held-out loss not measured: none of the 2 examples kept a supervised token"
+    assert describe(heldout_block(losses=[2.0], tokens=3, mean=2.0, ids=["a"])) == "held-out loss 2.0000 over 1 examples"

@@ -31,6 +31,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--resamples", default=str(DEFAULT_RESAMPLES), metavar="N",
                         help=f"bootstrap resamples (default {DEFAULT_RESAMPLES:,})")
     parser.add_argument("--seed", default="0", metavar="N", help="seed of the bootstrap (default 0)")
+    parser.add_argument("--adjust", default="holm", metavar="HOW",
+                        help="adjust p-values over the family of rows: holm (default) or none")
     parser.set_defaults(func=run)
 
 
@@ -62,7 +64,7 @@ def _check_comparable(comparison, *, sources, metrics) -> None:
 
 
 def run(args) -> int:
-    from bench.compare.pairs import compare_runs
+    from bench.compare.pairs import ADJUSTMENTS, compare_runs
     from bench.compare.runs import load_runs
     from bench.compare.table import render
 
@@ -70,15 +72,18 @@ def run(args) -> int:
     resamples = _count(args.resamples, option="--resamples", minimum=1, maximum=10**6, example=f"{DEFAULT_RESAMPLES}")
     seed = _count(args.seed, option="--seed", minimum=0, maximum=2**32 - 1, example="0")
     metrics = [m.strip() for given in args.metric for m in given.split(",") if m.strip()] if args.metric else None
+    if args.adjust not in ADJUSTMENTS:
+        raise BenchError(f"--adjust must be one of {', '.join(ADJUSTMENTS)}, not {args.adjust!r}")
     runs = load_runs(args.sources)
-    comparison = compare_runs(runs, metrics=metrics, resamples=resamples, seed=seed)
+    comparison = compare_runs(runs, metrics=metrics, resamples=resamples, seed=seed, adjust=args.adjust)
     _check_comparable(comparison, sources=args.sources, metrics=metrics)
     if args.json:
         payload = {"rows": [asdict(r) for r in comparison.rows],
                    "unmatched": [asdict(u) for u in comparison.unmatched],
                    "notes": comparison.notes,
-                   "settings": {"resamples": resamples, "seed": seed, "level": 0.95,
-                                "verdict": "bootstrap interval of A-B excludes 0"}}
+                   "settings": {"resamples": resamples, "seed": seed, "level": 0.95, "adjust": comparison.adjust,
+                                "family": comparison.family,
+                                "verdict": "bootstrap interval of A-B excludes 0 and (adjusted) permutation p < 0.05"}}
         print(json.dumps(payload, indent=1))
     else:
         print(render(comparison, resamples=resamples, seed=seed))

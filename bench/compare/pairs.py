@@ -2,31 +2,37 @@
 
 Within one model and one group (the spec without method and seed), every method is paired with
 `base` and with every other method. Seeds pair with the same seed; a single `base` run (it trains
-nothing) pairs with every seed. Runs whose resolved precision policy or data fingerprint differ
-are never compared: they are listed as unmatched with the reason.
+nothing) pairs with every seed. Runs whose resolved precision policy, device kind or data
+fingerprint differ are never compared: they are listed as unmatched with the reason. Questions
+whose lm-eval `doc_hash` differs between the two sides are not paired (counted per row).
+Every row's p-value is adjusted over the family of rows compared together (Holm, by default).
 """
+
+from dataclasses import replace
 
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from bench.compare import stats
-from bench.compare.runs import HELDOUT, MMLU, fingerprint_of, group_of, precision_of, real_weights, scores, seed_of
+from bench.compare.runs import HELDOUT, MMLU, PROB, SUITE, arm_of, doc_hashes, group_of, ran_mismatch, real_weights, scores, seed_of
 from bench.mmlu.tasks import CATEGORIES, builtin_subjects
 from bench.schema import METHODS
 
 LEVEL = 0.95
+ADJUSTMENTS = ("holm", "none")
 
 
 @dataclass(frozen=True)
 class Row:
-    """A - B on one metric over the questions both answered (a_only/b_only: McNemar's b and c)."""
+    """A - B on one metric over the questions both answered (a_only/b_only: McNemar's b and c).
+    p: sign-flip permutation p of the per-question differences; p_adjusted: over the family."""
     model: str
     group: str
     a: str
     b: str
     metric: str
-    kind: str            # "accuracy" (higher is better) or "loss" (lower is better)
+    kind: str            # "accuracy", "score" (0-1, higher is better) or "loss" (lower is better)
     role: object         # "target" | "extra" for tasks, None otherwise
     seeds: list          # [[seed_a, seed_b], ...] that were paired
     dropped: int         # questions scored on one side (or one seed) only, left out
@@ -39,6 +45,9 @@ class Row:
     lo: float
     hi: float
     verdict: str
+    p: float
+    p_exact: bool
+    p_adjusted: object   # None until adjusted over the family (or with adjust "none")
     seed_diffs: list
     seed_sd: object
     a_only: object
@@ -47,7 +56,9 @@ class Row:
     mcnemar_p_seeds: object
     disagreement: object
     n_needed_1pt: object
-    held_back: bool = False  # one seed: the interval excluded 0 but exact McNemar p >= 0.05 (verdict tied)
+    held_back: object = None  # "permutation" | "holm": the interval excluded 0 but that p >= 0.05 (verdict tied)
+    exploratory: bool = False  # an MMLU category row: few questions, reported but not a headline finding
+    hash_mismatch: int = 0     # questions left out because their doc_hash differs between A and B
 
 
 @dataclass(frozen=True)
@@ -68,12 +79,17 @@ class Comparison:
     notes: list = field(default_factory=list)
     groups: dict = field(default_factory=dict)  # (model, group) -> methods found
     measured: set = field(default_factory=set)  # every metric some pair could compare
+    adjust: str = "holm"                         # how p-values were adjusted over the family
+    family: int = 0                              # rows whose p-values form the family (pairs x metrics)
 
 
 def method_order(methods) -> list:
-    """The registry's order (base, full, lora, ...), unknown methods after it alphabetically."""
-    known = [m for m in METHODS if m in methods]
-    return known + sorted(m for m in methods if m not in METHODS)
+    """The registry's order (base, full, lora, ...), each method's multi-process arms
+    (`lora[fsdp x2]`) after it, unknown methods after them alphabetically."""
+    def rank(arm):
+        method = arm.split("[")[0]
+        return (METHODS.index(method), arm) if method in METHODS else (len(METHODS), arm)
+    return sorted(methods, key=rank)
 
 
 def index(runs, notes: list) -> dict:
@@ -81,10 +97,14 @@ def index(runs, notes: list) -> dict:
     out = {}
     for run in runs:
         r = run.record
-        seeds = out.setdefault((r["model"], group_of(r)), {}).setdefault(r["method"], {})
+        seeds = out.setdefault((r["model"], group_of(r)), {}).setdefault(arm_of(r), {})
         if seed_of(r) in seeds:
-            notes.append(f"{r['model']} {r['method']} seed {seed_of(r)}: several ok runs; the last one read is used")
+            notes.append(f"{r['model']} {arm_of(r)} seed {seed_of(r)}: several ok runs; the last one read is used")
         seeds[seed_of(r)] = run
+        skipped = (r.get("distributed") or {}).get("eval_skipped")
+        if skipped:
+            notes.append(f"{r['model']} {arm_of(r)} seed {seed_of(r)}: evaluation skipped ({skipped}); "
+                         "only its held-out loss, if any, can be compared")
     return out
 
 
@@ -99,13 +119,8 @@ def method_pairs(methods, *, against_base_only: bool = False) -> list:
 
 
 def mismatch(ra, rb):
-    """Why two runs must not be compared, or None."""
-    for what, get in (("precision policy", precision_of), ("data fingerprint", fingerprint_of)):
-        va, vb = get(ra.record), get(rb.record)
-        if va is not None and vb is not None and va != vb:
-            shown = (va, vb) if what.startswith("precision") else (str(va)[:12], str(vb)[:12])
-            return f"{what} differs: {shown[0]} vs {shown[1]}"
-    return None
+    """Why two runs must not be compared (what ran differs), or None."""
+    return ran_mismatch([ra.record], [rb.record])
 
 
 def seed_pairs(a_seeds: dict, b_seeds: dict, *, b_is_base: bool) -> tuple:
@@ -132,16 +147,24 @@ def seed_pairs(a_seeds: dict, b_seeds: dict, *, b_is_base: bool) -> tuple:
 
 
 def metric_order(names) -> list:
-    """Tasks first (alphabetically), then MMLU overall and by category, then held-out loss."""
-    fixed = [MMLU] + [f"{MMLU}.{c}" for c in CATEGORIES] + [HELDOUT]
+    """Tasks first (alphabetically), the forgetting suite's mean, MMLU overall and by category,
+    then held-out loss."""
+    fixed = [SUITE, MMLU, MMLU + PROB] + [f"{MMLU}.{c}" for c in CATEGORIES] + [HELDOUT]
     tasks = sorted(n for n in names if n not in fixed and not n.startswith(MMLU + "."))
     return tasks + [n for n in fixed if n in names] + sorted(
         n for n in names if n.startswith(MMLU + ".") and n not in fixed)
 
 
+def kind_of(metric: str) -> str:
+    """accuracy for a task's or MMLU's `correct`; score for `<task>.prob` and the suite's weighted
+    mean (0-1, not 0/1); loss for held-out loss."""
+    return "loss" if metric == HELDOUT else "score" if metric.endswith(PROB) or metric == SUITE else "accuracy"
+
+
 def metric_row(*, key, metric, scored, role, resamples, seed) -> tuple:
     """(Row or None, note or None) for one metric. scored: [(seed_a, seed_b, scores_a, scores_b)]
-    over the matched seed pairs, each scores a {metric: {question: score}} dict."""
+    over the matched seed pairs, each scores a {metric: {question: score}} dict, with the
+    doc_hash of each question under the key "doc_hash" ({question: hash})."""
     model, group, a, b = key
     having = [(sa, sb, x[metric], y[metric]) for sa, sb, x, y in scored if metric in x and metric in y]
     note = None
@@ -149,26 +172,41 @@ def metric_row(*, key, metric, scored, role, resamples, seed) -> tuple:
         note = f"{model} {a} vs {b} {metric}: measured in {len(having)} of {len(scored)} seed pairs; used those"
     every = set().union(*(set(x) | set(y) for _, _, x, y in having))
     common = set.intersection(*(set(x) & set(y) for _, _, x, y in having))
+    differ = {q for q in common for _, _, x, y in scored if _hash_differs(x, y, q)}
+    common -= differ
     if not common:
-        return None, f"{model} {a} vs {b} {metric}: no question scored on both sides"
+        why = "doc_hash differs on every shared question" if differ else "no question scored on both sides"
+        return None, f"{model} {a} vs {b} {metric}: {why}"
     keys = sorted(common, key=repr)
     a_scores = np.array([[x[k] for k in keys] for _, _, x, _ in having])
     b_scores = np.array([[y[k] for k in keys] for _, _, _, y in having])
-    accuracy = metric != HELDOUT
-    figures = stats.paired(a_scores, b_scores, accuracy=accuracy, resamples=resamples, seed=seed, level=LEVEL)
-    row = Row(model=model, group=group, a=a, b=b, metric=metric, kind="accuracy" if accuracy else "loss",
-              role=role, seeds=[[sa, sb] for sa, sb, _, _ in having], dropped=len(every) - len(common),
-              resamples=resamples, level=LEVEL, **figures)
+    kind = kind_of(metric)
+    figures = stats.paired(a_scores, b_scores, kind=kind, resamples=resamples, seed=seed, level=LEVEL)
+    row = Row(model=model, group=group, a=a, b=b, metric=metric, kind=kind, role=role,
+              seeds=[[sa, sb] for sa, sb, _, _ in having], dropped=len(every) - len(common),
+              resamples=resamples, level=LEVEL, exploratory=_exploratory(metric), hash_mismatch=len(differ),
+              **figures)
     return row, note
 
 
+def _hash_differs(x: dict, y: dict, question) -> bool:
+    ha, hb = x.get("doc_hash", {}).get(question), y.get("doc_hash", {}).get(question)
+    return ha is not None and hb is not None and ha != hb
+
+
+def _exploratory(metric: str) -> bool:
+    """MMLU category rows: 12-19 questions each in the default profile; shown, not headline findings."""
+    return metric.startswith(MMLU + ".") and metric != MMLU + PROB
+
+
 def _scorer(categories: dict):
-    """run -> its scores; each run and each predictions file is read once per comparison."""
+    """run -> its scores (plus "doc_hash": {question: hash}); each run and predictions file is read once."""
     memo, cache = {}, {}
 
     def score(run):
         if id(run) not in memo:
-            memo[id(run)] = scores(run, categories=categories, cache=cache)
+            memo[id(run)] = {**scores(run, categories=categories, cache=cache),
+                             "doc_hash": doc_hashes(run, cache=cache)}
         return memo[id(run)]
     return score
 
@@ -183,7 +221,7 @@ def _compare_pair(out: Comparison, *, key, a_seeds, b_seeds, score, metrics, res
     if left_out:
         out.notes.append(f"{model} {a} vs {b}: seed(s) {', '.join(map(str, left_out))} on one side only; left out")
     scored = [(sa, sb, score(ra), score(rb)) for sa, sb, ra, rb in matched]
-    names = set().union(*(set(x) & set(y) for _, _, x, y in scored))
+    names = set().union(*(set(x) & set(y) for _, _, x, y in scored)) - {"doc_hash"}
     out.measured |= names
     role_of = (matched[0][2].record.get("tasks") or {})
     for metric in metric_order(names):
@@ -195,13 +233,17 @@ def _compare_pair(out: Comparison, *, key, a_seeds, b_seeds, score, metrics, res
 
 
 def compare_runs(runs, *, metrics=None, against_base_only: bool = False, resamples: int = 10_000,
-                 seed: int = 0, categories=None) -> Comparison:
+                 seed: int = 0, categories=None, adjust: str = "holm") -> Comparison:
     """Paired rows for every pair of methods in every (model, group), plus what could not be paired.
 
     metrics: names to keep (default all measured). categories: MMLU subject -> category
-    (default: lm-eval's own mapping, bench.mmlu.tasks.builtin_subjects()).
+    (default: lm-eval's own mapping, bench.mmlu.tasks.builtin_subjects()). adjust: "holm" adjusts
+    every row's p over the family of all rows returned (pairs x metrics) and holds back a verdict
+    whose adjusted p is not below 0.05; "none" leaves the p-values raw.
     """
-    out = Comparison()
+    if adjust not in ADJUSTMENTS:
+        raise ValueError(f"adjust must be one of {', '.join(ADJUSTMENTS)}, not {adjust!r}")
+    out = Comparison(adjust=adjust)
     score = _scorer(_builtin_categories(out.notes) if categories is None else categories)
     for (model, group), by_method in index(real_weights(runs, out.notes), out.notes).items():
         out.groups[(model, group)] = method_order(by_method)
@@ -210,7 +252,22 @@ def compare_runs(runs, *, metrics=None, against_base_only: bool = False, resampl
         for a, b in method_pairs(by_method, against_base_only=against_base_only):
             _compare_pair(out, key=(model, group, a, b), a_seeds=by_method[a], b_seeds=by_method[b], score=score,
                           metrics=metrics, resamples=resamples, seed=seed)
+    return adjusted(out)
+
+
+def adjusted(out: Comparison) -> Comparison:
+    """`out` with the family size set and, for Holm, every row's adjusted p and held-back verdict."""
+    out.family = len(out.rows)
+    if out.adjust == "holm":
+        adjusted_p = stats.holm([row.p for row in out.rows])
+        out.rows = [replace(row, **_held(row, p)) for row, p in zip(out.rows, adjusted_p)]
     return out
+
+
+def _held(row, p_adjusted) -> dict:
+    figures = stats.hold_back({"verdict": row.verdict, "p": row.p, "p_adjusted": p_adjusted,
+                               "held_back": row.held_back}, alpha=1 - row.level, by="holm")
+    return {"p_adjusted": p_adjusted, "verdict": figures["verdict"], "held_back": figures["held_back"]}
 
 
 def _builtin_categories(notes: list) -> dict:

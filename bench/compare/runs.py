@@ -2,7 +2,8 @@
 
 A record points to its predictions files by a path relative to its results directory, so each
 record travels with that directory (a `Run`). Scores are read per metric as {question: score}:
-questions are (task, doc_id) for accuracy and the held-out example id for the held-out loss.
+questions are (task, doc_id) for accuracy and for the gold choice's probability (`<task>.prob`,
+from the predictions' log-likelihoods), and the held-out example id for the held-out loss.
 Blocks a record lacks (v1 records: no seed, no held-out, no tasks) are simply not measured.
 """
 
@@ -15,7 +16,8 @@ from bench import store
 from bench.errors import BenchError
 from bench.weights import WHY, random_weights
 
-MMLU, HELDOUT = "mmlu", "heldout.loss"
+MMLU, HELDOUT, SUITE = "mmlu", "heldout.loss", "suite"
+PROB = ".prob"  # suffix of the gold-probability metric of a task (ftbench_arc_easy.prob, mmlu.prob)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,16 @@ def seed_of(record: dict) -> int:
     return seed if seed is not None else (record.get("config") or {}).get("seed", 0)
 
 
+def arm_of(record: dict) -> str:
+    """What compare pairs within a group: the method, with its process layout when it ran on more
+    than one process (`lora[fsdp x2]`), since the group key leaves nproc and strategy out."""
+    config = record.get("config") or {}
+    nproc = config.get("nproc") or record.get("nproc") or 1
+    if not isinstance(nproc, int) or nproc <= 1:
+        return record["method"]
+    return f"{record['method']}[{config.get('strategy') or record.get('strategy') or '?'} x{nproc}]"
+
+
 def group_of(record: dict) -> str:
     """The spec without method and seed (v2 group_key); v1 records fall back to compare_key."""
     return record.get("group_key") or record.get("compare_key") or "?"
@@ -67,8 +79,29 @@ def precision_of(record: dict):
     return (record.get("precision") or {}).get("policy")
 
 
+def device_of(record: dict):
+    """The kind of device the run ran on ("cpu", "cuda", ...), without its index."""
+    device = (record.get("memory") or {}).get("device") or (record.get("config") or {}).get("device")
+    return str(device).split(":")[0] if device else None
+
+
 def fingerprint_of(record: dict):
     return (record.get("data") or {}).get("fingerprint")
+
+
+RAN = (("precision policy", precision_of), ("device", device_of), ("data fingerprint", fingerprint_of))
+
+
+def ran_mismatch(a_records, b_records):
+    """Why two sides' records did not run the same work (resolved precision policy, device kind,
+    data fingerprint), or None. A value no record of a side has (older records) is no mismatch."""
+    for what, get in RAN:
+        va = sorted({str(v) for v in map(get, a_records) if v is not None})
+        vb = sorted({str(v) for v in map(get, b_records) if v is not None})
+        if va and vb and va != vb:
+            shown = [[v[:12] for v in vs] if what == "data fingerprint" else vs for vs in (va, vb)]
+            return f"{what} differs: {'/'.join(shown[0])} vs {'/'.join(shown[1])}"
+    return None
 
 
 def target_task(record: dict):
@@ -82,18 +115,24 @@ def target_task(record: dict):
 def scores(run: Run, *, categories: dict, cache: dict) -> dict:
     """{metric: {question: score}} for every metric this run measured per question.
 
-    Metrics: each scored task by name (acc), `mmlu` and `mmlu.<category>` (acc), `heldout.loss`.
+    Metrics: each scored task by name (acc) and `<task>.prob`, `suite` (the mean accuracy over the
+    tasks with role "forget", the forgetting suite), `mmlu` and `mmlu.<category>` (acc), `heldout.loss`.
     `categories` maps an MMLU subject to its category; subjects it lacks count in `mmlu` only.
     """
-    record, out = run.record, {}
+    record, out, suite = run.record, {}, []
     for name, block in sorted((record.get("tasks") or {}).items()):
         if isinstance(block, dict) and block.get("predictions_file"):
             rows = _predictions(run, block["predictions_file"], cache)
             out[name] = {key: float(row["correct"]) for key, row in rows.items()}
+            _add_prob(out, name, rows)
+            suite += [name] if block.get("role") == "forget" else []
+    if suite:
+        out[SUITE] = suite_scores({name: out[name] for name in suite})
     mmlu = record.get("mmlu")
     if isinstance(mmlu, dict) and mmlu.get("predictions_file"):
         rows = _predictions(run, mmlu["predictions_file"], cache)
         out[MMLU] = {key: float(row["correct"]) for key, row in rows.items()}
+        _add_prob(out, MMLU, rows)
         for key, row in rows.items():
             category = categories.get(row.get("subject"))
             if category:
@@ -101,6 +140,49 @@ def scores(run: Run, *, categories: dict, cache: dict) -> dict:
     losses = _heldout(record)
     if losses:
         out[HELDOUT] = losses
+    return out
+
+
+def suite_scores(tasks: dict) -> dict:
+    """{question: weighted correctness} whose plain mean over all questions is the mean over tasks
+    of each task's accuracy: question q of task t (n_t questions, T tasks, N in all) scores
+    correct * N / (T * n_t). So every task weighs the same, however many questions it has."""
+    total, count = sum(len(v) for v in tasks.values()), len(tasks)
+    return {q: score * total / (count * len(scored)) for scored in tasks.values() for q, score in scored.items()}
+
+
+def gold_prob(loglikelihoods, target):
+    """The gold choice's probability among the choices: exp(ll_gold) / sum_j exp(ll_j), from the
+    raw log-likelihoods lm-eval's `acc` ranks. None without usable log-likelihoods or target."""
+    if not isinstance(loglikelihoods, list) or len(loglikelihoods) < 2 or isinstance(target, bool) \
+            or not isinstance(target, int) or not 0 <= target < len(loglikelihoods):
+        return None
+    try:
+        lls = [float(v) for v in loglikelihoods]
+    except (TypeError, ValueError):
+        return None
+    if not all(math.isfinite(v) for v in lls):
+        return None
+    top = max(lls)
+    return math.exp(lls[target] - top) / sum(math.exp(v - top) for v in lls)
+
+
+def _add_prob(out: dict, name: str, rows: dict) -> None:
+    """`<name>.prob` for the questions whose line has log-likelihoods and an integer target."""
+    probs = {key: gold_prob(row.get("loglikelihoods"), row.get("target")) for key, row in rows.items()}
+    probs = {key: p for key, p in probs.items() if p is not None}
+    if probs:
+        out[name + PROB] = probs
+
+
+def doc_hashes(run: Run, *, cache: dict) -> dict:
+    """{(task, doc_id): doc_hash} over the run's predictions files, where lm-eval logged one."""
+    record, out = run.record, {}
+    blocks = [b for b in (record.get("tasks") or {}).values() if isinstance(b, dict)] + [record.get("mmlu")]
+    for block in blocks:
+        if isinstance(block, dict) and block.get("predictions_file"):
+            rows = _predictions(run, block["predictions_file"], cache)
+            out.update({key: row["doc_hash"] for key, row in rows.items() if row.get("doc_hash")})
     return out
 
 

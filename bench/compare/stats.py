@@ -1,9 +1,10 @@
 """Paired statistics for two methods scored on the same questions. Pure numpy and stdlib.
 
 Every figure here is about A - B on questions both sides answered: the paired bootstrap
-interval of the mean difference (the verdict), the exact McNemar p-value (accuracy only),
-and how many questions a 1-point difference would need at the disagreement rate observed.
-docs/compare.md states each definition.
+interval of the mean difference (two levels, seeds then questions, with several seeds), the
+sign-flip permutation p-value of the per-question differences (exact for accuracy), Holm's
+adjustment over a family of rows, the exact McNemar p-value (accuracy only), and how many
+questions a 1-point difference would need. docs/compare.md states each definition.
 """
 
 import math
@@ -12,6 +13,7 @@ from statistics import NormalDist
 import numpy as np
 
 BETTER, WORSE, TIED = "better", "worse", "indistinguishable at this n"
+KINDS = ("accuracy", "score", "loss")
 
 # t_{0.975, df} for df = 1..30 (any statistics table; equal to scipy.stats.t.ppf(0.975, df) to
 # the 3 decimals shown, checked in tests/test_compare_stats.py when scipy happens to be there).
@@ -21,6 +23,9 @@ _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
 
 # Rows of resamples drawn at once: bounds the draw matrix to about 32 MiB whatever n is.
 _CELLS_PER_CHUNK = 2**22
+# Up to this many non-zero differences the permutation test enumerates all 2^m sign flips.
+_ENUMERATE = 16
+MIN_FLIPS = 20_000
 
 
 def mcnemar_exact(a_only: int, b_only: int) -> float:
@@ -38,34 +43,112 @@ def mcnemar_exact(a_only: int, b_only: int) -> float:
 
 
 def bootstrap_interval(diffs, *, resamples: int = 10_000, seed: int = 0, level: float = 0.95) -> tuple:
-    """Percentile interval of the mean of `diffs` (one paired difference per question) over
-    `resamples` resamples of the questions with replacement, seeded.
+    """Percentile interval of the mean difference over `resamples` seeded resamples.
+
+    `diffs` is one paired difference per question (a 1-d array), or a (seeds x questions) array
+    of them. One seed: resample the questions with replacement. Several seeds (two levels):
+    each resample draws k of the k seeds with replacement, then n of the n questions with
+    replacement, and takes the mean of the drawn cells; every drawn seed uses the same drawn
+    questions, because every seed answered the same questions (the design is crossed, not
+    nested). So the interval carries both the question-to-question and the seed-to-seed spread.
 
     Resampling n questions with replacement is the same as drawing how often each question is
-    picked from Multinomial(n, 1/n each); questions with equal differences can be pooled, so with
-    few distinct values (accuracy: -1, 0, +1 for one seed) we draw counts per value, which makes
-    10,000 resamples of 14,000 questions cheap. Otherwise (losses) we draw question indices.
-    Same inputs and seed give the same interval.
+    picked from Multinomial(n, 1/n each); questions whose differences are equal in every seed
+    can be pooled, so with few distinct columns (accuracy: -1, 0, +1 per seed) we draw counts
+    per distinct column, which makes 10,000 resamples of 14,000 questions cheap. Otherwise
+    (losses, probabilities) we draw question indices. Seeds are drawn the same way, from
+    Multinomial(k, 1/k each). Same inputs and seed give the same interval; with one seed the
+    draws are exactly those of the one-level bootstrap.
     """
     diffs = np.asarray(diffs, dtype=float)
-    if diffs.size == 0:
-        raise ValueError("bootstrap of no questions")
+    table = np.atleast_2d(diffs)
+    if table.size == 0 or diffs.ndim > 2:
+        raise ValueError("bootstrap of no questions" if table.size == 0 else f"diffs must be 1-d or 2-d, not {diffs.ndim}-d")
     if resamples < 1:
         raise ValueError(f"resamples must be >= 1, not {resamples}")
-    values, counts = np.unique(diffs, return_counts=True)
-    n, rng = diffs.size, np.random.default_rng(seed)
-    pooled = values.size * 8 <= n
+    k, n = table.shape
+    columns, counts = np.unique(table, axis=1, return_counts=True)
+    rng = np.random.default_rng(seed)
+    pooled = columns.shape[1] * 8 <= n
     means = np.empty(resamples)
-    step = max(1, min(resamples, _CELLS_PER_CHUNK // (values.size if pooled else n)))
+    step = max(1, min(resamples, _CELLS_PER_CHUNK // ((columns.shape[1] if pooled else n) * k)))
     for start in range(0, resamples, step):
         rows = min(step, resamples - start)
+        seeds = np.ones((rows, 1)) if k == 1 else rng.multinomial(k, np.full(k, 1 / k), size=rows)
         if pooled:
-            means[start:start + rows] = rng.multinomial(n, counts / n, size=rows) @ values / n
+            per_seed = rng.multinomial(n, counts / n, size=rows) @ columns.T / n          # (rows, k)
         else:
-            means[start:start + rows] = diffs[rng.integers(0, n, size=(rows, n))].mean(axis=1)
+            picks = rng.integers(0, n, size=(rows, n))
+            per_seed = np.stack([row[picks].mean(axis=1) for row in table], axis=1)    # (rows, k)
+        means[start:start + rows] = (seeds * per_seed).sum(axis=1) / k
     tail = (1 - level) / 2
     lo, hi = np.quantile(means, [tail, 1 - tail])
     return float(lo), float(hi)
+
+
+def sign_flip_p(diffs, *, resamples: int = 10_000, seed: int = 0) -> tuple:
+    """(p, exact): two-sided paired permutation test of "no difference" on per-question differences.
+
+    Under no difference each question's difference is as likely to have either sign, so the
+    statistic T = sum(d_i) is compared with its distribution over the 2^n sign flips:
+    p = P(|T*| >= |T|). When every d_i is a multiple of 1/q for a small q (accuracy averaged over
+    q seeds: -1, -1/2, 0, 1/2, 1 for two), T* is exact: the flips of the c_v questions with
+    |d_i| = v add v * (2 Bin(c_v, 1/2) - c_v), and the distributions of the distinct v convolve.
+    For one seed's accuracy this is exactly McNemar's test. Otherwise (losses, probabilities)
+    with at most 16 non-zero differences every flip is enumerated (exact), and beyond that
+    `resamples` seeded random flips give p = (1 + #{|T*| >= |T|}) / (1 + resamples).
+    Zero differences flip to themselves and are left out.
+    """
+    d = np.asarray(diffs, dtype=float).ravel()
+    d = d[d != 0]
+    if d.size == 0:
+        return 1.0, True
+    grid = _grid(d)
+    if grid is not None:
+        return _exact_flip_p(np.rint(d * grid).astype(np.int64)), True
+    total, observed = d.sum(), abs(d.sum())
+    if d.size <= _ENUMERATE:
+        flips = ((np.arange(2**d.size)[:, None] >> np.arange(d.size)) & 1).astype(float)  # every subset
+        return float(np.mean(np.abs(total - 2 * flips @ d) >= observed * (1 - 1e-9))), True
+    rng = np.random.default_rng(seed)
+    hits, step = 0, max(1, _CELLS_PER_CHUNK // d.size)
+    for start in range(0, resamples, step):
+        rows = min(step, resamples - start)
+        raw = rng.integers(0, 256, size=(rows, -(-d.size // 8)), dtype=np.uint8)  # 8 fair coins a byte
+        kept = np.unpackbits(raw, axis=1, count=d.size).astype(np.float32)
+        flipped = total - 2 * (kept @ d.astype(np.float32)).astype(float)  # flip the kept ones' signs
+        hits += int((np.abs(flipped) >= observed * (1 - 1e-6)).sum())
+    return (1 + hits) / (1 + resamples), False
+
+
+def _grid(d, *, largest: int = 12, cells: int = 50_000):
+    """The smallest q <= `largest` with every d_i a multiple of 1/q, when the exact
+    distribution (sum of |d_i| * q entries) stays small; else None."""
+    for q in range(1, largest + 1):
+        scaled = np.abs(d) * q
+        if np.allclose(scaled, np.rint(scaled), atol=1e-9):
+            return q if np.rint(scaled).sum() <= cells else None
+    return None
+
+
+def _exact_flip_p(signed) -> float:
+    """P(|sum eps_i |u_i|| >= |sum u_i|) with eps_i = +-1 equally likely, for non-zero integers u_i,
+    by convolving one binomial per distinct |u_i| (float64 probabilities)."""
+    observed = abs(int(signed.sum()))
+    dist, offset = np.ones(1), 0        # distribution of sum eps_i |u_i|; index = value + offset
+    for value, count in zip(*np.unique(np.abs(signed), return_counts=True)):
+        value, count = int(value), int(count)
+        j = np.arange(count + 1)
+        spread = np.zeros(2 * count * value + 1)
+        spread[j * 2 * value] = np.exp(_log_comb(count, j) - count * math.log(2))  # value * (2j - count)
+        dist = np.convolve(dist, spread)
+        offset += count * value
+    values = np.arange(dist.size) - offset
+    return float(min(1.0, dist[np.abs(values) >= observed].sum()))
+
+
+def _log_comb(n: int, j):
+    return np.array([math.lgamma(n + 1) - math.lgamma(x + 1) - math.lgamma(n - x + 1) for x in j])
 
 
 def verdict(lo: float, hi: float, *, higher_is_better: bool) -> str:
@@ -121,36 +204,76 @@ def mean_interval(values) -> dict:
     return {"n": k, "mean": mean, "sd": sd, "lo": mean - half, "hi": mean + half}
 
 
-def paired(a, b, *, accuracy: bool, resamples: int, seed: int, level: float = 0.95) -> dict:
+def paired(a, b, *, kind: str, resamples: int, seed: int, level: float = 0.95) -> dict:
     """Every figure for one pair and metric. `a` and `b` are (seeds x questions) arrays of
-    per-question scores (0/1 correctness, or a loss), row s of `a` paired with row s of `b`.
+    per-question scores, row s of `a` paired with row s of `b`. kind: "accuracy" (0/1, higher is
+    better), "score" (a number on 0-1 per question, e.g. a probability: higher is better) or "loss"
+    (lower is better).
 
-    Each question's score is its mean over seeds; the interval resamples questions. The
-    per-seed differences (mean over questions, one per seed) are reported beside it.
+    The interval is the bootstrap of the (seeds x questions) differences (two levels with
+    several seeds); the test is the sign-flip permutation test of the per-question differences
+    averaged over seeds. better / worse needs both: the interval excludes 0 and p < 1 - level.
+    The per-seed differences (mean over questions, one per seed) are reported beside them.
     """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
     a, b = np.atleast_2d(np.asarray(a, dtype=float)), np.atleast_2d(np.asarray(b, dtype=float))
     if a.shape != b.shape or a.shape[1] == 0:
         raise ValueError(f"paired scores need equal, non-empty shapes, not {a.shape} and {b.shape}")
-    diffs = a.mean(axis=0) - b.mean(axis=0)
-    lo, hi = bootstrap_interval(diffs, resamples=resamples, seed=seed, level=level)
-    per_seed = (a - b).mean(axis=1)
+    table = a - b
+    diffs = table.mean(axis=0)
+    lo, hi = bootstrap_interval(table, resamples=resamples, seed=seed, level=level)
+    # random flips (continuous scores) floor p at 1 / (flips + 1): at least 20,000 of them, so a
+    # clear difference keeps p < 0.05 after Holm over families of up to ~1,000 rows
+    p, exact = sign_flip_p(diffs, resamples=max(resamples, MIN_FLIPS), seed=seed)
+    per_seed = table.mean(axis=1)
     out = {
         "n": int(a.shape[1]), "value_a": float(a.mean()), "value_b": float(b.mean()),
         "diff": float(diffs.mean()), "lo": lo, "hi": hi,
-        "verdict": verdict(lo, hi, higher_is_better=accuracy),
+        "verdict": verdict(lo, hi, higher_is_better=kind != "loss"),
+        "p": p, "p_exact": exact, "p_adjusted": None,
         "seed_diffs": [float(d) for d in per_seed],
         "seed_sd": mean_interval(per_seed)["sd"],
         "a_only": None, "b_only": None, "mcnemar_p": None, "mcnemar_p_seeds": None,
-        "disagreement": None, "n_needed_1pt": None,
+        "disagreement": None, "n_needed_1pt": None, "held_back": None,
     }
-    if accuracy:
+    if kind == "accuracy":
         out.update(_discordance(a, b))
-        if out["mcnemar_p"] is not None and out["mcnemar_p"] >= 0.05 and out["verdict"] != TIED:
-            # with few discordant questions the percentile bootstrap is narrower than the exact test
-            # (4 of 57 questions, all one way: interval excludes 0, McNemar p = 0.125): not a finding
-            out["verdict"] = TIED
-            out["held_back"] = True
+    elif kind == "score":
+        out["n_needed_1pt"] = needed_questions_sd(float(diffs.std(ddof=1)) if diffs.size > 1 else 0.0)
+    return hold_back(out, alpha=1 - level, by="permutation")
+
+
+def hold_back(row: dict, *, alpha: float, by: str) -> dict:
+    """A better / worse verdict whose p (adjusted p for by="holm") is not below alpha becomes
+    'indistinguishable at this n', naming what held it back. Returns the updated row."""
+    p = row["p_adjusted"] if by == "holm" else row["p"]
+    if row["verdict"] != TIED and p is not None and p >= alpha:
+        return {**row, "verdict": TIED, "held_back": by}
+    return row
+
+
+def holm(p_values) -> list:
+    """Holm's step-down adjusted p-values, in the input's order (None stays None and is not
+    counted in the family): sort the m p-values ascending, p_adj(i) = max over j <= i of
+    min(1, (m - j + 1) p_(j)). Rejecting where p_adj < alpha keeps the family-wise error <= alpha."""
+    known = sorted((p, i) for i, p in enumerate(p_values) if p is not None)
+    out, running, m = [None] * len(p_values), 0.0, len(known)
+    for rank, (p, i) in enumerate(known):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
     return out
+
+
+def needed_questions_sd(sd: float, *, delta: float = 0.01, level: float = 0.95, power: float = 0.80):
+    """Questions needed for a paired test at `level` to detect a true mean difference of `delta`
+    with probability `power`, when per-question differences have standard deviation `sd`
+    (the normal approximation of the paired t-test): n = ((z_{1-alpha/2} + z_power) * sd / delta)^2.
+    None when sd is 0: there is no spread to go on."""
+    if sd <= 0:
+        return None
+    z = NormalDist().inv_cdf(1 - (1 - level) / 2) + NormalDist().inv_cdf(power)
+    return math.ceil((z * sd / delta) ** 2)
 
 
 def _discordance(a, b) -> dict:

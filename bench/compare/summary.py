@@ -1,14 +1,15 @@
 """What the report and the gate reuse: learns-versus-forgets per method, and means over seeds.
 
 `learn_forget` is each method against `base`: the gain on the target task (role "target") and
-the change on MMLU, overall and per category (the forgetting figure), each with its paired
-interval and verdict. `seed_summary` is the mean and 95% t-interval over seeds of any record
+the forgetting figures: the change on the forgetting suite (the mean over the tasks with role
+"forget", and per task) and on MMLU, overall and per category, each with its paired interval and
+verdict. `seed_summary` is the mean and 95% t-interval over seeds of any record
 figure, per (model, group, method), without reading predictions.
 """
 
 from bench.compare import stats
 from bench.compare.pairs import compare_runs
-from bench.compare.runs import HELDOUT, MMLU, Run, as_runs, group_of, seed_of, target_task
+from bench.compare.runs import HELDOUT, MMLU, SUITE, Run, arm_of, as_runs, group_of, seed_of, target_task
 from bench.mmlu.tasks import CATEGORIES
 from bench.schema import METHODS
 
@@ -24,8 +25,8 @@ def _figure(row) -> dict:
 def learn_forget(records, root=None, *, resamples: int = 10_000, seed: int = 0, categories=None) -> list:
     """One dict per (model, group, method other than base) that has a base to compare with:
 
-    {model, group, method, seeds, target_task, target_gain, mmlu_change, mmlu_categories,
-     heldout_change}. Each figure is None when not measured, else {diff, lo, hi, n, verdict,
+    {model, group, method, seeds, target_task, target_gain, suite_change, suite_tasks, mmlu_change,
+     mmlu_categories, heldout_change}. Each figure is None when not measured, else {diff, lo, hi, n, verdict,
     value, base, seed_diffs, seed_sd}: the method minus base (accuracy on 0-1; held-out loss,
     where lower is better). `records` are dicts read from `root`, or Runs when root is None.
     A method with no run comparable to base is absent (compare_runs(...).unmatched says why).
@@ -45,6 +46,8 @@ def learn_forget(records, root=None, *, resamples: int = 10_000, seed: int = 0, 
             "seeds": sorted({sa for sa, _ in any_row.seeds}),
             "target_task": target,
             "target_gain": _figure(rows.get(target)),
+            "suite_change": _figure(rows.get(SUITE)),
+            "suite_tasks": {m: _figure(r) for m, r in rows.items() if r.role == "forget"},
             "mmlu_change": _figure(rows.get(MMLU)),
             "mmlu_categories": {c: _figure(rows[f"{MMLU}.{c}"]) for c in CATEGORIES if f"{MMLU}.{c}" in rows},
             "heldout_change": _figure(rows.get(HELDOUT)),
@@ -55,7 +58,7 @@ def learn_forget(records, root=None, *, resamples: int = 10_000, seed: int = 0, 
 def _target(runs, *, model, group, method):
     for run in runs:
         r = run.record
-        if (r["model"], group_of(r), r["method"]) == (model, group, method) and target_task(r):
+        if (r["model"], group_of(r), arm_of(r)) == (model, group, method) and target_task(r):
             return target_task(r)
     return None
 
@@ -83,7 +86,7 @@ def seed_summary(records, *, metric: str) -> list:
         value = get(r, metric)
         if r.get("status") != "ok" or not isinstance(value, (int, float)) or isinstance(value, bool):
             continue
-        values.setdefault((r["model"], group_of(r), r["method"]), {})[seed_of(r)] = float(value)
+        values.setdefault((r["model"], group_of(r), arm_of(r)), {})[seed_of(r)] = float(value)
     out = []
     for (model, group, method) in sorted(values, key=lambda k: (k[0], k[1], _rank(k[2]))):
         by_seed = values[(model, group, method)]
@@ -93,5 +96,6 @@ def seed_summary(records, *, metric: str) -> list:
     return out
 
 
-def _rank(method: str):
-    return (METHODS.index(method), "") if method in METHODS else (len(METHODS), method)
+def _rank(arm: str):
+    method = arm.split("[")[0]
+    return (METHODS.index(method), arm) if method in METHODS else (len(METHODS), arm)

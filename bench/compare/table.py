@@ -1,17 +1,21 @@
 """Render a Comparison as text, one table per model and spec. Pure: returns strings, never prints."""
 
-from bench.compare.stats import TIED
+from bench.compare.stats import MIN_FLIPS, TIED
 
-HEADER = ("pair", "metric", "n", "A", "B", "A-B", "95% interval", "McNemar p", "disagree",
+HEADER = ("pair", "metric", "n", "A", "B", "A-B", "95% interval", "p", "Holm p", "McNemar p", "disagree",
           "n for 1 pt", "per seed", "verdict", "note")
 
 LEGEND = (
-    "verdict: better/worse when the 95% paired bootstrap interval of A-B excludes 0 (resampling "
-    "questions) and, with one seed, McNemar's exact p < 0.05 agrees; else \"indistinguishable at this n\".\n"
-    "Accuracy in % and points (pt); held-out loss per example, lower is better. disagree: share of "
-    "questions answered differently ((b+c)/n).\n"
-    "n for 1 pt: questions needed to detect a 1-point difference at that disagreement rate "
-    "(McNemar, 5% two-sided, 80% power). per seed: mean +- sd of the per-seed differences (seeds)."
+    "verdict: better/worse needs both the 95% paired bootstrap interval of A-B to exclude 0 (resampling "
+    "seeds, then questions) and the\nsign-flip permutation p of the per-question differences (p; exact for "
+    "accuracy, = McNemar with one seed) to be below 0.05 after Holm's\nadjustment over the family (Holm p); "
+    "else \"indistinguishable at this n\".\n"
+    "Accuracy in % and points (pt); <task>.prob: the gold choice's probability among the choices, in % and pt; "
+    "held-out loss per example, lower is better.\n"
+    "disagree: share of questions answered differently ((b+c)/n). n for 1 pt: questions needed to detect a "
+    "1-point difference (5% two-sided, 80% power;\naccuracy: McNemar at that disagreement rate; prob: paired "
+    "t at that spread). per seed: mean +- sd of the per-seed differences (seeds).\n"
+    "exploratory: MMLU category rows rest on few questions; they are in the family but are not headline findings."
 )
 
 
@@ -20,15 +24,15 @@ def _pct(value):
 
 
 def _value(row, value):
-    return _pct(value) if row.kind == "accuracy" else f"{value:.3f}"
+    return f"{value:.3f}" if row.kind == "loss" else _pct(value)
 
 
 def _diff(row, value):
-    return f"{100 * value:+.1f}" if row.kind == "accuracy" else f"{value:+.3f}"
+    return f"{value:+.3f}" if row.kind == "loss" else f"{100 * value:+.1f}"
 
 
 def _unit(row):
-    return " pt" if row.kind == "accuracy" else ""
+    return "" if row.kind == "loss" else " pt"
 
 
 def _p(value):
@@ -48,25 +52,32 @@ def _per_seed(row):
     if len(row.seed_diffs) < 2:
         return "-"
     mean = sum(row.seed_diffs) / len(row.seed_diffs)
-    sd = row.seed_sd * (100 if row.kind == "accuracy" else 1)
-    spread = f"{sd:.1f}" if row.kind == "accuracy" else f"{sd:.3f}"
+    sd = row.seed_sd * (1 if row.kind == "loss" else 100)
+    spread = f"{sd:.3f}" if row.kind == "loss" else f"{sd:.1f}"
     return f"{_diff(row, mean)} +- {spread}{_unit(row)} ({len(row.seed_diffs)})"
 
 
 def _note(row) -> str:
-    """Dropped questions, and a single-seed McNemar test that disagrees with the interval."""
+    """Dropped questions, exploratory rows, and a verdict the p-value held back."""
     notes = [f"{row.dropped} dropped"] if row.dropped else []
-    if row.held_back:
-        notes.append("interval excludes 0 but McNemar p >= 0.05: held back")
-    elif row.mcnemar_p is not None and (row.mcnemar_p < 0.05) != (row.verdict != TIED):
-        notes.append("McNemar p < 0.05 but the interval includes 0")
+    if row.hash_mismatch:
+        notes.append(f"{row.hash_mismatch} with another doc_hash not paired")
+    if row.exploratory:
+        notes.append("exploratory")
+    if row.held_back == "permutation":
+        notes.append("interval excludes 0 but p >= 0.05: held back")
+    elif row.held_back == "holm":
+        notes.append("interval excludes 0 and p < 0.05, but Holm p >= 0.05: held back")
+    elif row.verdict == TIED and row.p < 0.05 and (row.p_adjusted is None or row.p_adjusted < 0.05):
+        notes.append("p < 0.05 but the interval includes 0")
     return "; ".join(notes)
 
 
 def _cells(row) -> tuple:
-    verdict = row.verdict if row.verdict == TIED or row.kind == "accuracy" else f"{row.verdict} (lower)"
+    verdict = row.verdict if row.verdict == TIED or row.kind != "loss" else f"{row.verdict} (lower)"
     return (f"{row.a} vs {row.b}", row.metric, f"{row.n:,}", _value(row, row.value_a), _value(row, row.value_b),
             _diff(row, row.diff) + _unit(row), f"[{_diff(row, row.lo)}, {_diff(row, row.hi)}]{_unit(row)}",
+            _p(row.p) + ("" if row.p_exact else "~"), "-" if row.p_adjusted is None else _p(row.p_adjusted),
             _mcnemar(row), "-" if row.disagreement is None else _pct(row.disagreement),
             "-" if row.n_needed_1pt is None else f"{row.n_needed_1pt:,}", _per_seed(row), verdict, _note(row))
 
@@ -83,9 +94,18 @@ def _grid(lines) -> str:
     return "\n".join(t.rstrip() for t in text)
 
 
+def family_line(comparison) -> str:
+    """How many verdicts were drawn together, and how their p-values were adjusted."""
+    pairs = len({(r.model, r.group, r.a, r.b) for r in comparison.rows})
+    metrics = len({r.metric for r in comparison.rows})
+    how = ("Holm-adjusted p (family-wise error <= 5%)" if comparison.adjust == "holm"
+           else "p-values NOT adjusted (--adjust none): about 1 in 20 true nulls still gives better or worse")
+    return f"family: {comparison.family} verdicts ({pairs} pairs x up to {metrics} metrics); {how}"
+
+
 def render(comparison, *, resamples: int, seed: int) -> str:
-    """Every table, then the unmatched pairs, the notes and the legend."""
-    blocks = []
+    """The family line, every table, then the unmatched pairs, the notes and the legend."""
+    blocks = [family_line(comparison)]
     for (model, group), methods in comparison.groups.items():
         rows = [r for r in comparison.rows if (r.model, r.group) == (model, group)]
         unmatched = [u for u in comparison.unmatched if (u.model, u.group) == (model, group)]
@@ -93,7 +113,8 @@ def render(comparison, *, resamples: int, seed: int) -> str:
             continue
         seeds = sorted({s for r in rows for pair in r.seeds for s in pair})
         title = (f"{model} (spec {group[:8]}; methods {', '.join(methods)}; seeds {', '.join(map(str, seeds)) or '-'}; "
-                 f"95% paired bootstrap, {resamples:,} resamples, seed {seed})")
+                 f"95% paired bootstrap, {resamples:,} resamples, seed {seed}; ~: p from {max(resamples, MIN_FLIPS):,} "
+                 "random sign flips)")
         lines = [title]
         if rows:
             lines.append(_grid([HEADER] + [_cells(r) for r in rows]))

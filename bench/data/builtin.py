@@ -148,6 +148,14 @@ def mmlu_validation() -> list:
     return out
 
 
+def tested(name: str) -> list:
+    """The test questions of built-in source `name`'s target task, as training examples (prompt and
+    gold answer), for bench.data.clean to keep out of training; [] for sources without a test split."""
+    if name not in TASKS:
+        return []
+    return [task_example(name, row) for row in read_split(name, "test")]
+
+
 def examples(name: str) -> list:
     """The training pool of built-in source `name` as prompt/completion examples with ids."""
     if name == MMLU_VALIDATION:

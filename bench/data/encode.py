@@ -51,6 +51,17 @@ def _pairs(tokenizer, prompts, completions, *, train_on_prompt: bool) -> list:
     return out
 
 
+def split_differs(tokenizer, prompts, completions) -> int:
+    """How many prompt/completion pairs tokenise differently split (prompt, then completion without
+    special tokens: what ftbench trains on) than joined (prompt + completion at once: what lm-eval's
+    loglikelihood scores, which then takes the continuation's tokens from the end). A pair that
+    differs trains on tokens the scored answer does not consist of."""
+    split = [list(p) + list(c) for p, c in zip(_ids(tokenizer, prompts, special=True),
+                                                _ids(tokenizer, completions, special=False))]
+    joined = _ids(tokenizer, [p + c for p, c in zip(prompts, completions)], special=True)
+    return sum(1 for s, j in zip(split, joined) if s != list(j))
+
+
 def _texts(tokenizer, texts) -> list:
     eos = _eos(tokenizer)
     return [Encoded(tuple(ids) + tuple(eos), tuple(ids) + tuple(eos)) for ids in _ids(tokenizer, texts, special=True)]

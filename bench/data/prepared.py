@@ -1,13 +1,21 @@
 """Tokenised training data, split once into a fixed held-out part and a training pool.
 
+- Cleaned first (bench.data.clean): duplicates removed (unless keep_duplicates) and examples equal
+  to a test question of the target task dropped, before the held-out draw, so a held-out
+  example never equals a training example nor a scored question.
+
 - Held-out: `heldout` examples drawn with HELDOUT_SEED, a constant, never the run seed, so
   every method, seed and `base` is measured on the same examples; they never train.
 - Training: the run seed shuffles the pool; steps x grad_accum x batch_size examples are drawn
   in that order, cycling when the pool is shorter.
-- Every row is exactly seq_len tokens (right truncation, right padding), so all methods see
-  identical tensor shapes. Accounting covers train pool + held-out: `truncated` lost at least
-  one token, `unsupervised` lost every supervised one. More unsupervised than
-  max_unsupervised_pct fails with the seq_len that would keep 99% of examples whole.
+- Every row is exactly seq_len tokens (right padding), so all methods see identical tensor
+  shapes. An example longer than seq_len keeps its answer: the prompt is cut from the left,
+  just enough to fit, but never past the token before the first supervised one; only an answer
+  longer than the row is then cut on the right. Accounting covers train pool + held-out:
+  `truncated` lost at least one token, `prompt_cut` lost prompt tokens on the left,
+  `answer_cut` lost supervised tokens, `unsupervised` kept no supervised token at all (only an
+  example with none to begin with). More unsupervised than max_unsupervised_pct fails with the
+  seq_len that would keep 99% of examples whole.
 - packing=True fills each training row with whole examples (each truncated first as above,
   eos-separated) until the next one does not fit. Attention is NOT reset at example
   boundaries: a packed example attends to the ones before it in its row. Held-out rows are
@@ -19,8 +27,8 @@ import json
 import math
 import random
 
-from bench.data import sources
-from bench.data.encode import IGNORE, encode_all
+from bench.data import clean, sources
+from bench.data.encode import IGNORE, encode_all, split_differs
 from bench.errors import BenchError
 
 HELDOUT_SEED = 1234  # fixed on purpose: the held-out split must not move with the run seed
@@ -41,10 +49,20 @@ def fingerprint(examples: list) -> str:
     return digest.hexdigest()
 
 
-def _supervised_within(encoded, seq_len: int) -> bool:
-    """Whether any token that counts in the loss survives right truncation to seq_len."""
+def window_start(encoded, seq_len: int) -> int:
+    """Where an example's row starts: 0 when it fits; else cut the prompt from the left just enough
+    to fit, but keep the token before the first supervised one (it predicts that one)."""
     first = encoded.first_supervised()
-    return first is not None and first < seq_len
+    if len(encoded.ids) <= seq_len or first is None:
+        return 0
+    return max(0, min(len(encoded.ids) - seq_len, first - 1))
+
+
+def _kept_supervised(encoded, seq_len: int) -> tuple:
+    """(supervised tokens in the example, supervised tokens in its row): labels at position >= 1."""
+    start = window_start(encoded, seq_len)
+    counted = [i for i, label in enumerate(encoded.labels) if label != IGNORE and i >= 1]
+    return len(counted), sum(1 for i in counted if start < i < start + seq_len)
 
 
 def whole_len(lengths: list, share: float = 0.99) -> int:
@@ -57,19 +75,26 @@ def whole_len(lengths: list, share: float = 0.99) -> int:
 class Prepared:
     """The examples of one `data` setting, tokenised for one tokenizer and seq_len."""
 
-    def __init__(self, *, source, fmt, examples, encoded, heldout_index, seq_len, pad_id, train_on_prompt, packing):
+    def __init__(self, *, source, fmt, examples, encoded, heldout_index, seq_len, pad_id, train_on_prompt, packing,
+                 cleaned=None, split_differs=None):
         held = set(heldout_index)
         self._examples, self._encoded = examples, encoded
         self._heldout, self._train = list(heldout_index), [i for i in range(len(examples)) if i not in held]
         self.seq_len, self.pad_id, self.packing = seq_len, pad_id, packing
         cut = [e for e in encoded if len(e.ids) > seq_len]
+        kept = [_kept_supervised(e, seq_len) for e in encoded]
         self.truncated = len(cut)
-        self.unsupervised = sum(1 for e in encoded if not _supervised_within(e, seq_len))
+        self.unsupervised = sum(1 for _, inside in kept if inside == 0)
         self.info = {
             "source": source, "format": fmt,
             "fingerprint": fingerprint([examples[i] for i in self._heldout + self._train]),
             "train_examples": len(self._train), "heldout_examples": len(self._heldout),
-            "truncated_examples": self.truncated, "unsupervised_examples": self.unsupervised,
+            "truncated_examples": self.truncated,
+            "prompt_cut_examples": sum(1 for e in cut if window_start(e, seq_len) > 0),
+            "answer_cut_examples": sum(1 for total, inside in kept if 0 < inside < total),
+            "unsupervised_examples": self.unsupervised,
+            **(cleaned or {"duplicates_removed": None, "test_overlap_removed": None}),
+            "split_tokenisation_differs": split_differs,
             "train_on_prompt": train_on_prompt, "packing": packing, "seq_len": seq_len,
         }
 
@@ -83,7 +108,8 @@ class Prepared:
 
     def _row(self, index: int) -> tuple:
         e = self._encoded[index]
-        return list(e.ids[:self.seq_len]), list(e.labels[:self.seq_len])
+        start = window_start(e, self.seq_len)
+        return list(e.ids[start:start + self.seq_len]), list(e.labels[start:start + self.seq_len])
 
     def _tensors(self, rows: list) -> dict:
         import torch
@@ -132,6 +158,14 @@ class Prepared:
         return [self._tensors(rows[s:s + batch_size]) for s in range(0, len(rows), batch_size)]
 
 
+def _split_differs(tokenizer, examples: list, fmt: str):
+    """For prompt-completion data, how many examples tokenise differently split than joined
+    (bench.data.encode.split_differs); None for text and chat, which are not split that way."""
+    if sources.normal_form(fmt) != "prompt-completion":
+        return None
+    return split_differs(tokenizer, [e["prompt"] for e in examples], [e["completion"] for e in examples])
+
+
 def _check_supervision(prepared: Prepared, *, limit_pct: float) -> None:
     total = len(prepared.lengths())
     share = 100.0 * prepared.unsupervised / total
@@ -143,13 +177,16 @@ def _check_supervision(prepared: Prepared, *, limit_pct: float) -> None:
 
 
 def prepare(*, tokenizer, source: str, data_format: str = "auto", seq_len: int, train_on_prompt: bool = False,
-            packing: bool = False, heldout: int = 64, max_unsupervised_pct: float = 10.0) -> Prepared:
-    """Load, tokenise and split `source`; BenchError (one line) for anything unusable."""
+            packing: bool = False, heldout: int = 64, max_unsupervised_pct: float = 10.0,
+            keep_duplicates: bool = False) -> Prepared:
+    """Load, clean (bench.data.clean: duplicates, unless kept, and the target task's test questions
+    out), tokenise and split `source`; BenchError (one line) for anything unusable."""
     _positive_int("seq_len", seq_len, minimum=2)
     _positive_int("heldout", heldout, minimum=0)
     if not isinstance(max_unsupervised_pct, (int, float)) or not 0 <= max_unsupervised_pct <= 100:
         raise BenchError(f"max_unsupervised_pct {max_unsupervised_pct!r} is not valid; use a number from 0 to 100")
     resolved, fmt, examples = sources.load(source, data_format=data_format)
+    examples, cleaned = clean.clean(examples, tested=sources.tested(resolved), keep_duplicates=keep_duplicates)
     if heldout >= len(examples):
         raise BenchError(f"heldout {heldout} leaves no training examples: {resolved} has {len(examples)}; "
                          f"use heldout < {len(examples)}")
@@ -160,6 +197,7 @@ def prepare(*, tokenizer, source: str, data_format: str = "auto", seq_len: int, 
     heldout_index = sorted(random.Random(HELDOUT_SEED).sample(range(len(examples)), heldout))
     pad_id = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
     prepared = Prepared(source=resolved, fmt=fmt, examples=examples, encoded=encoded, heldout_index=heldout_index,
-                        seq_len=seq_len, pad_id=pad_id, train_on_prompt=train_on_prompt, packing=packing)
+                        seq_len=seq_len, pad_id=pad_id, train_on_prompt=train_on_prompt, packing=packing,
+                        cleaned=cleaned, split_differs=_split_differs(tokenizer, examples, fmt))
     _check_supervision(prepared, limit_pct=max_unsupervised_pct)
     return prepared

@@ -29,6 +29,11 @@ def normal_form(fmt: str) -> str:
     return "prompt-completion" if fmt == "alpaca" else fmt
 
 
+def tested(resolved: str) -> list:
+    """What the target task of a resolved source tests (built-ins only; a user file has none)."""
+    return builtin.tested(resolved) if resolved in builtin.NAMES else []
+
+
 def load(source: str, *, data_format: str = "auto") -> tuple:
     """(resolved source, format, normal-form examples) for a `data` setting."""
     resolved = resolve(source)

@@ -1,8 +1,11 @@
 """How a regression is decided: match runs across two sides, then compare each metric.
 
 Matching: records pair by (model, method, spec_hash). `spec_hash` already leaves out the
-fields that don't change the work (schema.NON_WORK_FIELDS), so equal keys mean the same work;
-several records with one key are repeats. Comparing: asv-style, a repeat-based figure counts as
+fields that don't change the work (schema.NON_WORK_FIELDS), so equal keys mean the same work
+asked for; several records with one key are repeats. What *ran* must match too: a run whose
+resolved precision policy, device kind or data fingerprint differs between the two sides (a
+spec saying `auto` resolves to fp32 on one machine and bf16-true on another) gets one
+`inconclusive` row naming the difference, and none of its figures is judged. Comparing: asv-style, a repeat-based figure counts as
 changed only if it is beyond its factor *and* significant (with repeats on both sides, their
 ranges must not overlap); repeats noisier than `cv_max_pct` make it inconclusive instead.
 Pure functions from records to verdict rows: nothing here prints (bench.gate.command does).
@@ -12,6 +15,7 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from bench.compare.runs import ran_mismatch
 from bench.gate.calibrate import calibration_kind, comparable
 
 PASS, IMPROVED, REGRESSION, INCONCLUSIVE, MISSING = "pass", "improved", "regression", "inconclusive", "missing"
@@ -219,6 +223,10 @@ def compare(baseline: list, candidate: list, *, tolerances: dict) -> list:
             where = "candidate" if not cand_recs else "baseline"
             shown = ("-", f"{len(cand_recs)} record(s)") if not base_recs else (f"{len(base_recs)} record(s)", "-")
             rows.append(Row(run, "record", *shown, None, MISSING, f"not in {where}"))
+            continue
+        why = ran_mismatch([r for r in base_recs if r["status"] == "ok"], [r for r in cand_recs if r["status"] == "ok"])
+        if why:
+            rows.append(Row(run, "pairing", "-", "-", None, INCONCLUSIVE, f"{why}; not scored"))
             continue
         rows.extend(compare_run(run, base_recs, cand_recs, tolerances, (baseline, candidate)))
     return rows

@@ -51,6 +51,11 @@ def _add(out: Paired, api, *, label, records, root, paths) -> None:
     out.learn_forget += [dict(row, source=label) for row in api.learn_forget(records, root)]
     comparison = api.compare_runs(api.as_runs(records, root))
     out.rows += [(label, row) for row in comparison.rows]
+    if comparison.rows:
+        from bench.compare.table import family_line
+
+        out.notes.append(f"[{label}] verdicts table: {family_line(comparison)}; a verdict needs the interval to "
+                         "exclude 0 and the adjusted p below 0.05 (docs/compare.md)")
     out.notes += [f"[{label}] {note}" for note in comparison.notes]
 
 
@@ -58,24 +63,33 @@ def _get(row, name):
     return row.get(name) if isinstance(row, dict) else getattr(row, name, None)
 
 
+def _forgetting(r: dict):
+    """(figure, label): the forgetting suite's mean change when measured, else MMLU's."""
+    if r.get("suite_change"):
+        return r["suite_change"], "forgetting-suite change"
+    return r.get("mmlu_change"), "MMLU change"
+
+
 def _learn_forget_point(r: dict, many: bool) -> dict:
-    gain, change = r["target_gain"], r["mmlu_change"]
+    gain, (change, label) = r["target_gain"], _forgetting(r)
     x, y = 100 * gain["diff"], 100 * change["diff"]
     name = f"{r['model']} · {r['method']}" + (f" [{r['source']}]" if many else "")
     tip = (f"<b>{style.safe(name)}</b><br/>{style.safe(r.get('target_task'))} gain over base: {x:+.1f} pt "
-           f"(95% {100 * gain['lo']:+.1f} to {100 * gain['hi']:+.1f}), {gain['verdict']}<br/>MMLU change vs base: "
+           f"(95% {100 * gain['lo']:+.1f} to {100 * gain['hi']:+.1f}), {gain['verdict']}<br/>{label} vs base: "
            f"{y:+.1f} pt (95% {100 * change['lo']:+.1f} to {100 * change['hi']:+.1f}), {change['verdict']}<br/>"
            f"seeds: {', '.join(map(str, r.get('seeds') or []))}")
     return {"name": r["method"], "value": [round(x, 4), round(y, 4)], "tooltip": {"formatter": tip}}
 
 
 def learn_forget_chart(rows: list):
-    """x = target-task gain over base, y = MMLU change vs base (points), one point per method with
-    both intervals; None when no row has both figures."""
-    usable = [r for r in rows if r.get("target_gain") and r.get("mmlu_change")]
+    """x = target-task gain over base, y = the forgetting suite's mean change vs base (MMLU's where no
+    suite was scored), in points, one point per method with both intervals; None when no row has both."""
+    usable = [r for r in rows if r.get("target_gain") and _forgetting(r)[0]]
     if not usable:
         return None
     many = len({r["source"] for r in usable}) > 1
+    labels = {_forgetting(r)[1] for r in usable}
+    axis = labels.pop() if len(labels) == 1 else "forgetting-suite change, or MMLU's where no suite ran"
     scatter = Scatter(init_opts=opts.InitOpts(width=style.WIDTH, height=style.HEIGHT,
                                               animation_opts=opts.AnimationOpts(animation=False))).add_xaxis([])
     for method in style.method_order(r["method"] for r in usable):
@@ -83,7 +97,7 @@ def learn_forget_chart(rows: list):
         data = [_learn_forget_point(r, many) for r in mine]
         bars = []
         for r in mine:  # a horizontal and a vertical interval per point; '-' breaks the line
-            gain, change = r["target_gain"], r["mmlu_change"]
+            gain, (change, _) = r["target_gain"], _forgetting(r)
             x, y = 100 * gain["diff"], 100 * change["diff"]
             bars += [[100 * gain["lo"], y], [100 * gain["hi"], y], [x, "-"],
                      [x, 100 * change["lo"]], [x, 100 * change["hi"]], [x, "-"]]
@@ -97,10 +111,11 @@ def learn_forget_chart(rows: list):
                                                 "data": [{"xAxis": 0}, {"yAxis": 0}]}
     return scatter.set_global_opts(
         title_opts=opts.TitleOpts(title="Learns vs forgets (against base)",
-                                  subtitle="right: learns more on the target task; down: forgets more MMLU; bars: 95% paired intervals"),
+                                  subtitle=f"right: learns more on the target task; down: forgets more ({axis}); "
+                                           "bars: 95% paired intervals"),
         xaxis_opts=opts.AxisOpts(type_="value", name="target-task gain over base (points)", name_location="middle",
                                  name_gap=28, is_scale=True),
-        yaxis_opts=opts.AxisOpts(type_="value", name="MMLU change vs base (points)", is_scale=True),
+        yaxis_opts=opts.AxisOpts(type_="value", name=f"{axis} vs base (points)", is_scale=True),
         tooltip_opts=opts.TooltipOpts(trigger="item"), legend_opts=opts.LegendOpts(pos_top="bottom"))
 
 
@@ -122,10 +137,12 @@ def verdict_table(rows: list):
             cell(_get(row, "n"), fmt="{}"), cell(_get(row, "value_a") * k, fmt=value),
             cell(_get(row, "value_b") * k, fmt=value), cell(_get(row, "diff") * k, fmt=fmt),
             cell(_get(row, "lo") * k, fmt="{}", text=f"{fmt.format(_get(row, 'lo') * k)} to {fmt.format(_get(row, 'hi') * k)}"),
-            cell(_get(row, "verdict"), cls=f"v-{str(_get(row, 'verdict')).split()[0]}"),
+            cell(_get(row, "p"), fmt="{:.3g}"), cell(_get(row, "p_adjusted"), fmt="{:.3g}"),
+            cell(_get(row, "verdict"), cls=f"v-{str(_get(row, 'verdict')).split()[0]}",
+                 text=str(_get(row, "verdict")) + (" (exploratory)" if _get(row, "exploratory") else "")),
             cell(needed, fmt="{:,.0f}"),
         ]
         out.append({"failed": False, "cells": cells})
     columns = (["source"] if many else []) + ["model", "A", "B", "metric", "n", "A", "B", "A − B", "95% interval",
-                                              "verdict", "questions for 1 pt"]
+                                              "p", "Holm p", "verdict", "questions for 1 pt"]
     return {"columns": columns, "rows": out}

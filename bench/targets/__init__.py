@@ -3,13 +3,14 @@
     target_task("arc-easy")  -> "ftbench_arc_easy" (None for sources without one)
     ensure_tasks()           -> the generated task folder (bench.targets.tasks)
     make_lm(...), score_task(lm=, task=, limit=, predictions_path=)   (bench.targets.scoring; lm-eval, lazily)
+    score_suite(model=, tokenizer=, names=, limit=, run_dir=, ...)    the forgetting suite (bench.targets.suite)
 
 Importing this package imports neither torch nor lm_eval.
 """
 
 from bench.targets.tasks import ensure_tasks, target_task
 
-__all__ = ["target_task", "ensure_tasks", "make_lm", "score_task"]
+__all__ = ["target_task", "ensure_tasks", "make_lm", "score_task", "score_suite"]
 
 
 def make_lm(**kwargs):
@@ -24,3 +25,10 @@ def score_task(**kwargs):
     from bench.targets.scoring import score_task as _score_task
 
     return _score_task(**kwargs)
+
+
+def score_suite(**kwargs):
+    """See bench.targets.scoring.score_suite (imported on first call)."""
+    from bench.targets.scoring import score_suite as _score_suite
+
+    return _score_suite(**kwargs)

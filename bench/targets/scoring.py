@@ -68,3 +68,37 @@ def score_task(*, lm, task: str, limit, predictions_path, shots: int = 0, quiet:
     block.update(predictions_file=Path(predictions_path).name, eval_s=eval_s,
                  questions_per_s=block["n"] / eval_s if eval_s > 0 else None)
     return block
+
+
+def score_suite(*, model, tokenizer, batch_size, device, names, limit, run_dir, quiet: bool = True) -> dict:
+    """The forgetting suite (bench.targets.suite names, e.g. hellaswag) on the first `limit`
+    questions of each task, 0-shot, in one lm-eval run: {task: its `tasks.<task>` block with
+    role "forget" and a run-relative predictions_file}, one predictions file per task in run_dir."""
+    from bench.targets import suite
+
+    tasks = [suite.SUITE[name].task for name in suite.check_names(names)]
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        raise BenchError(f"forgetting suite limit {limit!r} is not valid; use a positive integer or None for all")
+    if not suite.is_unpacked():
+        raise BenchError(f"forgetting suite data is missing from {suite.data_dir()}; {builtin.SETUP_HINT}")
+    folder = target_tasks.ensure_tasks()
+    mmlu_scoring._prepare_environment(offline=True)
+    from lm_eval.tasks import TaskManager
+
+    lm = make_lm(model=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
+    started = time.perf_counter()
+    res = mmlu_scoring._evaluate(lm=lm, names=tasks, manager=TaskManager(include_path=str(folder), include_defaults=False),
+                                 shots=0, limit=limit, quiet=quiet)
+    eval_s = time.perf_counter() - started
+    run_dir, out = Path(run_dir), {}
+    questions = 0
+    for task in tasks:
+        block = task_block(res, task=task, limit=limit, shots=0)
+        name = f"{task}_predictions.jsonl"
+        predictions.write_jsonl(run_dir / name, predictions.prediction_rows(res, {task: None}))
+        out[task] = dict(block, role="forget", chance=suite.chance_of(task),
+                         predictions_file=f"runs/{run_dir.name}/{name}")
+        questions += block["n"]
+    for block in out.values():  # one lm-eval run scored them all: its time is the suite's
+        block.update(suite_eval_s=eval_s, suite_questions_per_s=questions / eval_s if eval_s > 0 else None)
+    return out

@@ -20,7 +20,7 @@ from bench.data import builtin
 from bench.errors import BenchError
 from bench.mmlu.tasks import lm_eval_version
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: the forgetting suite's tasks (bench.targets.suite) in the same folder
 PREFIX = "ftbench_"
 
 
@@ -97,7 +97,11 @@ def local_config(source: str) -> dict:
 
 
 def stamp() -> dict:
-    return {"generator": GENERATOR_VERSION, "lm_eval": lm_eval_version(), "data": str(paths.task_data_dir())}
+    from bench.targets import suite
+
+    return {"generator": GENERATOR_VERSION, "lm_eval": lm_eval_version(), "data": str(paths.task_data_dir()),
+            "suite_data": str(suite.data_dir()) if suite.is_unpacked() else None,
+            "lm_eval_tasks": str(lm_eval_tasks_root().resolve())}
 
 
 def is_current(folder: Path) -> bool:
@@ -110,9 +114,14 @@ def is_current(folder: Path) -> bool:
 def _write(folder: Path) -> None:
     import yaml
 
+    from bench.targets import suite
+
     for source in builtin.TASKS:
         config = local_config(source)
         (folder / f"{config['task']}.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
+    if suite.is_unpacked():  # the forgetting suite, where set-up unpacked its data
+        for name, config in suite.configs(lm_eval_tasks_root()).items():
+            (folder / f"{name}.yaml").write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     (folder / "STAMP.json").write_text(json.dumps(stamp(), indent=1))
 
 
