@@ -76,7 +76,7 @@ def launch(spec: dict, *, out_dir: Path, echo=print) -> dict:
     (run_dir / "spec.json").write_text(json.dumps(spec, indent=1))
     limit = parse_size(spec["max_memory"]) if spec.get("max_memory") and runs_on_cpu(spec) else None
     started, timed_out = time.perf_counter(), threading.Event()
-    with open(run_dir / "worker.log", "w") as log:
+    with open(run_dir / "worker.log", "w", buffering=1) as log:  # line-buffered: tail -f shows each line as it comes
         child = subprocess.Popen(
             worker_command(spec, run_dir / "spec.json"),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
