@@ -1,8 +1,10 @@
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -54,6 +56,33 @@ def startup_floor() -> int:
 def tiny_path():
     from bench.models import resolve
     return resolve("tiny-llama")
+
+
+# The session's one real smoke matrix, evaluation on, at tiny limits: every phase of the child
+# (load, train, breakdown, held-out loss, target task, MMLU, prediction files), the report and
+# the trackers, run once and read by the CLI, breakdown, tracker and report tests.
+SMOKE_RUN = ["--profile", "smoke", "--methods", "base", "lora", "qlora", "--steps", "3", "--heldout", "8",
+             "--target-limit", "4", "--mmlu-limit", "1"]
+TRACKERS = ("mlflow", "tensorboard")
+
+
+@dataclass
+class SmokeRun:
+    out: Path
+    stdout: str
+    records: dict        # method -> record
+    trackers: tuple      # the --log-to trackers it logged to (those installed)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> SmokeRun:
+    out = tmp_path_factory.mktemp("smoke") / "out"
+    trackers = TRACKERS if all(importlib.util.find_spec(t) for t in TRACKERS) else ()
+    result = run_cli(*SMOKE_RUN, "--out", out, *(["--log-to", *trackers] if trackers else []),
+                     env={"MLFLOW_TRACKING_URI": ""})  # "" -> OUT/mlflow.db
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return SmokeRun(out=out, stdout=result.stdout, records={r["method"]: r for r in stored_records(out)},
+                    trackers=trackers)
 
 
 def one_clean_error_line(result) -> str:
