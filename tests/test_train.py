@@ -71,6 +71,27 @@ def test_grad_accum_2_at_batch_2_equals_grad_accum_1_at_batch_4(tokenizer):
     assert abs(sum(per_half) / 2 - loss_4) > 1e-3
 
 
+class Watch:
+    """What the loop really did, seen from outside it: the dtype the LM head computed in (autocast
+    or weights), and each trainable gradient's norm as backward produced it and as the optimizer
+    was handed it (a GradScaler multiplies the first by its scale and divides it out before the
+    step)."""
+
+    def __init__(self, model, optimizer):
+        self.head_dtypes, self.backward, self.at_step = set(), [], []
+        model.get_output_embeddings().register_forward_hook(lambda m, i, out: self.head_dtypes.add(out.dtype))
+        trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        # lora_B: lora_A's gradient is zero while B is still at its zero init
+        self.param = next((p for n, p in trainable if "lora_B" in n), trainable[0][1])
+        self.param.register_hook(lambda grad: self.backward.append(float(grad.float().norm())))
+        step = optimizer.step
+
+        def watched_step(*args, **kwargs):
+            self.at_step.append(float(self.param.grad.float().norm()))
+            return step(*args, **kwargs)
+        optimizer.step = watched_step
+
+
 @pytest.mark.parametrize("policy", ["fp32", "bf16-true", "bf16-mixed", "fp16-mixed"])
 @pytest.mark.parametrize("method", ["full", "qlora"])
 def test_every_policy_trains_on_cpu(tokenizer, policy, method):
@@ -79,11 +100,22 @@ def test_every_policy_trains_on_cpu(tokenizer, policy, method):
     pol = precision.FIXED[policy]
     weights = {p.dtype for n, p in model.named_parameters() if "lora_" not in n and p.dtype.is_floating_point}
     assert weights == {getattr(torch, pol.weights_dtype)}
-    batches = data.batches(tokenizer, seed=0, steps=2, grad_accum=1, batch_size=2, seq_len=24)
+    batches = data.batches(tokenizer, seed=0, steps=3, grad_accum=1, batch_size=2, seq_len=24)
     optimizer = methods.make_optimizer(model, run_spec)
-    losses = train.train(model, batches, optimizer=optimizer, scheduler=methods.make_scheduler(optimizer, run_spec),
-                         grad_accum=1, device="cpu", timer=StepTimer("cpu"), policy=pol)
-    assert len(losses) == 2 and all(math.isfinite(x) for x in losses)
+    scheduler = methods.make_scheduler(optimizer, run_spec)
+    watch = Watch(model, optimizer)  # after the scheduler, which wraps optimizer.step itself
+    losses = train.train(model, batches, optimizer=optimizer, scheduler=scheduler, grad_accum=1, device="cpu", timer=StepTimer("cpu"), policy=pol)
+    assert len(losses) == 3 and all(math.isfinite(x) for x in losses)
+    assert watch.head_dtypes == {getattr(torch, pol.compute_dtype)}  # autocast (or the weights) really set it
+    assert len(watch.backward) == 3 and watch.at_step, "no optimizer step was taken"
+    # fp16-mixed: backward saw the loss x the scaler's scale (2**16 to start, halved on an
+    # overflow, when the step is skipped), the optimizer the unscaled gradient; else the same
+    taken = watch.backward[-len(watch.at_step):] if pol.grad_scaler else watch.backward
+    ratios = [b / s for b, s in zip(taken, watch.at_step)]
+    if pol.grad_scaler:
+        assert all(2**8 <= r <= 2**16 * 1.01 for r in ratios), ratios
+    else:
+        assert ratios == pytest.approx([1.0] * 3, rel=1e-5)
 
 
 def test_autocast_really_computes_in_the_policy_dtype():
