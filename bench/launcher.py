@@ -29,7 +29,7 @@ EXIT_GRACE_S = 60  # after the result is written; a normal exit takes well under
 def child_env(spec: dict | None = None) -> dict:
     env = dict(os.environ)
     threshold = (spec or {}).get("cpu_malloc_mmap_threshold")
-    if threshold and spec.get("device") == "cpu":
+    if threshold and runs_on_cpu(spec):  # device cpu, or auto with no GPU visible (not only an explicit cpu)
         env["MALLOC_MMAP_THRESHOLD_"] = str(threshold)
     env.update(HF_HOME=str(paths.hf_home()), FTBENCH_CACHE=str(paths.cache_dir()),
                HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
