@@ -60,9 +60,9 @@ def tiny_path():
 
 # The session's one real smoke matrix, evaluation on, at tiny limits: every phase of the child
 # (load, train, breakdown, held-out loss, target task, MMLU, prediction files), the report and
-# the trackers, run once and read by the CLI, breakdown, tracker and report tests.
-SMOKE_RUN = ["--profile", "smoke", "--methods", "base", "lora", "qlora", "--steps", "3", "--heldout", "8",
-             "--target-limit", "4", "--mmlu-limit", "1"]
+# the trackers, run once and read by the CLI, breakdown, tracker, report and distributed tests.
+SMOKE_TRAINING = ["--profile", "smoke", "--steps", "3", "--heldout", "8"]  # what another test may repeat to compare
+SMOKE_RUN = [*SMOKE_TRAINING, "--methods", "base", "full", "lora", "qlora", "--target-limit", "4", "--mmlu-limit", "1"]
 TRACKERS = ("mlflow", "tensorboard")
 
 
@@ -94,7 +94,7 @@ def one_clean_error_line(result) -> str:
     return lines[0]
 
 
-FAULT_TALLY = {"tried": 0, "lost": 0}
+FAULT_TALLY = {"tried": 0, "lost": 0, "tests": set()}
 
 
 def stored_records(out) -> list:
@@ -121,6 +121,7 @@ def count_fault(out, *, expected: int, kept=()) -> list:
     lost = lost_records(found, expected=expected, kept=kept)
     FAULT_TALLY["tried"] += 1
     FAULT_TALLY["lost"] += lost
+    FAULT_TALLY["tests"].add(os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0])
     assert lost == 0, f"{lost} record(s) lost or changed in {out}: expected {expected}, found {len(found)}"
     return found
 
@@ -141,4 +142,5 @@ def pytest_sessionfinish(session, exitstatus):
 def pytest_terminal_summary(terminalreporter):
     if FAULT_TALLY["tried"]:
         terminalreporter.write_line(
-            f"fault injection: {FAULT_TALLY['tried']} faults tried, {FAULT_TALLY['lost']} records lost")
+            f"fault injection: {len(FAULT_TALLY['tests'])} tests injected {FAULT_TALLY['tried']} faults, "
+            f"{FAULT_TALLY['lost']} records lost")

@@ -12,9 +12,9 @@ from tests.conftest import one_clean_error_line, run_cli
 
 def test_a_run_is_recorded_with_every_figure(smoke_run):
     out, record = smoke_run.out, smoke_run.records["lora"]
-    assert "[2/3] tiny-llama x lora" in smoke_run.stdout and "results:" in smoke_run.stdout
+    assert "[3/4] tiny-llama x lora" in smoke_run.stdout and "results:" in smoke_run.stdout
     records, bad = store.read(out)
-    assert bad == [] and [r["method"] for r in records] == ["base", "lora", "qlora"]
+    assert bad == [] and [r["method"] for r in records] == ["base", "full", "lora", "qlora"]
     assert all(problems(r) == [] for r in records)
     assert record["status"] == "ok" and record["method"] == "lora" and record["config"]["seed"] == record["seed"] == 0
     assert record["precision"]["requested"] == "fp32" and record["precision"]["policy"] == "fp32"
@@ -33,7 +33,7 @@ def lines_of(out, relative) -> list:
     return [json.loads(l) for l in (out / relative).read_text().splitlines()]
 
 
-@pytest.mark.parametrize("method", ["base", "lora", "qlora"])
+@pytest.mark.parametrize("method", ["base", "full", "lora", "qlora"])
 def test_the_child_evaluates_the_trained_model(smoke_run, method):
     """The worker's evaluation under pytest: held-out loss on the held-out examples, the target
     task and MMLU through lm-eval, one prediction line per question scored."""

@@ -2,7 +2,7 @@
 
 After each fault, the test reads the store and counts the records it expected against those it
 found (tests.conftest.count_fault): a lost or changed record fails the test and the session,
-which prints `fault injection: N faults tried, M records lost`.
+which prints `fault injection: N tests injected F faults, M records lost`.
 
 Faults aimed at the driver (signals, resume, timeouts, a full disk) run it with stub children
 (tests.stub_worker): one that finishes at once, or one that hangs until killed, so the fault
@@ -254,7 +254,7 @@ def test_a_lost_or_changed_record_fails_the_fault_test(tmp_path, monkeypatch):
     missing, then one rewritten); the tally it adds to fails the session (conftest)."""
     from tests import conftest
 
-    monkeypatch.setattr(conftest, "FAULT_TALLY", {"tried": 0, "lost": 0})  # this session's tally stays clean
+    monkeypatch.setattr(conftest, "FAULT_TALLY", {"tried": 0, "lost": 0, "tests": set()})  # the session's stays clean
     records = [json.loads(l) for l in FIXTURE.read_text().splitlines()[:3]]
     (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records[:2]))
     with pytest.raises(AssertionError, match="1 record.s. lost or changed"):
@@ -262,4 +262,5 @@ def test_a_lost_or_changed_record_fails_the_fault_test(tmp_path, monkeypatch):
     (tmp_path / "results.jsonl").write_text("".join(json.dumps(dict(r, status="error")) + "\n" for r in records))
     with pytest.raises(AssertionError, match="2 record.s. lost or changed"):
         count_fault(tmp_path, expected=3, kept=records[:2])
-    assert conftest.FAULT_TALLY == {"tried": 2, "lost": 3}
+    assert conftest.FAULT_TALLY["tried"] == 2 and conftest.FAULT_TALLY["lost"] == 3
+    assert conftest.FAULT_TALLY["tests"] == {os.environ["PYTEST_CURRENT_TEST"].split(" ")[0]}
