@@ -36,7 +36,8 @@ def lines_of(out, relative) -> list:
 @pytest.mark.parametrize("method", ["base", "full", "lora", "qlora"])
 def test_the_child_evaluates_the_trained_model(smoke_run, method):
     """The worker's evaluation under pytest: held-out loss on the held-out examples, the target
-    task and MMLU through lm-eval, one prediction line per question scored."""
+    task and MMLU through lm-eval, one prediction line per question scored; for a plain (base),
+    a peft-wrapped (full's plain weights, lora) and a 4-bit + peft model (qlora)."""
     record = smoke_run.records[method]
     heldout = record["heldout"]
     assert heldout["n"] == 8 == record["data"]["heldout_examples"] and math.isfinite(heldout["loss"]), heldout
@@ -46,6 +47,7 @@ def test_the_child_evaluates_the_trained_model(smoke_run, method):
     assert len(predictions) == 4 and sum(p["correct"] for p in predictions) == round(target["acc"] * 4)
     mmlu = record["mmlu"]
     assert mmlu["n"] == 57 and 0 <= mmlu["acc"] <= 1  # --mmlu-limit 1: one question per subject
+    assert mmlu["questions_per_s"] > 0 and target["questions_per_s"] > 0
     scored = lines_of(smoke_run.out, mmlu["predictions_file"])
     assert len(scored) == 57 and sum(p["correct"] for p in scored) == round(mmlu["acc"] * 57)
 

@@ -35,7 +35,28 @@ def test_driver_gets_the_data_block_without_importing_torch(tiny_path, tmp_path)
     assert set(block["token_lengths"]) == {"n", "median", "p95", "p99", "max", "seq_len_99pct_whole"}
 
 
-def test_chat_data_with_a_tokenizer_without_template(tiny_path, tmp_path, monkeypatch):
+@pytest.fixture
+def child_in_process(monkeypatch):
+    """The check's child (`python -m bench.data.check ARGS`, its main()) run in this process: the
+    messages are the child's own, without a second interpreter importing the stack. The process
+    boundary itself is test_driver_gets_the_data_block_without_importing_torch's."""
+    import contextlib
+    import importlib
+    import io
+
+    module = importlib.import_module("bench.data.check")  # the module (bench.data.check is also the function)
+
+    def run(command, **kwargs):
+        assert command[1:3] == ["-m", "bench.data.check"], command
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = module.main(command[3:])
+        return subprocess.CompletedProcess(command, code, out.getvalue(), "")
+
+    monkeypatch.setattr(module.subprocess, "run", run)
+
+
+def test_chat_data_with_a_tokenizer_without_template(tiny_path, tmp_path, monkeypatch, child_in_process):
     monkeypatch.setenv("FTBENCH_CACHE", str(tmp_path / "cache"))
     bare = tmp_path / "bare-tokenizer"
     bare.mkdir()
@@ -47,7 +68,7 @@ def test_chat_data_with_a_tokenizer_without_template(tiny_path, tmp_path, monkey
     assert "\n" not in str(info.value)
 
 
-def test_seq_len_leaving_nothing_supervised(tiny_path, tmp_path, monkeypatch):
+def test_seq_len_leaving_nothing_supervised(tiny_path, tmp_path, monkeypatch, child_in_process):
     monkeypatch.setenv("FTBENCH_CACHE", str(tmp_path / "cache"))
     data = jsonl(tmp_path / "long.jsonl", [{"prompt": " ".join(["one"] * 30), "completion": " two"}] * 3)
     with pytest.raises(BenchError, match=r"3 of 3 examples \(100.0%\) lose every supervised token at seq_len 8 "

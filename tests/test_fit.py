@@ -77,16 +77,19 @@ def test_a_budget_under_what_a_run_needs_to_start_is_refused_before_any_run(tmp_
 
 
 def test_a_budget_whose_smallest_point_fails_says_so_with_the_measured_peak(tmp_path, startup_floor):
-    """122 MiB above the start-up floor (600 MiB against the 478 MiB floor measured when this was
-    written) lets a probe start but not train one tiny-llama batch: the search walks down to
-    batch 1 and stops there."""
+    """Every probe out of memory (stub children, tests.stub_worker): the search walks down to
+    batch 1 and stops there, naming the peak measured and the error. The real probes under a
+    real budget are test_a_real_search_finds_the_edge_and_records_every_probe's."""
     out, budget = tmp_path / "out", above_floor(startup_floor, 122)
     result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", budget,
-                     "--seq-len", "64", "--steps", "1", "--profile", "smoke", "--out", out)
+                     "--seq-len", "64", "--steps", "1", "--profile", "smoke", "--out", out, stub={"lora": "oom"})
     line = one_clean_error_line(result)
     assert f"the smallest point (tiny-llama x lora batch 1 @ seq 64) already fails under {budget}: measured peak" in line
+    assert "can't allocate memory" in line
     records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     assert {r["status"] for r in records} == {"oom"} and records[-1]["config"]["batch_size"] == 1
+    assert [r["config"]["batch_size"] for r in records] == sorted({r["config"]["batch_size"] for r in records},
+                                                                   reverse=True)  # halving, no size twice
     assert all(r["config"]["max_memory"] == budget for r in records)
 
 
@@ -98,18 +101,19 @@ def test_data_that_cannot_train_at_the_fixed_length_is_refused_before_any_run(tm
     assert not (out / "results.jsonl").exists()
 
 
-@pytest.mark.slow
 def test_a_sequence_search_that_reaches_the_data_floor_is_a_smallest_point_failure(tmp_path, startup_floor):
-    """--batch-size 1, 322 MiB above the start-up floor (800 MiB when written): every length the
-    data allows runs out of memory; below 88 tokens the data itself fails, which ends the search
-    as 'smallest point fails', not a crash."""
+    """--batch-size 1, every length out of memory (stub children), and below 88 tokens the data
+    itself fails, as the worker's data preparation refuses it: the search ends as 'smallest point
+    fails', not a crash."""
     out, budget = tmp_path / "out", above_floor(startup_floor, 322)
     result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", budget, "--batch-size", "1",
-                     "--steps", "1", "--profile", "smoke", "--out", out)
+                     "--steps", "1", "--profile", "smoke", "--out", out, stub={"lora": "oom,data-floor=88"})
     line = one_clean_error_line(result)
     assert f"already fails under {budget}" in line and "shorter sequences leave the data unsupervised" in line
-    statuses = [json.loads(x)["status"] for x in (out / "results.jsonl").read_text().splitlines()]
-    assert statuses[-1] == "error" and set(statuses[:-1]) == {"oom"}
+    records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in records][-1] == "error" and {r["status"] for r in records[:-1]} == {"oom"}
+    assert records[-1]["config"]["seq_len"] < 88 <= min(r["config"]["seq_len"] for r in records[:-1])
+    assert all(r["config"]["seq_len"] % 8 == 0 for r in records)  # the sequence grid
 
 
 @pytest.mark.slow
