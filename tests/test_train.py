@@ -127,14 +127,15 @@ def test_autocast_really_computes_in_the_policy_dtype():
         assert layer(x).dtype == torch.float32
 
 
-def step_deltas(tokenizer, *, method="full", steps=1, **extra):
-    """Build `method` on tiny-llama (dropout off), train `steps` steps, and return the model, the
-    optimizer and each trainable parameter's change."""
+def step_deltas(tokenizer, *, method="full", steps=1, watch=None, **extra):
+    """Build `method` on tiny-llama (LoRA dropout off; tiny-llama has none), train `steps` steps in
+    train mode, and return the model, the optimizer, the losses and each trainable parameter's
+    change. `watch(model)` runs before training."""
     torch.manual_seed(0)
-    run_spec = spec(method, "fp32", **extra)
+    run_spec = spec(method, "fp32", **{"lora_dropout": 0.0, **extra})  # two runs must see the same function
     model = methods.build(run_spec)
-    model.eval()  # no dropout: two runs must see the same function
-    model.train = lambda mode=True: model
+    if watch:
+        watch(model)
     before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     optimizer = methods.make_optimizer(model, run_spec)
     batches = data.batches(tokenizer, seed=0, steps=steps, grad_accum=1, batch_size=2, seq_len=32)
@@ -144,52 +145,53 @@ def step_deltas(tokenizer, *, method="full", steps=1, **extra):
     return model, optimizer, losses, {n: after[n].detach() - b for n, b in before.items()}
 
 
+def checkpointing(model) -> bool:
+    return model.is_gradient_checkpointing  # a peft model forwards the attribute to its base
+
+
 @pytest.mark.parametrize("method", ["full", "lora"])
 def test_gradient_checkpointing_recomputes_and_trains_the_same_step(tokenizer, method):
     """With --grad-checkpointing each decoder layer runs twice a step (forward, then again in
     backward), and the step's loss and parameter changes are those of the plain step."""
-    calls = {}
+    calls = {False: 0, True: 0}
 
-    def counting(model):
+    def counting(flag):
         # layer 0's attention, a module the layer calls: transformers checkpoints the layer's
-        # forward, not its __call__, so the layer's own hooks do not see the recomputation
-        attention = next(m for n, m in model.named_modules() if n.endswith("layers.0.self_attn"))
-        attention.register_forward_pre_hook(lambda *a: calls.__setitem__(id(model), calls.get(id(model), 0) + 1))
+        # forward, not its __call__, so the layer's own hooks do not see the recomputation; a
+        # pre-hook, since the recomputation stops once it has what backward needs
+        def watch(model):
+            assert checkpointing(model) == flag
+            attention = next(m for n, m in model.named_modules() if n.endswith("layers.0.self_attn"))
+            attention.register_forward_pre_hook(lambda *a: calls.__setitem__(flag, calls[flag] + 1))
+        return watch
 
-    _, _, plain_loss, plain = step_deltas(tokenizer, method=method, grad_checkpointing=False)
-    torch.manual_seed(0)
-    run_spec = spec(method, "fp32", grad_checkpointing=True)
-    model = methods.build(run_spec)
-    assert model.is_gradient_checkpointing if method == "full" else model.base_model.model.is_gradient_checkpointing
-    _, _, gc_loss, checkpointed = step_deltas(tokenizer, method=method, grad_checkpointing=True)
+    _, _, plain_loss, plain = step_deltas(tokenizer, method=method, grad_checkpointing=False, watch=counting(False))
+    _, _, gc_loss, checkpointed = step_deltas(tokenizer, method=method, grad_checkpointing=True, watch=counting(True))
+    assert calls == {False: 1, True: 2}  # the recomputation itself: once a step without, twice with
     assert gc_loss == pytest.approx(plain_loss, rel=1e-6)
     for name, delta in plain.items():
         torch.testing.assert_close(checkpointed[name], delta, rtol=1e-4, atol=1e-7, msg=name)
-    # the recomputation itself: layer 0's attention runs once a step without checkpointing, twice with it
-    for flag, expected in ((False, 1), (True, 2)):
-        torch.manual_seed(0)
-        m = methods.build(spec(method, "fp32", grad_checkpointing=flag))
-        counting(m)
-        m.train()
-        (batch,) = data.batches(tokenizer, seed=0, steps=1, grad_accum=1, batch_size=2, seq_len=32)
-        m(**batch).loss.backward()
-        assert calls[id(m)] == expected, (flag, calls[id(m)])
+
+
+@pytest.fixture(scope="module")
+def adam_step(tokenizer):
+    """torch's AdamW: one step's change of every trainable parameter of full fine-tuning."""
+    return step_deltas(tokenizer, optimizer="adamw_torch")[3]
 
 
 @pytest.mark.parametrize("name, cls, state_dtype", [
     ("adamw_8bit", "AdamW8bit", torch.uint8), ("paged_adamw", "PagedAdamW", torch.float32),
     ("paged_adamw_8bit", "PagedAdamW8bit", torch.uint8)])
-def test_bitsandbytes_optimizers_take_adams_step(tokenizer, name, cls, state_dtype):
+def test_bitsandbytes_optimizers_take_adams_step(tokenizer, adam_step, name, cls, state_dtype):
     """Each --optimizer is the bitsandbytes class it names, keeps its state in the dtype it
     promises (8-bit: uint8 codes for the 49,152 x 64 embedding), and its first step moves the
     weights as torch's AdamW does (Adam's first step is lr x sign(gradient), quantised state or not)."""
-    _, reference, _, expected = step_deltas(tokenizer, optimizer="adamw_torch")
     _, optimizer, losses, moved = step_deltas(tokenizer, optimizer=name)
     assert type(optimizer).__name__ == cls and type(optimizer).__module__.startswith("bitsandbytes")
     embedding = next(p for p in optimizer.param_groups[0]["params"] if p.numel() >= 49_152 * 64)
     assert optimizer.state[embedding]["state1"].dtype == state_dtype
     assert math.isfinite(losses[0])
-    delta, want = moved["model.embed_tokens.weight"], expected["model.embed_tokens.weight"]
+    delta, want = moved["model.embed_tokens.weight"], adam_step["model.embed_tokens.weight"]
     touched = want != 0  # rows of tokens in the batch
     assert touched.sum() > 1000
     agree = (torch.sign(delta[touched]) == torch.sign(want[touched])).float().mean()
