@@ -143,4 +143,4 @@ def pytest_terminal_summary(terminalreporter):
     if FAULT_TALLY["tried"]:
         terminalreporter.write_line(
             f"fault injection: {len(FAULT_TALLY['tests'])} tests injected {FAULT_TALLY['tried']} faults, "
-            f"{FAULT_TALLY['lost']} records lost")
+            f"{FAULT_TALLY['lost']} records lost" + (": the session fails" if FAULT_TALLY["lost"] else ""))
