@@ -122,9 +122,10 @@ def test_kill_9_of_a_child_mid_training_is_recorded_and_the_rest_go_on(tmp_path)
     assert f"train step {MANY_STEPS}/{MANY_STEPS}" not in log()  # killed mid-training, not after it
 
 
-# Above the floor: the child imports the stack and loads tiny-llama (~120 MiB of data segment
-# above the floor here); below what a full fine-tuning step needs on top (each logits tensor of
-# a 4 x 64 batch over a 49,152-token vocabulary is 48 MiB, and the step holds several).
+# Above the floor, so the child gets past its imports into the measured phases (it loaded
+# tiny-llama and failed in the first training step here); below what a full fine-tuning step
+# needs on top (each logits tensor of a 4 x 64 batch over a 49,152-token vocabulary is 48 MiB,
+# and the step holds several). 172 MiB is what the 650 MiB budget left above the 478 MiB floor.
 OOM_ABOVE_FLOOR = 172 * 2**20
 
 
@@ -135,7 +136,8 @@ def test_out_of_memory_in_a_child_is_status_oom(tmp_path, startup_floor):
     (record,) = count_fault(out, expected=1)
     assert result.returncode == 1 and record["status"] == "oom", record["error"]
     assert "allocate" in record["error"] or "MemoryError" in record["error"]
-    assert record["memory"]["load"]["peak_bytes"] > 0 and record["loss"] == []  # loaded, then ran out in training
+    # the worker itself recorded it (past its imports, inside a phase), not the launcher from a dead child
+    assert not record["error"].startswith("out of memory under --max-memory") and record["memory"]["baseline_bytes"]
 
 
 def test_a_budget_below_what_python_needs_to_start_is_bad_input_not_a_crash(tmp_path, startup_floor):
