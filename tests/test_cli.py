@@ -100,3 +100,15 @@ def test_help_lists_sub_commands_and_options():
     result = run_cli("run", "--help")
     for option in ("--profile", "--models", "--methods", "--steps", "--seq-len", "--batch-size", "--seeds", "--precision", "--out"):
         assert option in result.stdout
+
+
+def test_a_sub_command_imports_only_its_own_module():
+    """`run` (and a bad input to it) parses without the report's stack: pandas and pyecharts cost
+    about 0.6 s of every invocation when each sub-command's module was imported to build the parser."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from bench import cli; code = cli.main(['--profile', 'smoke', '--steps', '0']); "
+            "print(code, sorted(m for m in ('pandas', 'pyecharts', 'bench.report', 'torch') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "2 []", done.stdout + done.stderr
