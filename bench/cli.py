@@ -21,7 +21,9 @@ COMMANDS = {
 }
 
 
-def build_parser():
+def build_parser(command: str | None = None):
+    """The parser with every sub-command, or with `command`'s alone: a sub-command's module may
+    import a heavy stack (report: pandas, pyecharts), which a run, a gate or a plan never needs."""
     import argparse
 
     class Parser(argparse.ArgumentParser):
@@ -37,6 +39,8 @@ def build_parser():
     )
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
     for name, module in COMMANDS.items():
+        if command is not None and name != command:
+            continue
         try:
             importlib.import_module(module).add_parser(sub)
         except ModuleNotFoundError as exc:
@@ -49,7 +53,7 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         argv.insert(0, "run")
-    parser = build_parser()
+    parser = build_parser(argv[0] if argv[0] in COMMANDS else None)
     try:
         args = parser.parse_args(argv)
         return int(args.func(args) or 0)

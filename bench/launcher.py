@@ -30,7 +30,7 @@ EXIT_GRACE_S = 60  # after the result is written; a normal exit takes well under
 def child_env(spec: dict | None = None) -> dict:
     env = dict(os.environ)
     threshold = (spec or {}).get("cpu_malloc_mmap_threshold")
-    if threshold and spec.get("device") == "cpu":
+    if threshold and runs_on_cpu(spec):  # device cpu, or auto with no GPU visible (not only an explicit cpu)
         env["MALLOC_MMAP_THRESHOLD_"] = str(threshold)
     if spec and spec.get("nproc", 1) > 1 and runs_on_cpu(spec):  # gloo ranks: talk over the loopback
         env.setdefault("GLOO_SOCKET_IFNAME", loopback_interface())
@@ -93,7 +93,7 @@ def launch(spec: dict, *, out_dir: Path, echo=print) -> dict:
     (run_dir / "spec.json").write_text(json.dumps(spec, indent=1))
     limit = parse_size(spec["max_memory"]) if spec.get("max_memory") and runs_on_cpu(spec) else None
     started, timed_out = time.perf_counter(), threading.Event()
-    with open(run_dir / "worker.log", "w") as log:
+    with open(run_dir / "worker.log", "w", buffering=1) as log:  # line-buffered: tail -f shows each line as it comes
         child = subprocess.Popen(
             worker_command(spec, run_dir / "spec.json"),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,

@@ -24,10 +24,10 @@ def parse_size(text) -> int:
         raise BenchError(
             f"cannot parse memory size {text!r}; use a number with a unit such as 24GB, 80GiB or 512MiB"
         )
-    value = float(match.group(1)) * _UNITS[unit]
-    if value <= 0:
+    value = int(float(match.group(1)) * _UNITS[unit])
+    if value <= 0:  # '0.5B' too: positive as written, 0 whole bytes
         raise BenchError(f"memory size must be positive, got {text!r}")
-    return int(value)
+    return value
 
 
 def gb(n_bytes) -> float:

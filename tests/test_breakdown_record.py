@@ -1,8 +1,4 @@
-"""memory.breakdown and MFU as the worker records them: one real tiny-llama run through the CLI."""
-
-import json
-
-from tests.conftest import run_cli
+"""memory.breakdown and MFU as the worker records them: the session's real smoke run (conftest)."""
 
 # The stated share: on tiny-llama (CPU, glibc's default allocator) the categories, process
 # baseline included, cover at least 75% of the train phase's peak RSS; what is left is glibc
@@ -10,12 +6,8 @@ from tests.conftest import run_cli
 MAX_UNATTRIBUTED_SHARE = 0.25
 
 
-def test_an_ok_training_record_carries_its_breakdown_and_mfu(tmp_path):
-    out = tmp_path / "out"
-    result = run_cli("--profile", "smoke", "--methods", "base", "qlora", "--no-eval", "--steps", "3",
-                     "--out", out, "--no-report")
-    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    records = {r["method"]: r for r in map(json.loads, (out / "results.jsonl").read_text().splitlines())}
+def test_an_ok_training_record_carries_its_breakdown_and_mfu(smoke_run):
+    records = smoke_run.records
     assert "breakdown" not in records["base"]["memory"]  # nothing trains, nothing to break down
     qlora = records["qlora"]
     b = qlora["memory"]["breakdown"]

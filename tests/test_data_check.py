@@ -35,7 +35,28 @@ def test_driver_gets_the_data_block_without_importing_torch(tiny_path, tmp_path)
     assert set(block["token_lengths"]) == {"n", "median", "p95", "p99", "max", "seq_len_99pct_whole"}
 
 
-def test_chat_data_with_a_tokenizer_without_template(tiny_path, tmp_path, monkeypatch):
+@pytest.fixture
+def child_in_process(monkeypatch):
+    """The check's child (`python -m bench.data.check ARGS`, its main()) run in this process: the
+    messages are the child's own, without a second interpreter importing the stack. The process
+    boundary itself is test_driver_gets_the_data_block_without_importing_torch's."""
+    import contextlib
+    import importlib
+    import io
+
+    module = importlib.import_module("bench.data.check")  # the module (bench.data.check is also the function)
+
+    def run(command, **kwargs):
+        assert command[1:3] == ["-m", "bench.data.check"], command
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            code = module.main(command[3:])
+        return subprocess.CompletedProcess(command, code, out.getvalue(), "")
+
+    monkeypatch.setattr(module.subprocess, "run", run)
+
+
+def test_chat_data_with_a_tokenizer_without_template(tiny_path, tmp_path, monkeypatch, child_in_process):
     monkeypatch.setenv("FTBENCH_CACHE", str(tmp_path / "cache"))
     bare = tmp_path / "bare-tokenizer"
     bare.mkdir()
@@ -47,7 +68,7 @@ def test_chat_data_with_a_tokenizer_without_template(tiny_path, tmp_path, monkey
     assert "\n" not in str(info.value)
 
 
-def test_a_short_seq_len_cuts_the_prompt_not_the_answer(tiny_path, tmp_path, monkeypatch):
+def test_a_short_seq_len_cuts_the_prompt_not_the_answer(tiny_path, tmp_path, monkeypatch, child_in_process):
     """A 30-token prompt at seq_len 8 used to lose every answer token (and fail the run); now the
     prompt is cut from the left and the answer kept. The three copies are one example, twice repeated."""
     monkeypatch.setenv("FTBENCH_CACHE", str(tmp_path / "cache"))

@@ -1,5 +1,7 @@
 """Two processes on this CPU (torchrun, gloo) train tiny-llama: the record carries both ranks,
 and the loss is the single-process loss on the same global batch (same seed), within LOSS_RTOL.
+The single-process runs are the session's smoke run (tests.conftest.smoke_run), trained with
+the same settings (SMOKE_TRAINING); under DDP rank 0 also evaluates the trained model.
 
 Why not equal to the last bit: each rank sums its share of the tokens and gloo adds the two
 sums, where one process adds all tokens in one reduction; and each rank runs 1 thread, so
@@ -10,16 +12,18 @@ import pytest
 
 from bench import store
 from bench.schema import problems
-from tests.conftest import run_cli
+from tests.conftest import SMOKE_TRAINING, run_cli
 
-# seq_len 256 pads most sequences, so the two ranks hold different real-token counts: the
-# global-count weighting is exercised, not only an even split.
-TINY = ["--profile", "smoke", "--no-eval", "--no-report", "--steps", "3", "--methods", "full", "--seq-len", "256"]
+# seq_len 64 pads most sequences (ARC-Easy's p95 is 61 tokens), so the two ranks hold different
+# real-token counts: the global-count weighting is exercised, not only an even split.
+TINY = [*SMOKE_TRAINING, "--no-eval", "--no-report", "--methods", "full"]
+EVAL = ["--target-limit", "4", "--mmlu-limit", "1"]  # as the smoke run scores
 LOSS_RTOL = 1e-4
 
 
-def losses(out, *args) -> dict:
-    result = run_cli(*TINY, *args, "--out", out)
+def losses(out, *args, evaluate=False) -> list:
+    base = [a for a in TINY if a != "--no-eval"] if evaluate else TINY
+    result = run_cli(*base, *args, "--out", out)
     assert result.returncode == 0, result.stdout + result.stderr
     records, bad = store.read(out)
     assert bad == [] and all(problems(r) == [] for r in records)
@@ -27,15 +31,16 @@ def losses(out, *args) -> dict:
 
 
 @pytest.fixture(scope="module")
-def single(tmp_path_factory):
-    (record,) = losses(tmp_path_factory.mktemp("single"))
+def single(smoke_run):
+    record = smoke_run.records["full"]
     assert "distributed" not in record and "nproc" not in record["config"]
     return record
 
 
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
 def test_two_ranks_train_the_single_process_loss(tmp_path, single, strategy):
-    (record,) = losses(tmp_path, "--nproc", "2", "--strategy", strategy)
+    scoring = EVAL if strategy == "ddp" else []  # DDP: rank 0 scores the whole replica
+    (record,) = losses(tmp_path, "--nproc", "2", "--strategy", strategy, *scoring, evaluate=bool(scoring))
     dist = record["distributed"]
     assert dist["world_size"] == 2 and dist["backend"] == "gloo" and dist["strategy"] == strategy
     assert [r["rank"] for r in dist["ranks"]] == [0, 1]
@@ -49,6 +54,13 @@ def test_two_ranks_train_the_single_process_loss(tmp_path, single, strategy):
     assert record["loss"] == pytest.approx(single["loss"], rel=LOSS_RTOL)
     assert record["params"] == single["params"]
     assert dist["loading"] == ("rank 0, broadcast" if strategy == "fsdp" else "every rank")
+    if strategy == "ddp":  # rank 0 evaluated the trained replica: the single process's model, within rounding
+        assert record["heldout"]["n"] == 8 and record["heldout"]["loss"] == pytest.approx(single["heldout"]["loss"], rel=1e-3)
+        assert record["tasks"]["ftbench_arc_easy"]["n"] == 4 and record["mmlu"]["n"] == 57
+        scored = (tmp_path / record["mmlu"]["predictions_file"]).read_text().splitlines()
+        assert len(scored) == 57  # one prediction line per question, written once (by rank 0)
+    else:
+        assert record["heldout"] is None and record["mmlu"] is None and "fsdp" in dist["eval_skipped"]
 
 
 def load_peaks(out, *args) -> dict:
@@ -74,11 +86,11 @@ def test_fsdp_reads_the_checkpoint_on_rank_0_only_and_the_other_rank_peaks_lower
     assert sharded["loss"][0] == pytest.approx(single["loss"][0], rel=LOSS_RTOL)  # the same weights reached rank 1
 
 
-def test_fsdp_qlora_loads_on_rank_0_and_trains_the_single_process_loss(tmp_path):
+def test_fsdp_qlora_loads_on_rank_0_and_trains_the_single_process_loss(tmp_path, smoke_run):
     """The 4-bit path: rank 1 builds the quantised structure on meta and takes rank 0's packed
     weights and quantisation state. A wrong absmax or packing would change the first loss."""
-    (single,) = losses(tmp_path / "one", "--methods", "qlora")
-    (sharded,) = losses(tmp_path / "two", "--methods", "qlora", "--nproc", "2", "--strategy", "fsdp")
+    single = smoke_run.records["qlora"]
+    (sharded,) = losses(tmp_path, "--methods", "qlora", "--nproc", "2", "--strategy", "fsdp")
     assert sharded["distributed"]["loading"] == "rank 0, broadcast"
     assert sharded["loss"] == pytest.approx(single["loss"], rel=LOSS_RTOL)  # dropout draws differ per rank: not bit-equal
     assert sharded["params"] == single["params"]

@@ -1,8 +1,13 @@
 """Fault injection: interrupt, kill, starve and feed bad input to ftbench; count lost records.
 
 After each fault, the test reads the store and counts the records it expected against those it
-found (tests.conftest.count_fault), before asserting anything else; the session prints
-`fault injection: N faults tried, M records lost`.
+found (tests.conftest.count_fault): a lost or changed record fails the test and the session,
+which prints `fault injection: N tests injected F faults, M records lost`.
+
+Faults aimed at the driver (signals, resume, timeouts, a full disk) run it with stub children
+(tests.stub_worker): one that finishes at once, or one that hangs until killed, so the fault
+lands where the test says. Faults aimed at the child (kill -9 mid-training, out of memory) run
+the real worker.
 """
 
 import json
@@ -19,14 +24,16 @@ import pytest
 
 from bench import store
 from bench.schema import SCHEMA_VERSION
-from tests.conftest import ROOT, count_fault, lost_records, one_clean_error_line, run_cli
+from tests.conftest import ROOT, cli_command, cli_env, count_fault, lost_records, one_clean_error_line, run_cli
 
 SMOKE = ["--profile", "smoke", "--no-eval", "--no-report", "--steps", "3"]
+HANG_SECOND = {"full": "ok", "lora": "hang", "qlora": "ok"}  # the first run is recorded, the second never ends
 FIXTURE = ROOT / "tests/fixtures/results_synthetic.jsonl"
 
 
-def start(*args, **kwargs):
-    return subprocess.Popen([sys.executable, str(ROOT / "run_bench.py"), *map(str, args)], cwd=ROOT,
+def start(*args, stub=None, **kwargs):
+    """run_bench.py ARGS started in the background (children stubbed with `stub`, see run_cli)."""
+    return subprocess.Popen(cli_command(*args, stub=stub), cwd=ROOT, env=cli_env(args, stub=stub),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
@@ -55,15 +62,16 @@ def runs_started(out: Path) -> int:
 
 
 def worker_pids(out: Path) -> list:
-    found = subprocess.run(["pgrep", "-f", f"bench.worker {out}"], capture_output=True, text=True).stdout
+    """The run children (bench.worker or tests.stub_worker) working in OUT."""
+    found = subprocess.run(["pgrep", "-f", f"worker {out}"], capture_output=True, text=True).stdout
     return [int(p) for p in found.split()]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_to_parent_records_everything_then_resume_completes(tmp_path, sig):
     out = tmp_path / "out"
-    proc = start(*SMOKE, "--out", out)
-    wait_for(lambda: len(lines(out)) == 1 and runs_started(out) == 2, what="first run done, second started", proc=proc)
+    proc = start(*SMOKE, "--out", out, stub=HANG_SECOND)
+    wait_for(lambda: len(lines(out)) == 1 and worker_pids(out), what="first run done, second hanging", proc=proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     records = lines(out)
@@ -71,7 +79,7 @@ def test_signal_to_parent_records_everything_then_resume_completes(tmp_path, sig
     assert [r["status"] for r in records] == ["ok", "error", "skipped"]
     assert "interrupted" in records[1]["error"] and "not started" in records[2]["error"]
     assert not worker_pids(out), "a child outlived the interrupted parent"
-    resumed = run_cli(*SMOKE, "--out", out, "--resume")
+    resumed = run_cli(*SMOKE, "--out", out, "--resume", stub={})
     after = count_fault(out, expected=5, kept=records)  # the 3 records above, then lora and qlora again
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     ok = [r["method"] for r in after if r["status"] == "ok"]
@@ -80,59 +88,77 @@ def test_signal_to_parent_records_everything_then_resume_completes(tmp_path, sig
 
 def test_kill_9_of_the_parent_then_resume_runs_each_once(tmp_path):
     out = tmp_path / "out"
-    proc = start(*SMOKE, "--out", out)
-    wait_for(lambda: len(lines(out)) == 1 and runs_started(out) == 2, what="first run done, second started", proc=proc)
+    proc = start(*SMOKE, "--out", out, stub=HANG_SECOND)
+    wait_for(lambda: len(lines(out)) == 1 and worker_pids(out), what="first run done, second hanging", proc=proc)
     proc.kill()
     proc.communicate(timeout=30)
     first = lines(out)
     wait_for(lambda: not worker_pids(out), timeout=30, what="orphaned child to die with its parent")
-    resumed = run_cli(*SMOKE, "--out", out, "--resume")
+    resumed = run_cli(*SMOKE, "--out", out, "--resume", stub={})
     records = count_fault(out, expected=3, kept=first)
     assert resumed.returncode == 0 and "resume: 1 of 3 runs already ok" in resumed.stdout
     assert [r["method"] for r in records] == ["full", "lora", "qlora"]
     assert all(r["status"] == "ok" for r in records)
 
 
-def test_kill_9_of_a_child_is_recorded_and_the_rest_go_on(tmp_path):
+# Steps enough that the killed child is still training when the kill lands: at ~0.5 s a step
+# (tiny-llama full, 2 cores) the last step is minutes after the first, never a race.
+MANY_STEPS = 400
+
+
+def test_kill_9_of_a_child_mid_training_is_recorded_and_the_rest_go_on(tmp_path):
     out = tmp_path / "out"
-    proc = start(*SMOKE, "--methods", "full", "lora", "--out", out)
-    wait_for(lambda: worker_pids(out), what="first child", proc=proc)
-    wait_for(lambda: (out / "runs").exists() and "train step" in "".join(
-        p.read_text() for p in (out / "runs").glob("*/worker.log")), what="first child training", proc=proc)
+    args = ("--profile", "smoke", "--no-eval", "--no-report", "--steps", MANY_STEPS, "--methods", "full", "lora")
+    proc = start(*args, "--out", out, stub={"full": "real", "lora": "ok"})
+    log = lambda: "".join(p.read_text() for p in (out / "runs").glob("*/worker.log")) if (out / "runs").exists() else ""
+    wait_for(lambda: "train step 1/" in log() and worker_pids(out), what="first child training", proc=proc)
     for pid in worker_pids(out):
         os.kill(pid, signal.SIGKILL)
     proc.communicate(timeout=300)
     records = count_fault(out, expected=2)
     assert proc.returncode == 1
-    assert sorted(r["status"] for r in records) == ["crashed", "ok"]   # the other run went on
-    crashed = next(r for r in records if r["status"] == "crashed")
-    assert "killed by signal 9" in crashed["error"]
+    assert [(r["method"], r["status"]) for r in records] == [("full", "crashed"), ("lora", "ok")]  # the other run went on
+    assert "killed by signal 9" in records[0]["error"]
+    assert f"train step {MANY_STEPS}/{MANY_STEPS}" not in log()  # killed mid-training, not after it
 
 
-def test_out_of_memory_in_a_child_is_status_oom(tmp_path):
+# Above the floor, so the child gets past its imports into the measured phases (it loaded
+# tiny-llama and failed in the first training step here); below what a full fine-tuning step
+# needs on top (each logits tensor of a 4 x 64 batch over a 49,152-token vocabulary is 48 MiB,
+# and the step holds several). 172 MiB is what the 650 MiB budget left above the 478 MiB floor.
+OOM_ABOVE_FLOOR = 172 * 2**20
+
+
+def test_out_of_memory_in_a_child_is_status_oom(tmp_path, startup_floor):
     out = tmp_path / "out"
-    result = run_cli(*SMOKE, "--methods", "full", "--max-memory", "650MiB", "--out", out)
+    budget = f"{(startup_floor + OOM_ABOVE_FLOOR) // 2**20}MiB"
+    result = run_cli(*SMOKE, "--methods", "full", "--max-memory", budget, "--out", out, stub={"full": "real"})
     (record,) = count_fault(out, expected=1)
-    assert result.returncode == 1 and record["status"] == "oom"
+    assert result.returncode == 1 and record["status"] == "oom", record["error"]
     assert "allocate" in record["error"] or "MemoryError" in record["error"]
+    # the worker itself recorded it (past its imports, inside a phase), not the launcher from a dead child
+    assert not record["error"].startswith("out of memory under --max-memory") and record["memory"]["baseline_bytes"]
 
 
-def test_a_budget_below_what_python_needs_to_start_is_bad_input_not_a_crash(tmp_path):
+def test_a_budget_below_what_python_needs_to_start_is_bad_input_not_a_crash(tmp_path, startup_floor):
     out = tmp_path / "out"
     message = one_clean_error_line(run_cli(*SMOKE, "--methods", "full", "--max-memory", "1MiB", "--out", out))
     count_fault(out, expected=0)
     assert "--max-memory 1MiB is below the" in message and "MiB a run needs just to start" in message
     floor = int(message.split("below the ")[1].split(" MiB")[0])
-    assert 100 < floor < 4096  # the measured start-up floor, named in the line
+    assert floor == -(-startup_floor // 2**20)  # the measured start-up floor, named in the line
+    assert 100 < floor < 4096
     assert not out.exists()
 
 
 def test_a_hanging_child_is_killed_at_its_timeout(tmp_path):
     out = tmp_path / "out"
-    result = run_cli(*SMOKE, "--methods", "lora", "--run-timeout", "2", "--out", out)
+    started = time.monotonic()
+    result = run_cli(*SMOKE, "--methods", "lora", "--run-timeout", "2", "--out", out, stub={"lora": "hang"})
     (record,) = count_fault(out, expected=1)
-    assert result.returncode == 1 and record["status"] == "timeout"
-    assert not worker_pids(out)
+    assert result.returncode == 1 and record["status"] == "timeout", record
+    assert "timed out after 2 s" in record["error"] and "stub: hanging until killed" in result.stdout
+    assert time.monotonic() - started < 60 and not worker_pids(out)
 
 
 def test_a_full_disk_leaves_whole_lines_and_loses_nothing(tmp_path):
@@ -146,7 +172,7 @@ def test_a_full_disk_leaves_whole_lines_and_loses_nothing(tmp_path):
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    proc = start(*SMOKE, "--methods", "lora", "--out", out, "--append", preexec_fn=small_disk)
+    proc = start(*SMOKE, "--methods", "lora", "--out", out, "--append", preexec_fn=small_disk, stub={})
     _, err = proc.communicate(timeout=300)
     count_fault(out, expected=len(kept.splitlines()), kept=[json.loads(l) for l in kept.splitlines()])
     assert proc.returncode == 1 and "Traceback" not in err and "ftbench: error: cannot write" in err
@@ -199,7 +225,8 @@ def test_a_model_directory_named_with_markup_stays_inside_out_dir(tmp_path, tiny
     crafted = tmp_path / "<img src=x onerror=alert(1)>..model"
     shutil.copytree(tiny_path, crafted)
     out = tmp_path / "out"
-    result = run_cli(*SMOKE, "--methods", "lora", "--models", crafted, "--out", out)
+    result = run_cli(*SMOKE, "--methods", "lora", "--models", crafted, "--out", out, stub={},
+                     env={"FTBENCH_STUB_DATA_CHECK": "1"})  # the tokenizer is read from the crafted path
     (record,) = count_fault(out, expected=1)
     assert result.returncode == 0, result.stderr
     run_dir = (out / "runs" / record["run_id"]).resolve()
@@ -211,7 +238,7 @@ def test_a_model_directory_named_with_markup_stays_inside_out_dir(tmp_path, tiny
 def test_an_output_directory_that_cannot_be_written(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    message = one_clean_error_line(run_cli(*SMOKE, "--out", blocker / "out"))
+    message = one_clean_error_line(run_cli(*SMOKE, "--out", blocker / "out", stub={}))  # no data check: not its subject
     count_fault(blocker.parent, expected=0)
     assert "output directory" in message and blocker.read_text() == "not a directory"
 
@@ -222,3 +249,20 @@ def test_the_tally_reports_what_the_store_lost():
     assert lost_records([a, c], expected=3, kept=[a, b]) == 1          # b is gone
     assert lost_records([a, dict(b, status="error"), c], expected=3, kept=[a, b]) == 1  # b was rewritten
     assert lost_records([], expected=2) == 2
+
+
+def test_a_lost_or_changed_record_fails_the_fault_test(tmp_path, monkeypatch):
+    """count_fault fails the test that injected the fault (here on a store where a record went
+    missing, then one rewritten); the tally it adds to fails the session (conftest)."""
+    from tests import conftest
+
+    monkeypatch.setattr(conftest, "FAULT_TALLY", {"tried": 0, "lost": 0, "tests": set()})  # the session's stays clean
+    records = [json.loads(l) for l in FIXTURE.read_text().splitlines()[:3]]
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records[:2]))
+    with pytest.raises(AssertionError, match="1 record.s. lost or changed"):
+        count_fault(tmp_path, expected=3, kept=records[:2])
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(dict(r, status="error")) + "\n" for r in records))
+    with pytest.raises(AssertionError, match="2 record.s. lost or changed"):
+        count_fault(tmp_path, expected=3, kept=records[:2])
+    assert conftest.FAULT_TALLY["tried"] == 2 and conftest.FAULT_TALLY["lost"] == 3
+    assert conftest.FAULT_TALLY["tests"] == {os.environ["PYTEST_CURRENT_TEST"].split(" ")[0]}

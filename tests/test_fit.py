@@ -8,6 +8,14 @@ import pytest
 from bench.fit import search
 from tests.conftest import one_clean_error_line, run_cli
 
+MiB = 2**20
+
+
+def above_floor(floor: int, extra_mib: int) -> str:
+    """A --memory budget EXTRA_MIB above the measured start-up floor (tests.conftest.startup_floor):
+    what a probe has for loading and training, the same on a machine whose floor sits elsewhere."""
+    return f"{-(-floor // MiB) + extra_mib}MiB"
+
 
 @pytest.mark.parametrize("edge", [1, 2, 7, 12, 33, 4096])
 @pytest.mark.parametrize("start", [1, 9, 12, 40])
@@ -60,24 +68,29 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, needle):
     assert not (tmp_path / "out" / "results.jsonl").exists()  # rejected before any run
 
 
-def test_a_budget_under_what_a_run_needs_to_start_is_refused_before_any_run(tmp_path):
+def test_a_budget_under_what_a_run_needs_to_start_is_refused_before_any_run(tmp_path, startup_floor):
     out = tmp_path / "out"
-    result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", "300MiB", "--out", out)
-    assert "--max-memory 300MiB is below the" in one_clean_error_line(result)
+    under = f"{startup_floor // MiB - 16}MiB"  # above tiny-llama's weights, under the floor
+    result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", under, "--out", out)
+    assert f"--max-memory {under} is below the {-(-startup_floor // MiB)} MiB" in one_clean_error_line(result)
     assert not (out / "results.jsonl").exists()
 
 
-def test_a_budget_whose_smallest_point_fails_says_so_with_the_measured_peak(tmp_path):
-    """600 MiB is above the start-up floor (~480 MiB of data segment with the stack imported) but
-    below what one tiny-llama batch needs: the search walks down to batch 1 and stops there."""
-    out = tmp_path / "out"
-    result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", "600MiB",
-                     "--seq-len", "64", "--steps", "1", "--profile", "smoke", "--out", out)
+def test_a_budget_whose_smallest_point_fails_says_so_with_the_measured_peak(tmp_path, startup_floor):
+    """Every probe out of memory (stub children, tests.stub_worker): the search walks down to
+    batch 1 and stops there, naming the peak measured and the error. The real probes under a
+    real budget are test_a_real_search_finds_the_edge_and_records_every_probe's."""
+    out, budget = tmp_path / "out", above_floor(startup_floor, 122)
+    result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", budget,
+                     "--seq-len", "64", "--steps", "1", "--profile", "smoke", "--out", out, stub={"lora": "oom"})
     line = one_clean_error_line(result)
-    assert "the smallest point (tiny-llama x lora batch 1 @ seq 64) already fails under 600MiB: measured peak" in line
+    assert f"the smallest point (tiny-llama x lora batch 1 @ seq 64) already fails under {budget}: measured peak" in line
+    assert "can't allocate memory" in line
     records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     assert {r["status"] for r in records} == {"oom"} and records[-1]["config"]["batch_size"] == 1
-    assert all(r["config"]["max_memory"] == "600MiB" for r in records)
+    assert [r["config"]["batch_size"] for r in records] == sorted({r["config"]["batch_size"] for r in records},
+                                                                   reverse=True)  # halving, no size twice
+    assert all(r["config"]["max_memory"] == budget for r in records)
 
 
 def test_data_that_cannot_train_at_the_fixed_length_is_refused_before_any_run(tmp_path):
@@ -88,23 +101,26 @@ def test_data_that_cannot_train_at_the_fixed_length_is_refused_before_any_run(tm
     assert not (out / "results.jsonl").exists()
 
 
-@pytest.mark.slow
-def test_a_sequence_search_that_reaches_the_data_floor_is_a_smallest_point_failure(tmp_path):
-    """--batch-size 1 under 800 MiB: every length the data allows runs out of memory; below 88
-    tokens the data itself fails, which ends the search as 'smallest point fails', not a crash."""
-    out = tmp_path / "out"
-    result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", "800MiB", "--batch-size", "1",
-                     "--steps", "1", "--profile", "smoke", "--out", out)
+def test_a_sequence_search_that_reaches_the_data_floor_is_a_smallest_point_failure(tmp_path, startup_floor):
+    """--batch-size 1, every length out of memory (stub children), and below 88 tokens the data
+    itself fails, as the worker's data preparation refuses it: the search ends as 'smallest point
+    fails', not a crash."""
+    out, budget = tmp_path / "out", above_floor(startup_floor, 322)
+    result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", budget, "--batch-size", "1",
+                     "--steps", "1", "--profile", "smoke", "--out", out, stub={"lora": "oom,data-floor=88"})
     line = one_clean_error_line(result)
-    assert "already fails under 800MiB" in line and "shorter sequences leave the data unsupervised" in line
-    statuses = [json.loads(x)["status"] for x in (out / "results.jsonl").read_text().splitlines()]
-    assert statuses[-1] == "error" and set(statuses[:-1]) == {"oom"}
+    assert f"already fails under {budget}" in line and "shorter sequences leave the data unsupervised" in line
+    records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
+    assert [r["status"] for r in records][-1] == "error" and {r["status"] for r in records[:-1]} == {"oom"}
+    assert records[-1]["config"]["seq_len"] < 88 <= min(r["config"]["seq_len"] for r in records[:-1])
+    assert all(r["config"]["seq_len"] % 8 == 0 for r in records)  # the sequence grid
 
 
 @pytest.mark.slow
-def test_a_real_search_under_1gib_finds_the_edge_and_records_every_probe(tmp_path):
-    out = tmp_path / "out"
-    result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", "1GiB",
+def test_a_real_search_finds_the_edge_and_records_every_probe(tmp_path, startup_floor):
+    """546 MiB above the start-up floor (1 GiB when written): some batches fit, some do not."""
+    out, budget = tmp_path / "out", above_floor(startup_floor, 546)
+    result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", budget,
                      "--seq-len", "64", "--steps", "1", "--profile", "smoke", "--out", out)
     assert result.returncode == 0, result.stderr[-2000:]
     records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
@@ -117,4 +133,4 @@ def test_a_real_search_under_1gib_finds_the_edge_and_records_every_probe(tmp_pat
     assert sum(row["agreement"].values()) == len(records)
     assert all(r["memory"]["breakdown"] == {"error": "not measured: breakdown is off for this run"}
                for r in records if r["status"] == "ok")
-    assert "largest fit under --max-memory 1GiB" in result.stdout and "ETA" in result.stdout
+    assert f"largest fit under --max-memory {budget}" in result.stdout and "ETA" in result.stdout

@@ -4,6 +4,8 @@ import json
 import sys
 import time
 
+import pytest
+
 from bench import launcher
 from bench.matrix import build_matrix, run_id
 from bench.profile import load_profile
@@ -50,3 +52,34 @@ def test_a_child_starved_under_a_cpu_budget_is_oom_never_crashed(tmp_path, monke
     assert "killed by signal 6" in budgeted["error"]
     unbudgeted = launcher.launch(spec, out_dir=tmp_path / "b", echo=lambda line: None)
     assert unbudgeted["status"] == "crashed"  # without a budget an abort is not read as memory
+
+
+SHOW_ALLOCATOR = "import os; print('MALLOC_MMAP_THRESHOLD_=' + os.environ.get('MALLOC_MMAP_THRESHOLD_', 'unset'), flush=True)"
+
+
+@pytest.mark.parametrize("device, threshold, seen", [
+    ("cpu", 65536, "65536"),
+    ("auto", 65536, "65536"),   # auto on a machine without a GPU runs on the CPU: the same setting applies
+    ("cpu", 0, "unset"),        # 0: glibc's default, nothing set
+])
+def test_the_cpu_malloc_mmap_threshold_reaches_the_child(tmp_path, monkeypatch, device, threshold, seen):
+    from bench import hardware
+
+    monkeypatch.setattr(hardware, "cuda_devices", lambda: [])  # a CPU machine, whatever this one has
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    settings = load_profile("smoke", overrides={"run": {"methods": ["lora"], "device": device,
+                                                       "cpu_malloc_mmap_threshold": threshold}})
+    spec = dict(build_matrix(settings)[0])
+    spec["run_id"] = run_id(spec)
+    monkeypatch.setattr(launcher, "worker_command", lambda spec, path: [sys.executable, "-c", SHOW_ALLOCATOR])
+    launcher.launch(spec, out_dir=tmp_path, echo=lambda line: None)
+    assert f"MALLOC_MMAP_THRESHOLD_={seen}\n" in (tmp_path / "runs" / spec["run_id"] / "worker.log").read_text()
+
+
+def test_no_malloc_threshold_for_a_cuda_run(monkeypatch):
+    from bench import hardware
+
+    monkeypatch.setattr(hardware, "cuda_devices", lambda: [("A100", 8, 0, 80 * 2**30)])
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    for device in ("cuda", "auto"):  # auto with a GPU visible computes on it: host malloc is not what is measured
+        assert "MALLOC_MMAP_THRESHOLD_" not in launcher.child_env({"device": device, "cpu_malloc_mmap_threshold": 65536})

@@ -2,7 +2,8 @@
 
 Subjects have different sizes, so a size-weighted group average differs from the plain mean
 of subject accuracies. A stub LM that always prefers "A" makes the expected accuracy exact;
-tiny random Llamas (plain, peft-wrapped, 4-bit) show real models go through HFLM.
+a tiny random Llama shows lm-eval scores the trained weights; plain, peft-wrapped and 4-bit
+models are scored through the worker in the session's smoke run (tests/test_cli.py).
 """
 
 import json
@@ -106,46 +107,8 @@ def tiny():
     return _tiny_llama()
 
 
-def _check_scored(out, path):
-    block = out["mmlu"]
-    assert block["n"] == 57 and 0.0 <= block["acc"] <= 1.0
-    assert len(path.read_text().splitlines()) == 57
-    assert block["questions_per_s"] > 0
-
-
-def test_plain_model_scores(tiny, synthetic_cache, tmp_path):
-    model, tokenizer = tiny
-    out = score(model=model, tokenizer=tokenizer, shots=0, limit=1, batch_size=8,
-                predictions_path=tmp_path / "p.jsonl")
-    _check_scored(out, tmp_path / "p.jsonl")
-
-
-def test_peft_wrapped_model_scores(tiny, synthetic_cache, tmp_path):
-    from peft import LoraConfig, PeftModel, get_peft_model
-
-    model, tokenizer = tiny
-    wrapped = get_peft_model(model, LoraConfig(r=8, target_modules="all-linear"))
-    assert isinstance(wrapped, PeftModel)
-    out = score(model=wrapped, tokenizer=tokenizer, shots=0, limit=1, batch_size=8,
-                predictions_path=tmp_path / "p.jsonl")
-    _check_scored(out, tmp_path / "p.jsonl")
-    wrapped.unload()
-
-
-def test_4bit_model_scores(tiny, synthetic_cache, tmp_path):
-    import bitsandbytes as bnb
-    import torch
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
-
-    model, tokenizer = tiny
-    model.save_pretrained(tmp_path / "tiny")
-    qc = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                            bnb_4bit_compute_dtype=torch.float32)
-    quantised = AutoModelForCausalLM.from_pretrained(tmp_path / "tiny", quantization_config=qc, device_map="cpu")
-    assert any(isinstance(m, bnb.nn.Linear4bit) for m in quantised.modules())
-    out = score(model=quantised, tokenizer=tokenizer, shots=0, limit=1, batch_size=8,
-                predictions_path=tmp_path / "p.jsonl")
-    _check_scored(out, tmp_path / "p.jsonl")
+# A plain, a peft-wrapped and a 4-bit + peft model scored end to end: the session's smoke run
+# (base, lora, qlora through the worker; tests/test_cli.py::test_the_child_evaluates_the_trained_model).
 
 
 @pytest.mark.parametrize("options, match", [

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.report_helpers import FIXTURE, XSS_MODEL, fixture_records, write_results
+from tests.report_helpers import FIXTURE, XSS_MODEL, fixture_records, page_options, write_results
 
 # Only the report sub-command: the CLI skeleton also imports the other sub-commands' modules,
 # which live on other branches.
@@ -29,7 +29,8 @@ def test_report_writes_beside_the_results_by_default(tmp_path):
     source = write_results(tmp_path / "run1", fixture_records())
     done = ftbench("report", source, "--no-image")
     assert done.returncode == 0, done.stderr
-    assert (source / "index.html").is_file() and done.stdout.strip().endswith("index.html")
+    assert done.stdout.strip() == str((source / "index.html").resolve())
+    assert headline_runs(source / "index.html") == {r["run_id"] for r in fixture_records() if r["status"] == "ok"}
     assert not (source / "headline.svg").exists()
 
 
@@ -38,7 +39,35 @@ def test_several_sources_go_to_reports_latest(tmp_path):
     b = write_results(tmp_path / "b", fixture_records())
     done = ftbench("report", a, b, "--label", "A", "--label", "B", "--no-image", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "reports" / "latest" / "index.html").is_file()
+    index = tmp_path / "reports" / "latest" / "index.html"
+    assert done.stdout.strip() == "reports/latest/index.html"
+    assert "[A]" in headline_labels(index) and "[B]" in headline_labels(index)
+    assert headline_runs(index) == {r["run_id"] for r in fixture_records() if r["status"] == "ok"}
+
+
+def headline_points(index) -> list:
+    return [point for series in page_options(index)["chart-headline"]["series"] if series["type"] == "scatter"
+            for point in series["data"]]
+
+
+def headline_runs(index) -> set:
+    return {run for point in headline_points(index) for run in point["run_ids"]}
+
+
+def headline_labels(index) -> str:
+    """Every headline tooltip: each names its run's source label in brackets."""
+    return " ".join(point["tooltip"]["formatter"] for point in headline_points(index))
+
+
+def test_the_smoke_runs_page_plots_each_run_where_its_record_says(smoke_run):
+    """The page the session's real smoke run wrote (conftest): each ok run is one headline point
+    at its own record's train peak (GB) and MMLU accuracy (%)."""
+    points = {p["run_id"]: p["value"] for p in headline_points(smoke_run.out / "index.html")}
+    assert points.keys() == {r["run_id"] for r in smoke_run.records.values()}
+    for record in smoke_run.records.values():
+        x, y = points[record["run_id"]]
+        assert x == pytest.approx(record["memory"]["train"]["peak_bytes"] / 1e9, rel=1e-6)
+        assert y == pytest.approx(100 * record["mmlu"]["acc"], rel=1e-6)
 
 
 @pytest.mark.parametrize("args, message", [

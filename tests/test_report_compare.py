@@ -78,7 +78,8 @@ def test_cli_writes_beside_the_candidate_and_refuses_runs_in_common_with_nothing
     cand = write_results(tmp_path / "cand", store.read(CAND)[0])
     done = ftbench("report", BASE, cand, "--compare")
     assert done.returncode == 0, done.stderr
-    assert (cand / "compare.html").is_file() and done.stdout.strip().endswith("compare.html")
+    assert done.stdout.strip().endswith("compare.html")
+    assert "gate: FAIL (22 checks on 6 runs" in (cand / "compare.html").read_text()  # the same page build_compare makes
     other = write_results(tmp_path / "other", [with_(r, spec_hash="0" * 16) for r in store.read(V1)[0]])
     done = ftbench("report", BASE, other, "--compare", "--out", tmp_path / "out")
     assert done.returncode == 2 and done.stdout == ""

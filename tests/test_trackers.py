@@ -1,10 +1,6 @@
 """--log-to mlflow|tensorboard: a real smoke run logged to both, read back and compared with its records;
 a tracker that is unknown or not installed is one line before any run starts."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from bench import cli, store, trackers
@@ -38,24 +34,20 @@ def test_bad_tracker_is_one_line_before_any_run(tmp_path, monkeypatch, capsys, n
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.slow
-def test_a_real_smoke_run_is_logged_to_both(tmp_path):
-    pytest.importorskip("mlflow", reason="the trackers extra is not installed (pip install -e .[trackers])")
-    pytest.importorskip("tensorboard", reason="the trackers extra is not installed (pip install -e .[trackers])")
-    out = tmp_path / "out"
-    env = dict(os.environ, PYTHONPATH=os.getcwd(), MLFLOW_TRACKING_URI="")  # "" -> the default SQLite store
-    done = subprocess.run([sys.executable, "run_bench.py", "--profile", "smoke", "--methods", "lora", "--no-eval",
-                           "--steps", "3", "--no-report", "--out", str(out), "--log-to", "mlflow", "tensorboard"],
-                          capture_output=True, text=True, env=env, timeout=600)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    (record,), _ = store.read(out)
-    assert f"logged to mlflow: sqlite:///{out.resolve() / 'mlflow.db'}" in done.stdout
+def test_a_real_smoke_run_is_logged_to_both(smoke_run):
+    """The session's smoke run (conftest) logged each of its runs to mlflow and tensorboard."""
+    if not smoke_run.trackers:
+        pytest.skip("the trackers extra is not installed (pip install -e .[trackers])")
+    out, record = smoke_run.out, smoke_run.records["lora"]
+    assert f"logged to mlflow: sqlite:///{out.resolve() / 'mlflow.db'}" in smoke_run.stdout
     assert len(record["loss"]) == 3 and len(record["throughput"]["step_times_s"]) == 3
 
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{out / 'mlflow.db'}")
-    (run,) = client.search_runs([client.get_experiment_by_name("ftbench").experiment_id])
+    runs = client.search_runs([client.get_experiment_by_name("ftbench").experiment_id])
+    assert sorted(r.info.run_name for r in runs) == sorted(r["run_id"] for r in smoke_run.records.values())
+    (run,) = [r for r in runs if r.info.run_name == record["run_id"]]
     assert run.info.run_name == record["run_id"] and run.info.status == "FINISHED"
     assert run.data.tags["method"] == "lora" and run.data.params["seq_len"] == str(record["config"]["seq_len"])
     assert [m.value for m in client.get_metric_history(run.info.run_id, "train/loss")] == record["loss"]

@@ -10,6 +10,7 @@ it): the injected regression scripts/micro_noise.py uses to measure how often th
 misses a real 25% slowdown. Unset, nothing is wrapped.
 """
 
+import math
 import os
 import time
 
@@ -130,10 +131,19 @@ def test_train_step_tiny_llama(benchmark, tiny_specs, method):
         seed=0, steps=1, grad_accum=1, batch_size=4)
     optimizer = methods.make_optimizer(model, spec)
     model.train()
+    trainable = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
 
     def step():
-        model(**batch).loss.backward()
+        loss = model(**batch).loss
+        loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        return loss.item()
 
-    benchmark(timed(step))
+    loss = benchmark(timed(step))
+    # what was timed was a training step: a finite loss, and the optimizer moved the trainable
+    # weights (lora_B starts at zero and moves on the first step; full moves everything)
+    after = dict(model.named_parameters())
+    moved = [n for n, before in trainable.items() if not torch.equal(after[n].detach(), before)]
+    assert math.isfinite(loss) and moved, method
+    assert all(torch.isfinite(after[n]).all() for n in trainable)
