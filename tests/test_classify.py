@@ -1,14 +1,14 @@
 """The worker's failure classes: an out-of-memory in any of its forms is `oom` (data, not a
 crash), anything else `error`; and the one-line message a record keeps.
 
-Imported through bench.worker, where classify and one_line live on main today; if they move to a
-module of their own, change the import here only.
+classify and one_line live in bench.failure (the worker imports them from there); the CUDA forms
+are tests/test_failure.py's.
 """
 
 import pytest
 import torch
 
-from bench.worker import classify, one_line
+from bench.failure import classify, one_line
 
 
 class OutOfMemoryError(RuntimeError):
