@@ -31,9 +31,10 @@ HANG_SECOND = {"full": "ok", "lora": "hang", "qlora": "ok"}  # the first run is 
 FIXTURE = ROOT / "tests/fixtures/results_synthetic.jsonl"
 
 
-def start(*args, stub=None, **kwargs):
-    """run_bench.py ARGS started in the background (children stubbed with `stub`, see run_cli)."""
-    return subprocess.Popen(cli_command(*args, stub=stub), cwd=ROOT, env=cli_env(args, stub=stub),
+def start(*args, stub=None, env=None, **kwargs):
+    """run_bench.py ARGS started in the background (children stubbed with `stub`, see run_cli);
+    `env`: variables set for it on top of this process's."""
+    return subprocess.Popen(cli_command(*args, stub=stub), cwd=ROOT, env=cli_env(args, env=env, stub=stub),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 

@@ -93,13 +93,6 @@ def test_a_budget_whose_smallest_point_fails_says_so_with_the_measured_peak(tmp_
     assert all(r["config"]["max_memory"] == budget for r in records)
 
 
-def test_data_that_cannot_train_at_the_fixed_length_is_refused_before_any_run(tmp_path):
-    out = tmp_path / "out"
-    result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", "1GiB", "--seq-len", "16",
-                     "--profile", "smoke", "--out", out)
-    assert "lose every supervised token at seq_len 16" in one_clean_error_line(result)
-    assert not (out / "results.jsonl").exists()
-
 
 def test_a_sequence_search_that_reaches_the_data_floor_is_a_smallest_point_failure(tmp_path, startup_floor):
     """--batch-size 1, every length out of memory (stub children), and below 88 tokens the data
