@@ -102,7 +102,7 @@ dist.init_process_group("gloo")
 t = torch.ones(1)
 dist.all_reduce(t)
 line = (f"rank {os.environ['RANK']}: MASTER_ADDR={os.environ['MASTER_ADDR']} "
-        f"GLOO_SOCKET_IFNAME={os.environ.get('GLOO_SOCKET_IFNAME')} sum={int(t.item())}\n")
+        f"GLOO_SOCKET_IFNAME={os.environ.get('GLOO_SOCKET_IFNAME')} sum={int(t.item())}\\n")
 os.write(1, line.encode())  # one write per line: the two ranks share the pipe, print() may interleave them
 dist.destroy_process_group()
 """
