@@ -132,7 +132,11 @@ def run(args) -> int:
     check_data(specs)
     out_dir = (args.out or REPO_ROOT / "reports" / settings["profile"]).resolve()
     _check_out_dir(out_dir, resume=args.resume, append=args.append)
+    # SIGINT and SIGTERM stop the matrix cleanly, whatever this process inherited: a job started
+    # with & from a script (CI, nohup) inherits SIGINT ignored, and a blocked mask survives exec.
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
     executor = make_executor(args.executor, out_dir=out_dir, ray_address=args.ray_address,
                              slurm_partition=args.slurm_partition, cpus_per_run=args.cpus_per_run)
     logs = [trackers.open_tracker(name, out_dir=out_dir) for name in dict.fromkeys(args.log_to)]

@@ -68,10 +68,17 @@ def worker_pids(out: Path) -> list:
     return [int(p) for p in found.split()]
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_signal_to_parent_records_everything_then_resume_completes(tmp_path, sig):
+def _ignore_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a job started with & from a script inherits it
+
+
+@pytest.mark.parametrize("sig,inherited", [(signal.SIGINT, None), (signal.SIGTERM, None), (signal.SIGINT, _ignore_sigint)],
+                         ids=["SIGINT", "SIGTERM", "SIGINT-inherited-ignored"])
+def test_signal_to_parent_records_everything_then_resume_completes(tmp_path, sig, inherited):
+    """SIGINT or SIGTERM stops the matrix cleanly, also when the driver was started with SIGINT
+    ignored (a background job of a script, as CI may start it: that hung for 60 s before)."""
     out = tmp_path / "out"
-    proc = start(*SMOKE, "--out", out, stub=HANG_SECOND)
+    proc = start(*SMOKE, "--out", out, stub=HANG_SECOND, preexec_fn=inherited)
     wait_for(lambda: len(lines(out)) == 1 and worker_pids(out), what="first run done, second hanging", proc=proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
