@@ -19,11 +19,18 @@ def estimate(spec: dict, record: dict, policy) -> dict:
                               device=spec["device"], lora_r=spec["lora_r"], target_modules=spec["target_modules"],
                               lora_dropout=spec["lora_dropout"], packing=spec["packing"],
                               baseline_bytes=record["memory"]["baseline_bytes"] if spec["device"] == "cpu" else None)
-    if spec["device"] == "cpu" and spec.get("cpu_malloc_mmap_threshold") and "allocator" in predicted["terms"]:
-        # the allocator term models glibc keeping freed blocks resident, which mmap'd blocks are not
-        predicted["total_bytes"] -= predicted["terms"].pop("allocator")
-        predicted.setdefault("notes", []).append("allocator retention term dropped: MALLOC_MMAP_THRESHOLD_ set")
+    without_retention(predicted, device=spec["device"], mmap_threshold=spec.get("cpu_malloc_mmap_threshold"))
     measured = record["memory"]["train"]["peak_bytes"]
     predicted["measured_bytes"] = measured
     predicted["error_pct"] = 100.0 * (predicted["total_bytes"] - measured) / measured
+    return predicted
+
+
+def without_retention(predicted: dict, *, device: str, mmap_threshold) -> dict:
+    """Drop the CPU allocator term from `predicted` (in place) when the run set
+    MALLOC_MMAP_THRESHOLD_: the term models glibc keeping freed blocks resident, which mmap'd
+    blocks are not."""
+    if device == "cpu" and mmap_threshold and "allocator" in predicted["terms"]:
+        predicted["total_bytes"] -= predicted["terms"].pop("allocator")
+        predicted.setdefault("notes", []).append("allocator retention term dropped: MALLOC_MMAP_THRESHOLD_ set")
     return predicted

@@ -233,15 +233,13 @@ def plan_options(record: dict, *, policy=None) -> dict:
 
 def plan(record: dict, *, config: dict, method: str, policy=None) -> dict:
     """bench.plan.estimate for `config` with `record`'s settings; as the worker does, the allocator
-    term is dropped when the run set MALLOC_MMAP_THRESHOLD_ (bench.worker._estimate)."""
+    term is dropped when the run set MALLOC_MMAP_THRESHOLD_ (bench.estimate.without_retention)."""
+    from bench.estimate import without_retention
     from bench.plan import estimate
 
     options = plan_options(record, policy=policy)
-    out = estimate(config=config, method=method, **options)
-    mmap = (record.get("config") or {}).get("cpu_malloc_mmap_threshold")
-    if options["device"] == "cpu" and mmap and "allocator" in out["terms"]:
-        out["total_bytes"] -= out["terms"].pop("allocator")
-    return out
+    return without_retention(estimate(config=config, method=method, **options), device=options["device"],
+                             mmap_threshold=(record.get("config") or {}).get("cpu_malloc_mmap_threshold"))
 
 
 def _extension(ladder: Ladder) -> list:
