@@ -119,6 +119,16 @@ def test_needed_questions_by_hand():
     assert stats.needed_questions(0.1) < stats.needed_questions(0.3)
 
 
+def test_needed_questions_for_a_score_by_hand():
+    # sd 0.2 (20 pt): (1.959964 + 0.841621)^2 * (0.2 / 0.01)^2 = 7.848879 * 400 = 3,139.6 -> 3,140
+    assert stats.needed_questions_sd(0.2) == 3_140
+    # a spread of 0.1 pt gave 1 question (0.0785 -> 1); the sign-flip test cannot resolve anything
+    # below 6 questions at 5% (2 / 2^5 = 0.0625, 2 / 2^6 = 0.031)
+    assert stats.needed_questions_sd(0.001) == 6
+    assert stats.fewest_resolvable(0.95) == 6 and stats.fewest_resolvable(0.99) == 8  # 2/2^8 = 0.0078
+    assert stats.needed_questions_sd(0.0) is None
+
+
 def test_several_seeds_average_each_question_first():
     # two seeds x four questions; base-like B the same in both seeds
     a = [[1, 1, 0, 0],      # seed 0: 2/4

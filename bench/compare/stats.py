@@ -268,12 +268,20 @@ def holm(p_values) -> list:
 def needed_questions_sd(sd: float, *, delta: float = 0.01, level: float = 0.95, power: float = 0.80):
     """Questions needed for a paired test at `level` to detect a true mean difference of `delta`
     with probability `power`, when per-question differences have standard deviation `sd`
-    (the normal approximation of the paired t-test): n = ((z_{1-alpha/2} + z_power) * sd / delta)^2.
-    None when sd is 0: there is no spread to go on."""
+    (the normal approximation of the paired t-test): n = ((z_{1-alpha/2} + z_power) * sd / delta)^2,
+    but never fewer than the sign-flip test can resolve at all: with n questions its smallest
+    two-sided p is 2 / 2^n, below 0.05 only from n = 6. (Two methods that barely differ have a tiny
+    spread, and the formula alone then answered 1 question.) None when sd is 0: no spread to go on."""
     if sd <= 0:
         return None
     z = NormalDist().inv_cdf(1 - (1 - level) / 2) + NormalDist().inv_cdf(power)
-    return math.ceil((z * sd / delta) ** 2)
+    return max(math.ceil((z * sd / delta) ** 2), fewest_resolvable(level))
+
+
+def fewest_resolvable(level: float = 0.95) -> int:
+    """The fewest paired questions at which an exact sign-flip test can reach p < 1 - level:
+    the smallest n with 2 / 2^n < 1 - level (6 at 95%)."""
+    return math.floor(math.log2(2 / (1 - level))) + 1
 
 
 def _discordance(a, b) -> dict:

@@ -14,7 +14,7 @@ LEGEND = (
     "held-out loss per example, lower is better.\n"
     "disagree: share of questions answered differently ((b+c)/n). n for 1 pt: questions needed to detect a "
     "1-point difference (5% two-sided, 80% power;\naccuracy: McNemar at that disagreement rate; prob: paired "
-    "t at that spread). per seed: mean +- sd of the per-seed differences (seeds).\n"
+    "t at that spread, at least 6:\nthe fewest questions a sign-flip test can resolve at 5%). per seed: mean +- sd of the per-seed differences (seeds).\n"
     "exploratory: MMLU category rows rest on few questions; they are in the family but are not headline findings."
 )
 
