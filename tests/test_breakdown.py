@@ -244,3 +244,18 @@ def test_cuda_breakdown_attributes_allocated_memory(tokenizer):
                             device="cuda", measured_peak_bytes=peak)
     assert "process_baseline" not in got["categories"]
     assert abs(got["unattributed_share"]) < 0.05, got
+
+
+def test_the_checksum_sums_in_chunks_and_never_widens_a_whole_tensor():
+    # a whole-tensor integer sum widens to int64 first: 8 bytes per element, and an 8B model's
+    # 525M-element embedding asked for 4.2 GB in the breakdown (a measured oom at 8B)
+    bits = torch.arange(-5_000, 5_000, dtype=torch.int16)
+    tensor = bits.view(torch.bfloat16)
+    whole = breakdown._checksum(tensor, chunk=bits.numel())
+    assert breakdown._checksum(tensor, chunk=333) == whole  # chunks that do not divide the length
+    assert whole[2] == int(bits.to(torch.int64).sum())
+    big = torch.zeros(1 << 24, dtype=torch.bfloat16)  # 16M elements: 128 MiB as int64
+    with torch.profiler.profile(profile_memory=True) as prof:
+        breakdown._checksum(big)
+    widest = max(event.cpu_memory_usage for event in prof.events())
+    assert widest <= breakdown.CHECKSUM_CHUNK * 8, f"{widest:,} bytes allocated by one op"

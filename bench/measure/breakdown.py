@@ -84,12 +84,20 @@ def fingerprint(model) -> tuple:
     return tuple(_checksum(t) for t in tensors)
 
 
-def _checksum(tensor) -> tuple:
+CHECKSUM_CHUNK = 1 << 22  # elements summed at a time: torch widens an integer sum to int64 (32 MiB here)
+
+
+def _checksum(tensor, *, chunk: int = CHECKSUM_CHUNK) -> tuple:
+    """Shape, dtype and the sum of the raw bits, summed `chunk` elements at a time: summing a
+    whole tensor at once widened an 8B model's 525M-element embedding to a 4.2 GB int64 copy,
+    and the run ended as an oom in its breakdown."""
     import torch
 
     ints = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
     flat = tensor.detach().reshape(-1)
-    return tuple(tensor.shape), str(tensor.dtype), int(flat.view(ints[flat.element_size()]).sum())
+    bits = flat.view(ints[flat.element_size()])
+    total = sum(int(bits[i:i + chunk].sum()) for i in range(0, bits.numel(), chunk))
+    return tuple(tensor.shape), str(tensor.dtype), total
 
 
 def _profile(model, micro_batches, *, optimizer, policy, device) -> dict:
