@@ -110,6 +110,13 @@ def test_planner_errors_worked_by_hand(records):
     assert s["components"]["weights"]["max"] == 0.0
     (oom,) = planner_check.oom_rows(records)
     assert oom["budget"] == 6 * 2**30 and oom["agrees"] is True
+    # --resume appends a spec's new outcome: a failed repeat of the oom is one row, and an oom
+    # that a later record of the same spec finished ok is no oom at all
+    (again,) = planner_check.oom_rows(records + [dict(r) for r in records if r["status"] == "oom"])
+    assert again == oom
+    ok = next(r for r in records if r["status"] == "ok" and r["method"] != "base")
+    resumed = [*records, {**ok, "status": "oom"}, ok]
+    assert planner_check.oom_rows(resumed) == [oom]
 
 
 def test_planner_check_command(tmp_path):

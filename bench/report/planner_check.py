@@ -52,9 +52,13 @@ def run_rows(records: list) -> list:
 
 
 def oom_rows(records: list) -> list:
-    """One dict per oom run under a budget: model, method, budget, predicted (now), fits (planner's word)."""
-    rows = []
+    """One dict per oom run under a budget: model, method, budget, predicted (now), fits (planner's word).
+    A run repeated with `--resume` counts once, as its last outcome: an oom that a later record of
+    the same spec (spec_hash) finished ok is not an oom, and two ooms of one spec are one row."""
+    rows, last = [], {}
     for r in records:
+        last[(r.get("spec_hash") or id(r), r.get("model"), r.get("method"), r.get("seed"))] = r
+    for r in last.values():
         budget = scale.budget_of(r)
         if r.get("status") != "oom" or not budget or r.get("method") == "base":
             continue
