@@ -198,9 +198,13 @@ def _training(config, *, method, o, p, resident, tokens):
     adapter_out = 2 * sum(out_features[t] for t in targets) * layers * p["adapter"]
     volume = A.forward_volume_bytes(config=config, tokens=tokens, layer=layer, adapter_out=adapter_out,
                                     logits_dtype=logits_dtype)
-    if method in KBIT and not o.grad_checkpointing:
+    if method in KBIT and not o.grad_checkpointing and (method != "qlora" or p["act"] == 4):
         # bitsandbytes dequantises every weight to a transient copy, in forward and backward, between
-        # saved activations; with checkpointing nothing is saved between them and the copies reuse one hole
+        # saved activations; with checkpointing nothing is saved between them and the copies reuse one hole.
+        # QLoRA dequantising to 16 bits leaves no such retention: measured on CPU in bf16-true at 135M
+        # (batch 4 x 128 and 1 x 256) and on the 0.5B-8B shapes (1 x 256), QLoRA's peak minus its live
+        # tensors equals LoRA's; the fp32 calibration runs (135M, 4 x 128) need the copies. Re-checked
+        # on runs that informed neither (docs/plan.md, "Against the scale ladder").
         volume += 2 * n["linear"] * p["act"]
     unit = sharding.unit_sizes(config, n=n, method=method, p=p, full=full, layer_trainable=layer_trainable,
                                param_bytes=param_bytes, base_bits=o.base_bits)
