@@ -1,9 +1,10 @@
 """The planner held against the runs' own measurements: per run and per component, median and max
 |error|, as Markdown for the README (bench.report.planner_check; the report shows the same).
 
-    .venv/bin/python scripts/planner_check.py reports/samples/scale-cpu [DIR ...]
+    .venv/bin/python scripts/planner_check.py [--now] reports/samples/scale-cpu [DIR ...]
 
-Nothing is fitted: each run's estimate is the one the worker made with the committed constants.
+Nothing is fitted: each run's estimate is the one the worker made with the constants of its day,
+or with --now the one this release's planner makes for the run's recorded settings.
 Bad input (a missing directory, a corrupt line) is one `ftbench: error:` line and exit 2.
 """
 
@@ -18,6 +19,8 @@ from bench.report.planner_check import markdown  # noqa: E402
 
 
 def main(argv) -> int:
+    now = "--now" in argv
+    argv = [a for a in argv if a != "--now"]
     if not argv or argv[0].startswith("-"):
         print(__doc__)
         return 2
@@ -26,7 +29,7 @@ def main(argv) -> int:
     except BenchError as exc:
         print(f"ftbench: error: {exc}", file=sys.stderr)
         return 2
-    print(markdown([r for _, records, _ in read for r in records]))
+    print(markdown([r for _, records, _ in read for r in records], now=now))
     return 0
 
 

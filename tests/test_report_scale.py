@@ -185,3 +185,13 @@ def test_a_planner_gap_is_no_point(records, tmp_path):
     options = page_options(build(sources=[write_results(tmp_path / "gap", gap)], out_dir=tmp_path / "out"))
     planned = next(s for s in options["chart-scale"]["series"] if s["name"] == scale_chart.PLANNED)
     assert planned["data"][1] is None and planned["data"][0] is not None
+
+
+def test_planner_check_now_re_estimates_with_this_release(records):
+    # the recorded estimates are the fixture's chosen figures; --now asks the planner again
+    rows = planner_check.run_rows(records, now=True)
+    assert len(rows) == len(planner_check.run_rows(records))
+    for row in rows:
+        record = next(r for r in records if r.get("run_id") == row["run_id"])
+        direct = scale.plan(record, config=scale.model_config(record)[1], method=record["method"])
+        assert row["predicted"] == direct["total_bytes"] != record["estimate"]["total_bytes"]

@@ -29,15 +29,22 @@ def _error(predicted, measured) -> float:
     return 100.0 * (predicted - measured) / measured
 
 
-def run_rows(records: list) -> list:
+def run_rows(records: list, *, now: bool = False) -> list:
     """One dict per trained ok run with an estimate: model, method, params, measured, predicted,
-    error_pct, in_sample, components {component: (measured, predicted, error % of the peak)} or None."""
+    error_pct, in_sample, components {component: (measured, predicted, error % of the peak)} or None.
+    `now`: the estimate this release's planner makes for the run's settings (scale.plan), instead
+    of the one the worker recorded, so a changed term can be held against old measurements."""
     fitted = calibration_models()
     rows = []
     for r in records:
         estimate, measured = r.get("estimate") or {}, scale.train_peak(r)
         if r.get("status") != "ok" or r.get("method") == "base" or not estimate.get("total_bytes") or not measured:
             continue
+        if now:
+            config = scale.model_config(r)
+            if not config:
+                continue
+            estimate = scale.plan(r, config=config[1], method=r["method"])
         parts = scale.measured_components(r)
         components = None
         if parts is not None:
@@ -110,9 +117,9 @@ def sentence(rows: list) -> str:
     return text + "."
 
 
-def markdown(records: list) -> str:
-    """The per-run table, the per-component summary and the oom rows, as Markdown."""
-    rows, ooms = run_rows(records), oom_rows(records)
+def markdown(records: list, *, now: bool = False) -> str:
+    """The per-run table, the per-component summary and the oom rows, as Markdown (`now`: run_rows)."""
+    rows, ooms = run_rows(records, now=now), oom_rows(records)
     lines = [sentence(rows), "", "| model | method | params | measured | predicted | error |" + "".join(
         f" {c} |" for c in scale.COMPONENTS), "|---|---|---|---|---|---|" + "---|" * len(scale.COMPONENTS)]
     for r in rows:
