@@ -149,8 +149,11 @@ def _training(config, *, method, o, p, resident, tokens):
                  offload=o.activation_offload)
     backward = {
         "activations": A.stack_bytes(config, **stack, recomputing=False),
-        "logits_and_loss": A.logits_bytes(config, tokens=tokens, logits_dtype=logits_dtype, loss=o.loss,
-                                          compile=o.compile, keep_logits=o.keep_logits),
+        # the loss's working set at its peak: in its backward, or (eager chunked loss) in its forward
+        "logits_and_loss": max(A.logits_bytes(config, tokens=tokens, logits_dtype=logits_dtype, loss=o.loss,
+                                              compile=o.compile, keep_logits=o.keep_logits),
+                               A.loss_forward_bytes(config, tokens=tokens, logits_dtype=logits_dtype, loss=o.loss,
+                                                    compile=o.compile)),
         "attention_mask": A.mask_bytes(batch=o.batch_size, seq=o.seq_len, packing=o.packing),
     }
     if p["autocast"]:
@@ -194,6 +197,14 @@ def _training(config, *, method, o, p, resident, tokens):
                    "optimizer step": {"gradients": grads, "optimizer_temporaries": temporaries}}
     if recompute:
         moments["layer recompute"] = recompute
+    elif o.gpus > 1 or o.offload == "all":
+        # Without checkpointing the last layer's backward starts with every saved tensor still alive;
+        # on one device that is below the loss phase, under FSDP it also gathers a second layer and
+        # makes that layer's unsharded gradient (bench.plan.sharding.BACKWARD)
+        moments["last layer"] = {"activations": backward["activations"],
+                                 "hidden_gradient": tokens * config["hidden_size"] * p["resid"],
+                                 "attention_mask": backward["attention_mask"], "held_logits": held,
+                                 **{k: backward[k] for k in ("autocast_weight_copies", "head_gradient") if k in backward}}
     # peft's lora_B output and its scaled copy, per target, before they are added to the base output
     adapter_out = 2 * sum(out_features[t] for t in targets) * layers * p["adapter"]
     volume = A.forward_volume_bytes(config=config, tokens=tokens, layer=layer, adapter_out=adapter_out,
