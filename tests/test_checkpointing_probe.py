@@ -84,7 +84,8 @@ def test_eager_chunked_loss_peaks_in_its_forward(model):
     assert measured["loss_bwd"] == pytest.approx(predicted["loss_bwd"], rel=0.01)
     assert measured["loss_fwd"] > measured["loss_bwd"]
     per = T * SHAPE["vocab_size"]
-    assert activations.loss_forward_bytes(SHAPE, tokens=T, logits_dtype=2, loss="chunked") == per * 2 + per * 4 * 7 // 8 + per
+    assert activations.loss_forward_bytes(SHAPE, tokens=T, logits_dtype=2, loss="chunked") == \
+        per * 2 + per * 4 * 7 // 8 + per
 
 
 def test_recomputed_layer_is_alive_with_the_kept_inputs_not_with_the_loss(model):

@@ -3,6 +3,7 @@ backward's two phases, and the headroom an FSDP "fits" needs. Hand arithmetic on
 
 import pytest
 
+from bench.errors import BenchError
 from bench.plan import estimate, fit, frontier, params, predict, presets, sharding, terms
 
 L70 = presets.load("llama-2-70b")[1]
@@ -104,7 +105,8 @@ def test_fsdp_terms_follow_the_backward_moment():
     exists; at the first layer nothing is left to prefetch. A trained root's unsharded gradient holds
     only lm_head's and the final norm's part until the embedding's, made last, completes it. Before,
     every moment had two layers, a layer's gradient and the whole root's gradient."""
-    unit = dict(layer_bytes=1000, root_bytes=600, layer_grad_bytes=100, root_grad_bytes=60, head_grad_bytes=25)
+    unit = dict(layer_bytes=1000, root_bytes=600, layer_grad_bytes=100, root_grad_bytes=60, head_grad_bytes=25,
+                head_bytes=250, embed_bytes=340, embed_grad_bytes=34)
     moments = {"backward start": {"head_gradient": 24}, "layer recompute": {}, "backward end": {"gradients": 8000}}
     sharding.apply({"weights": 4000}, moments, gpus=2, offload="none", unit=unit, notes=[])
     root = 600 - 600 // 2                                   # the rank's own shard is in `weights`
@@ -138,3 +140,30 @@ def test_without_checkpointing_fsdp_prices_the_last_layers_backward():
     assert sharded["peak_at"] == "last layer"
     assert sharded["terms"]["fsdp_gathered"] == 2 * layer + (2 * 32000 * 8192 + 8192) * 2
     assert sharded["terms"]["hidden_gradient"] == 512 * 8192 * 2
+
+
+def test_split_root_gathers_lm_head_and_the_embedding_only_around_their_own_backward():
+    """torchtune's 70B full config shards tok_embeddings and output as units of their own (FSDP2,
+    custom_sharded_layers): each is resharded after forward, so lm_head is gathered (and its gradient
+    made) only while the loss runs backward and the embedding only at the end; between, no root."""
+    unit = dict(layer_bytes=1000, root_bytes=600, layer_grad_bytes=100, root_grad_bytes=60, head_grad_bytes=25,
+                head_bytes=250, embed_bytes=340, embed_grad_bytes=34)
+    moments = {"backward start": {}, "layer recompute": {}, "backward end": {}}
+    sharding.apply({"weights": 4000}, moments, gpus=8, offload="all", unit=unit, notes=[], root="split")
+    assert moments["backward start"] == {"fsdp_gathered": 1000 + 250, "fsdp_grad_buffer": 25}
+    assert moments["layer recompute"] == {"fsdp_gathered": 2 * 1000, "fsdp_grad_buffer": 100}
+    assert moments["backward end"] == {"fsdp_gathered": 1000 + 340, "fsdp_grad_buffer": 100 + 34}
+    L3 = presets.load("llama-3-70b")[1]
+    kw = dict(config=L3, method="full", seq_len=4096, batch_size=2, grad_checkpointing=True, precision="bf16-true",
+              device="cuda", packing=True, gpus=8, offload="all", loss="chunked")
+    whole, split = estimate(**kw), estimate(**kw, fsdp_root="split")
+    n = params.counts(L3)
+    layer = (n["total"] - n["embed"] - n["lm_head"] - 8192) // 80 * 2
+    # components hold the layer recompute's terms (the last moment added)
+    assert split["components"]["fsdp_gathered"] == 2 * layer and split["components"]["fsdp_grad_buffer"] == layer
+    root, head_grad = (n["embed"] + n["lm_head"] + 8192) * 2, (n["lm_head"] + 8192) * 2
+    assert whole["components"]["fsdp_gathered"] - split["components"]["fsdp_gathered"] == root   # 4.2 GB
+    assert whole["components"]["fsdp_grad_buffer"] - split["components"]["fsdp_grad_buffer"] == head_grad
+    assert split["allocated_bytes"] < whole["allocated_bytes"]
+    with pytest.raises(BenchError, match="fsdp root"):
+        estimate(**kw, fsdp_root="apart")

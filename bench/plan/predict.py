@@ -117,7 +117,7 @@ def estimate(*, config: dict, method: str, **options) -> dict:
     else:
         moments, volume, unit = _training(config, method=method, o=o, p=p, resident=resident, tokens=tokens)
     if unit and (o.gpus > 1 or o.offload != "none"):
-        sharding.apply(resident, moments, gpus=o.gpus, offload=o.offload, unit=unit, notes=notes)
+        sharding.apply(resident, moments, gpus=o.gpus, offload=o.offload, unit=unit, notes=notes, root=o.fsdp_root)
     fsdp = unit if unit and (o.gpus > 1 or o.offload == "all") else None
     return _assemble(resident, moments, o=o, forward_volume=volume, notes=notes, policy=policy, fsdp=fsdp)
 
@@ -204,7 +204,8 @@ def _training(config, *, method, o, p, resident, tokens):
         moments["last layer"] = {"activations": backward["activations"],
                                  "hidden_gradient": tokens * config["hidden_size"] * p["resid"],
                                  "attention_mask": backward["attention_mask"], "held_logits": held,
-                                 **{k: backward[k] for k in ("autocast_weight_copies", "head_gradient") if k in backward}}
+                                 **{k: backward[k] for k in ("autocast_weight_copies", "head_gradient")
+                                    if k in backward}}
     # peft's lora_B output and its scaled copy, per target, before they are added to the base output
     adapter_out = 2 * sum(out_features[t] for t in targets) * layers * p["adapter"]
     volume = A.forward_volume_bytes(config=config, tokens=tokens, layer=layer, adapter_out=adapter_out,
