@@ -12,6 +12,8 @@ upcast to fp32 on its own; the logits list dropped before backward as torchtune'
 Each case measures in one step:
   saved      the unique storages autograd saves in forward and loss (bench.measure.saved), which
              for checkpointed layers are the layers' inputs only
+  lm_head    the live peak while lm_head makes the logits (on this CPU with a transient copy of its
+             weight, which CUDA does not make: measured apart, `cpu_weight_copy_bytes`)
   loss fwd   the live peak while the loss runs (forward of the loss)
   bwd start  live bytes when backward begins (logits dropped)
   loss bwd   the live peak in backward before the last decoder layer's gradient starts
@@ -56,24 +58,29 @@ def predicted(config: dict, *, tokens: int, ckpt: bool, loss: str) -> dict:
     return out
 
 
-def chunked_loss(hidden, head, labels):
-    """torchtune's CEWithChunkedOutputLoss over a model whose output is chunked: lm_head on 8
-    sequence chunks, each chunk's cross-entropy on its fp32 upcast, summed, over the supervised
-    tokens. Labels are shifted by one, the last position ignored (as torchtune's recipe does)."""
+def chunked_logits(hidden, head) -> list:
+    """The model's output under torchtune's chunked loss: lm_head applied to 8 sequence chunks."""
+    return [head(chunk) for chunk in hidden.tensor_split(CHUNKS, dim=1)]
+
+
+def chunked_loss(logits: list, labels):
+    """torchtune's CEWithChunkedOutputLoss: each chunk's cross-entropy on its own fp32 upcast,
+    summed, over the supervised tokens; labels shifted by one, the last position ignored (as
+    torchtune's recipe does)."""
     import torch
     import torch.nn.functional as F
 
     shifted = torch.cat([labels[:, 1:], torch.full_like(labels[:, :1], -100)], dim=1)
-    logits = [head(chunk) for chunk in hidden.tensor_split(CHUNKS, dim=1)]
     targets = shifted.tensor_split(CHUNKS, dim=1)
     total = sum(F.cross_entropy(lg.flatten(0, 1).float(), t.flatten(), ignore_index=-100, reduction="sum")
                 for lg, t in zip(logits, targets))
-    del logits
     return total / (shifted != -100).sum()
 
 
 def step(model, ids, *, loss: str) -> dict:
-    """One forward, loss and backward, measured; gradients set to None after."""
+    """One forward, loss and backward, measured; gradients set to None after. lm_head runs in a
+    phase of its own: on the CPU a bf16 matmul's x @ W.T reorders a copy of W (oneDNN) for the
+    call, which for lm_head is the size of the embedding, and CUDA does not do that."""
     from bench.measure.live import LiveBytes
     from bench.measure.saved import SavedTensors
 
@@ -89,14 +96,18 @@ def step(model, ids, *, loss: str) -> dict:
 
     handle = last.register_full_backward_pre_hook(entering_layers)
     try:
-        with live.track():
-            with live.phase("loss fwd"), probe.probe():
-                if loss == "standard":
-                    value = causal(input_ids=ids, labels=ids).loss
+        with live.track(), probe.probe():
+            with live.phase("forward"):
+                hidden = causal.model(input_ids=ids, use_cache=False).last_hidden_state
+            with live.phase("lm_head"):  # the output the training loop gets: dropped after the loss
+                logits = causal.lm_head(hidden) if loss == "standard" else chunked_logits(hidden, causal.lm_head)
+                del hidden
+            with live.phase("loss fwd"):
+                if loss == "standard":  # HF's ForCausalLMLoss, as the model's forward calls it
+                    value = causal.loss_function(logits=logits, labels=ids, vocab_size=causal.config.vocab_size)
                 else:
-                    hidden = causal.model(input_ids=ids).last_hidden_state
-                    value = chunked_loss(hidden, causal.lm_head, ids)
-                    del hidden
+                    value = chunked_loss(logits, ids)
+                del logits
             with live.phase("backward"):
                 value.backward()
             if marks:
@@ -106,9 +117,28 @@ def step(model, ids, *, loss: str) -> dict:
     model.zero_grad(set_to_none=True)
     layers_start = next(start for name, start, _ in live.phases if name == "layers")
     bwd_start, bwd_end = next((s, e) for name, s, e in live.phases if name == "backward")
-    return {"saved": probe.bytes(), "loss_fwd": live.peak("loss fwd"), "bwd_start": live.at(bwd_start),
-            "loss_bwd": live.peak_span(bwd_start, layers_start), "layers": live.peak_span(layers_start, bwd_end),
-            "peak": live.peak(), "saved_by_shape": {f"{s} {d}": n for (s, d), n in probe.by_shape().items()}}
+    return {"saved": probe.bytes(), "lm_head": live.peak("lm_head"), "loss_fwd": live.peak("loss fwd"),
+            "bwd_start": live.at(bwd_start), "loss_bwd": live.peak_span(bwd_start, layers_start),
+            "layers": live.peak_span(layers_start, bwd_end), "peak": live.peak(),
+            "saved_by_shape": {f"{s} {d}": n for (s, d), n in probe.by_shape().items()}}
+
+
+def weight_copy(linear, rows: int, *, chunked: bool) -> int:
+    """Live bytes one bf16 x @ W.T with `rows` tokens adds on this CPU beyond its output. On the
+    machine that measured docs/plan.md the CPU kernel copies W (about W's bytes) when x is a slice
+    of a longer sequence, as a loss chunk is, and not when x is a tensor of its own; CUDA's matmul
+    reads W in place."""
+    import torch
+
+    from bench.measure.live import LiveBytes
+
+    live = LiveBytes()
+    x = torch.zeros(1, rows * (CHUNKS if chunked else 1), linear.in_features, dtype=linear.weight.dtype,
+                    requires_grad=True)
+    x = x.tensor_split(CHUNKS, dim=1)[0] if chunked else x
+    with live.track():
+        out = linear(x)
+    return live.peak() - out.numel() * out.element_size()
 
 
 def load(name: str):
@@ -157,6 +187,9 @@ def main(argv=None) -> int:
     config = presets.validate(raw)
     ids = torch.randint(3, min(config["vocab_size"], 49152), (1, args.seq_len),
                         generator=torch.Generator().manual_seed(0))
+    causal = model.base_model.model
+    copies = {"lm_head_chunk": weight_copy(causal.lm_head, -(-args.seq_len // CHUNKS), chunked=True),
+              "lm_head_all": weight_copy(causal.lm_head, args.seq_len, chunked=False)}
     rows = []
     for ckpt in (False, True):
         set_checkpointing(model, ckpt)
@@ -164,21 +197,34 @@ def main(argv=None) -> int:
             measured = step(model, ids, loss=loss)
             rows.append({"ckpt": ckpt, "loss": loss, "tokens": args.seq_len, "measured": measured,
                          "predicted": predicted(config, tokens=args.seq_len, ckpt=ckpt, loss=loss)})
+    record = {"model": args.model, "cpu_weight_copy_bytes": copies, "rows": rows}
     if args.json:
-        print(json.dumps({"model": args.model, "rows": rows}, indent=1))
+        print(json.dumps(record, indent=1))
     else:
-        print(table(rows))
+        print(table([record]))
+        print(f"lm_head weight copied by this CPU bf16 matmul: {copies['lm_head_chunk'] / 2**20:,.0f} MiB per chunk, "
+              f"{copies['lm_head_all'] / 2**20:,.0f} MiB on all tokens at once (not on CUDA)")
     return 0
 
 
-def table(rows) -> str:
-    mib = 2**20
-    keys = ("saved", "loss_fwd", "bwd_start", "loss_bwd", "layers")
-    lines = ["| ckpt | loss | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
-    for r in rows:
-        cells = [f"{r['measured'][k] / mib:,.0f} / {r['predicted'][k] / mib:,.0f}" for k in keys]
-        lines.append(f"| {'on' if r['ckpt'] else 'off'} | {r['loss']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines + ["", "MiB, measured / predicted (batch 1 x %d tokens, packed)" % rows[0]["tokens"]])
+def table(records: list) -> str:
+    """The docs/plan.md table: each record's rows (`--json` output), measured against the planner's
+    terms recomputed with the code as it is now (so a changed term shows in the docs' test). MiB."""
+    from bench.plan import presets
+
+    mib, keys = 2**20, ("saved", "loss_fwd", "loss_bwd", "layers")
+    lines = ["| tokens | checkpointing | loss | saved | loss forward | loss backward | layers | step peak |",
+             "|---|---|---|---|---|---|---|---|"]
+    for record in sorted(records, key=lambda r: r["rows"][0]["tokens"]):
+        config = presets.load(record["model"].removeprefix("shape:"))[1]
+        for row in record["rows"]:
+            m = row["measured"]
+            p = predicted(config, tokens=row["tokens"], ckpt=row["ckpt"], loss=row["loss"])
+            pairs = [(m[k], p[k]) for k in keys] + [(max(m[k] for k in keys[1:]), max(p[k] for k in keys[1:]))]
+            cells = [f"{a / mib:,.0f} / {b / mib:,.0f} ({100 * (b - a) / a:+.1f}%)" for a, b in pairs]
+            case = f"| {row['tokens']} | {'on' if row['ckpt'] else 'off'} | {row['loss']} | "
+            lines.append(case + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

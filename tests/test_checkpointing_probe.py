@@ -2,6 +2,8 @@
 GQA Llama in bf16 with LoRA (scripts/probe_checkpointing.py, which docs/plan.md runs on the 1B
 shape), against the planner's terms; and the live-bytes tracker (bench.measure.live) by hand."""
 
+import json
+import re
 import sys
 from pathlib import Path
 
@@ -94,3 +96,14 @@ def test_recomputed_layer_is_alive_with_the_kept_inputs_not_with_the_loss(model)
     measured, predicted = _case(model, ckpt=True, loss="standard")
     assert measured["layers"] < measured["loss_bwd"] / 4
     assert measured["loss_bwd"] == pytest.approx(predicted["loss_bwd"], rel=0.01)
+
+
+def test_docs_table_is_the_committed_records_against_the_planner_now():
+    """docs/plan.md's table is the committed 1B-shape records with the planner's terms recomputed:
+    a change to a term shows up as a diff here."""
+    root = Path(__file__).resolve().parents[1]
+    records = [json.loads(f.read_text()) for f in sorted((root / "reports/samples/checkpointing-probe").glob("*.json"))]
+    assert {r["rows"][0]["tokens"] for r in records} == {256, 512}
+    docs = (root / "docs/plan.md").read_text()
+    block = re.search(r"<!-- ckpt-probe:start -->\n(.*?)\n<!-- ckpt-probe:end -->", docs, re.S)
+    assert block and block.group(1).strip() == probe.table(records).strip()
