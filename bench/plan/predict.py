@@ -1,11 +1,13 @@
 """Predict the train-phase peak memory of one run from its model config alone (no torch).
 
-The peak is the largest of three moments of a training step (gradients are set to None
+The peak is the largest of the moments of a training step (gradients are set to None
 between steps, so none are alive when the forward pass runs):
   backward start:  resident state + saved activations + logits/loss working set
   layer recompute: with checkpointing only: resident state + every layer's kept input + the last
                    layer recomputed + the hidden state's gradient (the loss's working set is
                    gone by then: backward reaches the layers only after the loss and lm_head)
+  last layer:      under FSDP without checkpointing only: every saved activation + the gradient
+                   arriving + two gathered layers and the last layer's unsharded gradient
   backward end:    resident state + every gradient + the first layer's saved activations
   optimizer step:  resident state + gradients + the optimizer's temporaries
 where resident state = weights + adapters + optimizer states (alive from the first step on).
