@@ -2,7 +2,8 @@
 
 The peak is the largest of the moments of a training step (gradients are set to None
 between steps, so none are alive when the forward pass runs):
-  backward start:  resident state + saved activations + logits/loss working set
+  backward start:  resident state + saved activations + logits/loss working set (at its peak: in
+                   the loss's backward, or its forward for the eager chunked loss)
   layer recompute: with checkpointing only: resident state + every layer's kept input + the last
                    layer recomputed + the hidden state's gradient (the loss's working set is
                    gone by then: backward reaches the layers only after the loss and lm_head)
