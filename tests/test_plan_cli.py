@@ -47,6 +47,7 @@ def test_table_and_only_fits(capsys):
      "unknown target module 'qkv' for this model; valid choices: all-linear, q_proj"),
     (["--memory", "24GB", "--precision", "bf8"], "unknown precision 'bf8'"),
     (["--memory", "24GB", "--optimizer", "lion"], "unknown optimizer 'lion'"),
+    (["--memory", "24GB", "--gpus", "8", "--fsdp-root", "apart"], "unknown fsdp root 'apart'"),
     (["--memory", "24GB", "--frontier", "--models", "llama-2-70b"],
      "below llama-2-70b's weights alone (36.4 GB per device with qlora)"),
 ])

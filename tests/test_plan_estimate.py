@@ -3,7 +3,7 @@
 import pytest
 
 from bench.errors import BenchError
-from bench.plan import estimate, presets, terms
+from bench.plan import activations, estimate, presets, terms
 
 TINY = presets.load("tiny-llama")[1]          # h64 i128 L2 heads4 kv4 (head_dim 16) vocab49152 tied
 N = 3_227_968                                  # its parameter count (test_plan_params)
@@ -104,7 +104,13 @@ def test_paged_state_is_its_own_figure():
 
 def test_chunked_loss_compile_and_mixed_precision():
     bf16 = dict(precision="bf16-true", device="cuda")
-    assert run(loss="chunked", **bf16)["components"]["logits_and_loss"] == T * 49152 * 4 + T * 49152 * 8 // 8
+    # eager: the loss's peak is in its forward, at the last chunk: every bf16 chunk (the model's output
+    # list), 7 chunks' saved fp32 log_softmax, the last chunk's fp32 upcast and log_softmax (2 + 3.5 + 1
+    # bytes per element); its backward holds every saved log_softmax and one chunk's two fp32 gradients
+    # (4 + 1). Before: the backward's alone. Measured: tests/test_checkpointing_probe.py
+    assert run(loss="chunked", **bf16)["components"]["logits_and_loss"] == \
+        T * 49152 * 2 + T * 49152 * 4 * 7 // 8 + T * 49152 * 8 // 8
+    assert activations.logits_bytes(TINY, tokens=T, logits_dtype=2, loss="chunked") == T * 49152 * (4 + 1)
     assert run(loss="chunked", compile=True, **bf16)["components"]["logits_and_loss"] == \
         T * 49152 * 2 + T * 49152 * 2 // 8  # every bf16 chunk saved + one chunk's bf16 gradient
     mixed = run(method="lora", precision="bf16-mixed", device="cuda")["components"]

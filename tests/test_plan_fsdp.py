@@ -3,7 +3,8 @@ backward's two phases, and the headroom an FSDP "fits" needs. Hand arithmetic on
 
 import pytest
 
-from bench.plan import estimate, fit, frontier, params, predict, presets, terms
+from bench.errors import BenchError
+from bench.plan import estimate, fit, frontier, params, predict, presets, sharding, terms
 
 L70 = presets.load("llama-2-70b")[1]
 TINY = presets.load("tiny-llama")[1]
@@ -95,3 +96,74 @@ def test_under_fsdp_lm_heads_gradient_is_counted_once_in_the_roots():
     n = params.counts(L70)
     assert "head_gradient" not in sharded["terms"]
     assert sharded["components"]["fsdp_grad_buffer"] >= (n["embed"] + n["lm_head"]) * 2
+
+
+def test_fsdp_terms_follow_the_backward_moment():
+    """What FSDP holds depends on where backward is. While the loss runs backward, the root's
+    pre-backward hook has prefetched the last layer (one gathered) and no layer has a gradient yet;
+    while a layer runs backward, it and the one it prefetches are gathered and its unsharded gradient
+    exists; at the first layer nothing is left to prefetch. A trained root's unsharded gradient holds
+    only lm_head's and the final norm's part until the embedding's, made last, completes it. Before,
+    every moment had two layers, a layer's gradient and the whole root's gradient."""
+    unit = dict(layer_bytes=1000, root_bytes=600, layer_grad_bytes=100, root_grad_bytes=60, head_grad_bytes=25,
+                head_bytes=250, embed_bytes=340, embed_grad_bytes=34)
+    moments = {"backward start": {"head_gradient": 24}, "layer recompute": {}, "backward end": {"gradients": 8000}}
+    sharding.apply({"weights": 4000}, moments, gpus=2, offload="none", unit=unit, notes=[])
+    root = 600 - 600 // 2                                   # the rank's own shard is in `weights`
+    assert moments["backward start"] == {"fsdp_gathered": 1000 + root, "fsdp_grad_buffer": 25}
+    assert moments["layer recompute"] == {"fsdp_gathered": 2 * 1000 + root, "fsdp_grad_buffer": 100 + 25}
+    assert moments["backward end"] == {"gradients": 4000, "fsdp_gathered": 1000 + root, "fsdp_grad_buffer": 100 + 60}
+
+
+def test_llama_70b_full_offloaded_holds_lm_heads_gradient_not_the_embeddings_until_the_end():
+    """llama-2-70b, full, 8 GPUs, CPU offload, checkpointing: at the layer recompute the root's
+    unsharded gradient is lm_head's and the final norm's, (32000 x 8192 + 8192) x 2 bytes, beside
+    one decoder layer's; two layers and the whole root (its shard is on the CPU) are gathered."""
+    est = estimate(config=L70, method="full", seq_len=2048, batch_size=1, grad_checkpointing=True,
+                   precision="bf16-true", device="cuda", packing=True, gpus=8, offload="all")
+    n = params.counts(L70)
+    layer = (n["total"] - n["embed"] - n["lm_head"] - 8192) // 80 * 2
+    assert est["peak_at"] == "layer recompute"
+    assert est["terms"]["fsdp_grad_buffer"] == layer + (32000 * 8192 + 8192) * 2
+    assert est["terms"]["fsdp_gathered"] == 2 * layer + (2 * 32000 * 8192 + 8192) * 2
+
+
+def test_without_checkpointing_fsdp_prices_the_last_layers_backward():
+    """Without checkpointing, the last layer's backward (every saved tensor, two gathered layers and
+    its gradient) is a moment of its own under FSDP; on one device it is never above the loss phase."""
+    kw = dict(config=L70, method="full", seq_len=512, batch_size=1, precision="bf16-true", device="cuda",
+              packing=True)
+    assert "hidden_gradient" not in estimate(**kw)["components"]     # one device: no such moment
+    sharded = estimate(**kw, gpus=8, offload="all")
+    n = params.counts(L70)
+    layer = (n["total"] - n["embed"] - n["lm_head"] - 8192) // 80 * 2
+    assert sharded["peak_at"] == "last layer"
+    assert sharded["terms"]["fsdp_gathered"] == 2 * layer + (2 * 32000 * 8192 + 8192) * 2
+    assert sharded["terms"]["hidden_gradient"] == 512 * 8192 * 2
+
+
+def test_split_root_gathers_lm_head_and_the_embedding_only_around_their_own_backward():
+    """torchtune's 70B full config shards tok_embeddings and output as units of their own (FSDP2,
+    custom_sharded_layers): each is resharded after forward, so lm_head is gathered (and its gradient
+    made) only while the loss runs backward and the embedding only at the end; between, no root."""
+    unit = dict(layer_bytes=1000, root_bytes=600, layer_grad_bytes=100, root_grad_bytes=60, head_grad_bytes=25,
+                head_bytes=250, embed_bytes=340, embed_grad_bytes=34)
+    moments = {"backward start": {}, "layer recompute": {}, "backward end": {}}
+    sharding.apply({"weights": 4000}, moments, gpus=8, offload="all", unit=unit, notes=[], root="split")
+    assert moments["backward start"] == {"fsdp_gathered": 1000 + 250, "fsdp_grad_buffer": 25}
+    assert moments["layer recompute"] == {"fsdp_gathered": 2 * 1000, "fsdp_grad_buffer": 100}
+    assert moments["backward end"] == {"fsdp_gathered": 1000 + 340, "fsdp_grad_buffer": 100 + 34}
+    L3 = presets.load("llama-3-70b")[1]
+    kw = dict(config=L3, method="full", seq_len=4096, batch_size=2, grad_checkpointing=True, precision="bf16-true",
+              device="cuda", packing=True, gpus=8, offload="all", loss="chunked")
+    whole, split = estimate(**kw), estimate(**kw, fsdp_root="split")
+    n = params.counts(L3)
+    layer = (n["total"] - n["embed"] - n["lm_head"] - 8192) // 80 * 2
+    # components hold the layer recompute's terms (the last moment added)
+    assert split["components"]["fsdp_gathered"] == 2 * layer and split["components"]["fsdp_grad_buffer"] == layer
+    root, head_grad = (n["embed"] + n["lm_head"] + 8192) * 2, (n["lm_head"] + 8192) * 2
+    assert whole["components"]["fsdp_gathered"] - split["components"]["fsdp_gathered"] == root   # 4.2 GB
+    assert whole["components"]["fsdp_grad_buffer"] - split["components"]["fsdp_grad_buffer"] == head_grad
+    assert split["allocated_bytes"] < whole["allocated_bytes"]
+    with pytest.raises(BenchError, match="fsdp root"):
+        estimate(**kw, fsdp_root="apart")

@@ -185,3 +185,24 @@ def forward_volume_bytes(*, config: dict, tokens: int, layer: int, adapter_out: 
     CPU `allocator` term is a fraction of it."""
     stack = config["num_hidden_layers"] * layer + adapter_out
     return tokens * stack + tokens * config["vocab_size"] * (logits_dtype + 4)
+
+
+def loss_forward_bytes(config: dict, *, tokens: int, logits_dtype: int, loss: str = "standard",
+                       compile: bool = False) -> int:
+    """The logits and the loss at their peak while the loss's forward runs, in bytes.
+    standard: the logits (lm_head's dtype) alive in the output, their fp32 upcast and the saved
+      fp32 log_softmax: dtype + 4 + 4 per element (below the backward's 12).
+    fp32-logits: the fp32 logits, the shifted contiguous copy and the log_softmax: 4 + 4 + 4.
+    chunked, eager: the model's output is the list of every chunk's logits (lm_head's dtype), held
+      while the loss loops over it; at the last chunk the other chunks' fp32 log_softmax are saved
+      and that chunk's upcast and log_softmax are being made: dtype + 4 x (n-1)/n + 2 x 4/n, above
+      the backward's 4 + 8/n. Compiled: the chunks, which the compiled loss saves anyway, and no
+      fp32 copy (the kernel upcasts in registers): dtype."""
+    per = tokens * config["vocab_size"]
+    if loss == "standard":
+        return per * (logits_dtype + 8)
+    if loss == "fp32-logits":
+        return per * 12
+    if compile:
+        return per * logits_dtype
+    return per * logits_dtype + per * 4 * (CHUNKS - 1) // CHUNKS + per * 8 // CHUNKS

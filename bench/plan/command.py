@@ -42,6 +42,8 @@ def add_parser(subparsers):
     p.add_argument("--compute-dtype", default=None, help="older name: float32 = fp32, bfloat16 = bf16-true")
     p.add_argument("--gpus", type=int, default=1, help="FSDP over N GPUs: shards weights, grads, optimizer")
     p.add_argument("--offload", default="none", help=" ".join(OFFLOADS))
+    p.add_argument("--fsdp-root", default="whole", help="whole: embeddings and lm_head in the root unit (PEFT, "
+                   "accelerate, Answer.AI) | split: units of their own (torchtune's custom_sharded_layers)")
     p.add_argument("--lora-r", type=int, default=8)
     p.add_argument("--lora-dropout", type=float, default=0.0)
     p.add_argument("--target-modules", nargs="+", default=["all-linear"],
@@ -63,7 +65,7 @@ def _options(args) -> dict:
                 lora_dropout=args.lora_dropout, target_modules=targets, adapter_dtype=args.adapter_dtype,
                 loss=args.loss, packing=args.packing, compile=args.compile,
                 optimizer_in_backward=args.optimizer_in_backward, activation_offload=args.activation_offload,
-                kbit_upcast=args.kbit_upcast, keep_logits=args.keep_logits)
+                kbit_upcast=args.kbit_upcast, keep_logits=args.keep_logits, fsdp_root=args.fsdp_root)
 
 
 def run(args) -> int:

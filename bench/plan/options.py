@@ -9,6 +9,7 @@ from bench.schema import METHODS
 
 DEVICES = ("cpu", "cuda")
 OFFLOADS = ("none", "optimizer", "all")
+FSDP_ROOTS = ("whole", "split")  # bench.plan.sharding.ROOTS
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Options:
     packing: bool = False                   # packed sequences: no padding, no 4-D attention mask
     gpus: int = 1                           # FSDP over N GPUs (figures per GPU)
     offload: str = "none"                   # OFFLOADS: optimizer states / all state to CPU
+    fsdp_root: str = "whole"                # FSDP_ROOTS: embeddings + lm_head in the root unit, or units of their own
     baseline_bytes: int = None              # CPU: the record's measured interpreter + libraries RSS
 
     def __post_init__(self):
@@ -45,6 +47,7 @@ class Options:
                 raise BenchError(f"{label} must be a positive integer, got {value!r}")
         for name, value, valid in (("optimizer", self.optimizer, terms.OPTIMIZERS),
                                    ("device", self.device, DEVICES), ("offload", self.offload, OFFLOADS),
+                                   ("fsdp root", self.fsdp_root, FSDP_ROOTS),
                                    ("loss", self.loss, activations.LOSSES)):
             if value not in valid:
                 raise choices_error(name, value, valid)

@@ -1,11 +1,14 @@
 """Predict the train-phase peak memory of one run from its model config alone (no torch).
 
-The peak is the largest of three moments of a training step (gradients are set to None
+The peak is the largest of the moments of a training step (gradients are set to None
 between steps, so none are alive when the forward pass runs):
-  backward start:  resident state + saved activations + logits/loss working set
+  backward start:  resident state + saved activations + logits/loss working set (at its peak: in
+                   the loss's backward, or its forward for the eager chunked loss)
   layer recompute: with checkpointing only: resident state + every layer's kept input + the last
                    layer recomputed + the hidden state's gradient (the loss's working set is
                    gone by then: backward reaches the layers only after the loss and lm_head)
+  last layer:      under FSDP without checkpointing only: every saved activation + the gradient
+                   arriving + two gathered layers and the last layer's unsharded gradient
   backward end:    resident state + every gradient + the first layer's saved activations
   optimizer step:  resident state + gradients + the optimizer's temporaries
 where resident state = weights + adapters + optimizer states (alive from the first step on).
@@ -117,7 +120,7 @@ def estimate(*, config: dict, method: str, **options) -> dict:
     else:
         moments, volume, unit = _training(config, method=method, o=o, p=p, resident=resident, tokens=tokens)
     if unit and (o.gpus > 1 or o.offload != "none"):
-        sharding.apply(resident, moments, gpus=o.gpus, offload=o.offload, unit=unit, notes=notes)
+        sharding.apply(resident, moments, gpus=o.gpus, offload=o.offload, unit=unit, notes=notes, root=o.fsdp_root)
     fsdp = unit if unit and (o.gpus > 1 or o.offload == "all") else None
     return _assemble(resident, moments, o=o, forward_volume=volume, notes=notes, policy=policy, fsdp=fsdp)
 
@@ -149,8 +152,11 @@ def _training(config, *, method, o, p, resident, tokens):
                  offload=o.activation_offload)
     backward = {
         "activations": A.stack_bytes(config, **stack, recomputing=False),
-        "logits_and_loss": A.logits_bytes(config, tokens=tokens, logits_dtype=logits_dtype, loss=o.loss,
-                                          compile=o.compile, keep_logits=o.keep_logits),
+        # the loss's working set at its peak: in its backward, or (eager chunked loss) in its forward
+        "logits_and_loss": max(A.logits_bytes(config, tokens=tokens, logits_dtype=logits_dtype, loss=o.loss,
+                                              compile=o.compile, keep_logits=o.keep_logits),
+                               A.loss_forward_bytes(config, tokens=tokens, logits_dtype=logits_dtype, loss=o.loss,
+                                                    compile=o.compile)),
         "attention_mask": A.mask_bytes(batch=o.batch_size, seq=o.seq_len, packing=o.packing),
     }
     if p["autocast"]:
@@ -194,6 +200,15 @@ def _training(config, *, method, o, p, resident, tokens):
                    "optimizer step": {"gradients": grads, "optimizer_temporaries": temporaries}}
     if recompute:
         moments["layer recompute"] = recompute
+    elif o.gpus > 1 or o.offload == "all":
+        # Without checkpointing the last layer's backward starts with every saved tensor still alive;
+        # on one device that is below the loss phase, under FSDP it also gathers a second layer and
+        # makes that layer's unsharded gradient (bench.plan.sharding.BACKWARD)
+        moments["last layer"] = {"activations": backward["activations"],
+                                 "hidden_gradient": tokens * config["hidden_size"] * p["resid"],
+                                 "attention_mask": backward["attention_mask"], "held_logits": held,
+                                 **{k: backward[k] for k in ("autocast_weight_copies", "head_gradient")
+                                    if k in backward}}
     # peft's lora_B output and its scaled copy, per target, before they are added to the base output
     adapter_out = 2 * sum(out_features[t] for t in targets) * layers * p["adapter"]
     volume = A.forward_volume_bytes(config=config, tokens=tokens, layer=layer, adapter_out=adapter_out,

@@ -103,7 +103,8 @@ def predict(row: dict) -> dict:
 
 FLAGS = {"seq_len": "--seq-len", "batch_size": "--batch-size", "optimizer": "--optimizer",
          "precision": "--precision", "lora_r": "--lora-r", "lora_dropout": "--lora-dropout",
-         "adapter_dtype": "--adapter-dtype", "loss": "--loss", "gpus": "--gpus", "offload": "--offload"}
+         "adapter_dtype": "--adapter-dtype", "loss": "--loss", "gpus": "--gpus", "offload": "--offload",
+         "fsdp_root": "--fsdp-root"}
 SWITCHES = {"packing": "--packing", "keep_logits": "--keep-logits", "compile": "--compile",
             "optimizer_in_backward": "--optimizer-in-backward", "activation_offload": "--activation-offload",
             "kbit_upcast": "--kbit-upcast"}
