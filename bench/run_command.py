@@ -30,7 +30,7 @@ def add_parser(subparsers) -> None:
                               description="Run every (model, method) of a profile, each in a fresh child process, "
                                           "and append one record per run to OUT/results.jsonl.")
     p.add_argument("--profile", default="default", help="profile name in profiles/ or a .toml path (default: default)")
-    p.add_argument("--models", nargs="+", help="smollm2-135m, tiny-llama, a local model directory or a hub id")
+    p.add_argument("--models", nargs="+", help="smollm2-135m, tiny-llama, shape:NAME (a planner preset or config.json at its real size, random weights), a local model directory or a hub id")
     p.add_argument("--methods", nargs="+", help="any of: base full lora qlora dora lora8")
     for flag, kind, text in (("--steps", int, "optimizer steps"), ("--seq-len", int, "tokens per sequence"),
                              ("--batch-size", int, "sequences per micro-batch"), ("--grad-accum", int, "micro-batches per step"),
