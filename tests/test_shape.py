@@ -157,3 +157,37 @@ def test_fit_measures_a_shape_model(tmp_path):
     (row,) = json.loads((out / "fit.json").read_text())
     assert records and all(r["weights"] == "random" for r in records)
     assert row["measured_largest"] == max(r["config"]["batch_size"] for r in records if r["status"] == "ok")
+
+
+def _cache_with_tokenizer(tmp_path, monkeypatch):
+    """An empty cache that has SmolLM2's tokenizer (what a shape build borrows)."""
+    monkeypatch.setenv("FTBENCH_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "cache" / "models" / "smollm2-135m").mkdir(parents=True)
+    (tmp_path / "cache" / "models" / "smollm2-135m" / "tokenizer.json").write_text("{}")
+
+
+def test_a_disk_too_small_for_the_shape_is_refused_before_building(tmp_path, monkeypatch):
+    from bench.models import shape
+
+    _cache_with_tokenizer(tmp_path, monkeypatch)
+    monkeypatch.setattr(shape.shutil, "disk_usage", lambda path: type("U", (), {"free": 10**9})())
+    with pytest.raises(BenchError, match=r"building shape:llama-3.1-8b needs 17\.7 GB free in .*, 1\.0 GB is"):
+        shape.ensure_shape("shape:llama-3.1-8b")  # 2 B x 8.03B params x 1.1
+    assert not list((tmp_path / "cache" / "models").glob("shape-*"))
+
+
+def test_a_failed_build_is_one_line_and_leaves_no_half_written_shape(tmp_path, monkeypatch):
+    from bench.models import shape
+
+    _cache_with_tokenizer(tmp_path, monkeypatch)
+
+    def fails(cmd, **kwargs):  # the child got as far as writing some shards, then the disk filled
+        (shape.Path(cmd[3]).with_name(shape.Path(cmd[3]).name + ".tmp")).mkdir(parents=True)
+        return subprocess.CompletedProcess(cmd, 1, stderr="Traceback ...\nsafetensors_rust.SafetensorError: Error "
+                                                          "while serializing: No space left on device (os error 28)\n")
+
+    monkeypatch.setattr(shape.subprocess, "run", fails)
+    path = _config_file(tmp_path, LLAMA)
+    with pytest.raises(BenchError, match=r"building shape:.* failed \(exit 1\): .*No space left on device"):
+        shape.ensure_shape(f"shape:{path}")
+    assert not list((tmp_path / "cache" / "models").glob("shape-*"))  # neither the shape nor its .tmp

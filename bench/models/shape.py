@@ -19,6 +19,7 @@ it never imports torch.
 import fcntl
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -64,10 +65,27 @@ def ensure_shape(name: str) -> Path:
     with open(out.parent / ".shape.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (out / "ftbench_shape.json").exists():
+            _check_disk(name, config, out.parent)
             print(f"ftbench: building {name} once into {out} (seeded random weights)", file=sys.stderr, flush=True)
-            subprocess.run([sys.executable, "-m", "bench.models.shape", str(out), name, json.dumps(config)],
-                           check=True)
+            done = subprocess.run([sys.executable, "-m", "bench.models.shape", str(out), name, json.dumps(config)],
+                                  stderr=subprocess.PIPE, text=True)
+            if done.returncode != 0:
+                shutil.rmtree(out.with_name(out.name + ".tmp"), ignore_errors=True)  # no half-written shape
+                last = next((line for line in reversed(done.stderr.splitlines()) if line.strip()), "no output")
+                raise BenchError(f"building {name} failed (exit {done.returncode}): {last.strip()[:300]}")
     return out
+
+
+def _check_disk(name: str, config: dict, where: Path) -> None:
+    """Refuse before building when the disk cannot hold the bf16 weights (2 bytes a parameter)
+    and a tenth more: a full disk used to end the build in a traceback halfway through."""
+    from bench.plan.params import counts
+
+    need = int(2 * counts(config)["total"] * 1.1)
+    free = shutil.disk_usage(where).free
+    if free < need:
+        raise BenchError(f"building {name} needs {need / 1e9:.1f} GB free in {where}, {free / 1e9:.1f} GB is; "
+                         f"free some space or point FTBENCH_CACHE at a larger disk")
 
 
 def shape_info(model_path) -> dict | None:
