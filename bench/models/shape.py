@@ -70,10 +70,15 @@ def ensure_shape(name: str) -> Path:
             done = subprocess.run([sys.executable, "-m", "bench.models.shape", str(out), name, json.dumps(config)],
                                   stderr=subprocess.PIPE, text=True)
             if done.returncode != 0:
-                shutil.rmtree(out.with_name(out.name + ".tmp"), ignore_errors=True)  # no half-written shape
+                shutil.rmtree(_building(out), ignore_errors=True)  # no half-written shape
                 last = next((line for line in reversed(done.stderr.splitlines()) if line.strip()), "no output")
                 raise BenchError(f"building {name} failed (exit {done.returncode}): {last.strip()[:300]}")
     return out
+
+
+def _building(out: Path) -> Path:
+    """Where a shape is written before it is renamed to `out` (a build seen whole or not at all)."""
+    return out.with_name(out.name + ".tmp")
 
 
 def _check_disk(name: str, config: dict, where: Path) -> None:
@@ -139,7 +144,7 @@ def build(out: Path, *, name: str, config: dict, seed: int = SEED) -> dict:
     shards = {}
     for tensor_name in names:
         shards.setdefault(_shard_of(tensor_name), []).append(tensor_name)
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = _building(out)
     tmp.mkdir(parents=True, exist_ok=True)
     weight_map, total = {}, 0
     for index, (shard, members) in enumerate(shards.items()):

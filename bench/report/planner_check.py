@@ -64,7 +64,7 @@ def oom_rows(records: list) -> list:
     the same spec (spec_hash) finished ok is not an oom, and two ooms of one spec are one row."""
     rows, last = [], {}
     for r in records:
-        last[(r.get("spec_hash") or id(r), r.get("model"), r.get("method"), r.get("seed"))] = r
+        last[r.get("spec_hash") or id(r)] = r  # a spec is one (model, method, seed, settings)
     for r in last.values():
         budget = scale.budget_of(r)
         if r.get("status") != "oom" or not budget or r.get("method") == "base":
