@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from bench import paths
-from bench.hardware import runs_on_cpu
+from bench.hardware import run_device
 from bench.record import now_iso, skeleton
 from bench.units import parse_size
 from bench.worker import PROGRESS, RESULT_WRITTEN
@@ -27,12 +27,14 @@ LOOPBACK = "127.0.0.1"  # one node: torchrun's ranks never need another address
 EXIT_GRACE_S = 60  # after the result is written; a normal exit takes well under a second
 
 
-def child_env(spec: dict | None = None) -> dict:
+def child_env(spec: dict | None = None, *, device: str | None = None) -> dict:
+    """The child's environment. `device` is where the run computes (bench.hardware.run_device,
+    decided once by the caller); the CPU-only settings go to CPU runs alone."""
     env = dict(os.environ)
-    threshold = (spec or {}).get("cpu_malloc_mmap_threshold")
-    if threshold and runs_on_cpu(spec):  # device cpu, or auto with no GPU visible (not only an explicit cpu)
-        env["MALLOC_MMAP_THRESHOLD_"] = str(threshold)
-    if spec and spec.get("nproc", 1) > 1 and runs_on_cpu(spec):  # gloo ranks: talk over the loopback
+    on_cpu = spec is not None and (device or run_device(spec)) == "cpu"
+    if on_cpu and spec.get("cpu_malloc_mmap_threshold"):  # device cpu, or auto with no GPU torch can see
+        env["MALLOC_MMAP_THRESHOLD_"] = str(spec["cpu_malloc_mmap_threshold"])
+    if on_cpu and spec.get("nproc", 1) > 1:  # gloo ranks: talk over the loopback
         env.setdefault("GLOO_SOCKET_IFNAME", loopback_interface())
     env.update(HF_HOME=str(paths.hf_home()), FTBENCH_CACHE=str(paths.cache_dir()),
                HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
@@ -91,13 +93,14 @@ def launch(spec: dict, *, out_dir: Path, echo=print) -> dict:
     run_dir = Path(out_dir) / "runs" / spec["run_id"]
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "spec.json").write_text(json.dumps(spec, indent=1))
-    limit = parse_size(spec["max_memory"]) if spec.get("max_memory") and runs_on_cpu(spec) else None
+    device = run_device(spec)  # before the child's environment and limits: CPU-only settings follow it
+    limit = parse_size(spec["max_memory"]) if spec.get("max_memory") and device == "cpu" else None
     started, timed_out = time.perf_counter(), threading.Event()
     with open(run_dir / "worker.log", "w", buffering=1) as log:  # line-buffered: tail -f shows each line as it comes
         child = subprocess.Popen(
             worker_command(spec, run_dir / "spec.json"),
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-            env=child_env(spec), cwd=paths.REPO_ROOT, start_new_session=True,
+            env=child_env(spec, device=device), cwd=paths.REPO_ROOT, start_new_session=True,
             preexec_fn=_child_setup(limit),
         )
         killer = threading.Timer(spec["run_timeout_s"], _kill_group, (child.pid, timed_out))
@@ -123,7 +126,7 @@ def launch(spec: dict, *, out_dir: Path, echo=print) -> dict:
                 timer.cancel()
             child.stdout.close()
             child.returncode = -1  # reaped by wait4 above; stop Popen from waiting again
-    record = _read_result(run_dir, spec, status, timed_out.is_set())
+    record = _read_result(run_dir, spec, status, timed_out.is_set(), device=device)
     if limit and record["status"] == "crashed" and _starved(run_dir):
         record.update(status="oom", error=(f"out of memory under --max-memory {spec['max_memory']} "
                                            f"(data-segment limit): {record['error']}")[:500])
@@ -145,7 +148,7 @@ def _kill_group(pid: int, flag) -> None:
         pass
 
 
-def _read_result(run_dir: Path, spec: dict, status: int, timed_out: bool) -> dict:
+def _read_result(run_dir: Path, spec: dict, status: int, timed_out: bool, *, device: str) -> dict:
     result = run_dir / "result.json"
     if timed_out:
         record = skeleton(spec, status="timeout", error=f"timed out after {spec['run_timeout_s']} s")
@@ -160,7 +163,7 @@ def _read_result(run_dir: Path, spec: dict, status: int, timed_out: bool) -> dic
                           error=f"exited with code {os.WEXITSTATUS(status)} without a result: {_last_line(run_dir)}")
     record["finished_at"] = now_iso()
     # the worker never said which device it resolved "auto" to: where this machine would run it
-    record["memory"]["device"] = "cpu" if runs_on_cpu(spec) else "cuda"
+    record["memory"]["device"] = device
     return record
 
 

@@ -72,7 +72,7 @@ def test_a_failed_run_is_a_result_and_exits_1(tmp_path):
     (["--seeds", "0", "one"], "seeds are non-negative integers, got 'one'"),
     (["--steps", "abc"], "argument --steps: invalid int value: 'abc'"),
     (["--precision", "bf17"], "unknown run.precision 'bf17'; valid choices: auto, fp32, bf16-true, bf16-mixed, fp16-mixed"),
-    (["--device", "cuda"], "device 'cuda' requested but no NVIDIA GPU is visible"),
+    (["--device", "cuda"], "device 'cuda' requested but torch sees no CUDA device here"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     out = tmp_path / "out"

@@ -59,6 +59,8 @@ def test_nvml_finds_this_gpu_and_its_process_figure_matches_reserved_plus_contex
     from bench.measure.memory import CudaMemoryTracker
 
     tracker = CudaMemoryTracker(DEVICE)
+    if tracker.nvml.where.get("error"):  # a CUDA machine without libnvidia-ml still runs every other test
+        pytest.skip(tracker.nvml.where["error"])
     assert tracker.nvml.where.get("how") == "uuid", tracker.nvml.where
     context = tracker.context_bytes()
     if context is None:

@@ -117,7 +117,8 @@ def test_other_processes_memory_is_not_counted():
 def test_without_nvml_the_probe_reads_nothing_and_says_why():
     broken = types.SimpleNamespace(nvmlInit=lambda: (_ for _ in ()).throw(OSError("libnvidia-ml.so.1 not found")))
     probe = N.Probe(torch=fake_torch(machine()), ordinal=0, nvml=broken)
-    assert probe.read() == {} and "libnvidia-ml" in probe.where["error"]
+    assert probe.read() == dict.fromkeys(N.FIGURES) and probe.where["error"].startswith("nvml unavailable: ")
+    assert "libnvidia-ml" in probe.where["error"]
 
 
 @pytest.mark.parametrize("value, parsed", [
@@ -128,25 +129,89 @@ def test_visible_devices_parse_as_cuda_does(value, parsed):
     assert N.visible_devices(value) == parsed
 
 
-def test_driver_preflight_counts_only_visible_gpus(monkeypatch):
+# -- the driver: torch decides whether there is a GPU, NVML only adds --------------------------
+H100 = types.SimpleNamespace(name="NVIDIA H100 80GB HBM3", major=9, minor=0, total_memory=80 * GiB,
+                             uuid="1111aaaa-0000-1111-2222-333344445555", pci_domain_id=0, pci_bus_id=0x17,
+                             pci_device_id=0)
+SHOW_ENV = ("import os, resource; print('MALLOC_MMAP_THRESHOLD_=' + os.environ.get('MALLOC_MMAP_THRESHOLD_', 'unset'),"
+            " 'RLIMIT_DATA=' + ('unlimited' if resource.getrlimit(resource.RLIMIT_DATA)[0] == resource.RLIM_INFINITY"
+            " else 'limited'), flush=True)")
+
+
+def torch_sees(monkeypatch, devices: list) -> None:
+    """This process's torch.cuda reports `devices` (the driver asks the torch already imported)."""
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: bool(devices))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: len(devices))
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda i: devices[i])
+
+
+def launched_env(tmp_path, monkeypatch, device: str) -> tuple:
+    """What a launched child sees: the malloc setting and whether its data segment is limited."""
+    from bench import launcher
+    from bench.matrix import build_matrix, run_id
+    from bench.profile import load_profile
+
+    spec = dict(build_matrix(load_profile("smoke", overrides={"run": {
+        "methods": ["lora"], "device": device, "cpu_malloc_mmap_threshold": 65536, "max_memory": "8GiB"}}))[0])
+    spec["run_id"] = run_id(spec)
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.setattr(launcher, "worker_command", lambda spec, path: [sys.executable, "-c", SHOW_ENV])
+    record = launcher.launch(spec, out_dir=tmp_path, echo=lambda line: None)
+    log = (tmp_path / "runs" / spec["run_id"] / "worker.log").read_text()
+    return log, record["memory"]["device"]
+
+
+def test_a_gpu_torch_sees_is_used_though_nvml_does_not_load(tmp_path, monkeypatch):
+    """A container without libnvidia-ml: --device cuda is accepted, auto resolves to CUDA before
+    the child's environment is built (no CPU malloc setting, no data-segment limit), and the
+    worker's NVML figures are null with the reason."""
     from bench import hardware
 
+    torch_sees(monkeypatch, [H100])
+    broken = types.ModuleType("pynvml")
+    broken.nvmlInit = lambda: (_ for _ in ()).throw(OSError("libnvidia-ml.so.1: cannot open shared object file"))
+    monkeypatch.setitem(sys.modules, "pynvml", broken)
+    assert hardware.cuda_devices() == [("NVIDIA H100 80GB HBM3", 9, 0, 80 * GiB)]
+    hardware.preflight([{"device": "cuda", "precision": "bf16-true", "nproc": 1}])
+    assert hardware.run_device({"device": "auto"}) == "cuda"
+    log, device = launched_env(tmp_path, monkeypatch, "auto")
+    assert "MALLOC_MMAP_THRESHOLD_=unset RLIMIT_DATA=unlimited" in log and device == "cuda"
+    import torch
+
+    probe = N.Probe(torch=torch, ordinal=0)  # the worker's NVML, as CudaMemoryTracker makes it
+    assert probe.read() == {"nvml_used_bytes": None, "nvml_total_bytes": None, "nvml_process_bytes": None}
+    assert probe.where["error"].startswith("nvml unavailable: OSError: libnvidia-ml.so.1")
+
+
+def test_gpus_nvml_lists_but_torch_cannot_use_are_not_a_cuda_machine(tmp_path, monkeypatch):
+    """The reverse: NVML lists four GPUs, torch sees none (a CPU build, or no usable driver): auto
+    runs on the CPU with the CPU settings, and --device cuda is refused."""
+    from bench import hardware
+
+    torch_sees(monkeypatch, [])
     monkeypatch.setitem(sys.modules, "pynvml", fake_nvml(machine()))
-    hardware._cuda_devices.cache_clear()
-    try:
-        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
-        assert [d[0] for d in hardware.cuda_devices()] == ["Fake GPU 3"]
-        spec = {"device": "auto", "nproc": 2, "precision": "auto"}
-        with pytest.raises(BenchError, match=r"--nproc 2 is more than the 1 visible GPU\(s\); valid choices: 1 to 1"):
-            hardware.preflight([spec])
-        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-        with pytest.raises(BenchError, match="device 'cuda' requested but no NVIDIA GPU is visible"):
-            hardware.preflight([dict(spec, device="cuda", nproc=1)])
-        monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
-        assert len(hardware.cuda_devices()) == 4
-        hardware.preflight([dict(spec, nproc=4)])
-    finally:
-        hardware._cuda_devices.cache_clear()
+    assert hardware.cuda_devices() == [] and hardware.run_device({"device": "auto"}) == "cpu"
+    with pytest.raises(BenchError, match="device 'cuda' requested but torch sees no CUDA device here"):
+        hardware.preflight([{"device": "cuda", "precision": "auto", "nproc": 1}])
+    log, device = launched_env(tmp_path, monkeypatch, "auto")
+    assert "MALLOC_MMAP_THRESHOLD_=65536 RLIMIT_DATA=limited" in log and device == "cpu"
+
+
+def test_torch_is_asked_in_a_child_only_when_its_build_can_have_a_gpu(tmp_path, monkeypatch):
+    from bench import hardware
+
+    def torch_at(version_text):
+        (tmp_path / "torch").mkdir(exist_ok=True)
+        (tmp_path / "torch" / "version.py").write_text(version_text)
+        origin = str(tmp_path / "torch" / "__init__.py")
+        monkeypatch.setattr(hardware.importlib.util, "find_spec", lambda name: types.SimpleNamespace(origin=origin))
+        return hardware.torch_has_gpu_build()
+
+    assert not torch_at("cuda: Optional[str] = None\nhip: Optional[str] = None\n")
+    assert torch_at("cuda: Optional[str] = '12.8'\nhip: Optional[str] = None\n")
+    assert torch_at("cuda = None\nhip = '6.2.4'\n")
 
 
 class NoPermission(Exception):

@@ -95,7 +95,7 @@ def test_driver_preflight_refuses_cuda_without_a_gpu(monkeypatch):
     from bench import hardware
 
     monkeypatch.setattr(hardware, "cuda_devices", lambda: [])
-    with pytest.raises(BenchError, match="no NVIDIA GPU is visible"):
+    with pytest.raises(BenchError, match="torch sees no CUDA device here"):
         hardware.preflight([{"device": "cuda", "precision": "auto"}])
     hardware.preflight([{"device": "auto", "precision": "bf16-true"}])  # auto falls back to cpu: fine
     monkeypatch.setattr(hardware, "cuda_devices", lambda: [("T4", 7, 5, 16 * 2**30)])

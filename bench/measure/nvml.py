@@ -20,6 +20,7 @@ tests can pass fakes of both. The driver uses the parsing and `visible_handles` 
 import os
 
 PREFIXES = ("GPU-", "MIG-")
+FIGURES = ("nvml_used_bytes", "nvml_total_bytes", "nvml_process_bytes")  # null when NVML cannot say
 
 
 def visible_devices(value: str | None) -> list | None:
@@ -140,7 +141,7 @@ def figures(nvml, handle, *, pid: int | None = None) -> dict:
     """This GPU's used and total memory (all processes) and this process's own figure. Each NVML
     call stands alone: one that fails (no permission in a container, a call an older driver
     lacks) leaves its figures None and names itself in `nvml_errors`, the others are kept."""
-    out, errors = {"nvml_used_bytes": None, "nvml_total_bytes": None, "nvml_process_bytes": None}, {}
+    out, errors = dict.fromkeys(FIGURES), {}
     try:
         info = nvml.nvmlDeviceGetMemoryInfo(handle)
         out.update(nvml_used_bytes=int(info.used), nvml_total_bytes=int(info.total))
@@ -160,9 +161,10 @@ def _why(exc: BaseException) -> str:
 
 
 class Probe:
-    """NVML for one torch CUDA ordinal, resolved once. `read()` returns `figures`, or {} when NVML
-    is unavailable (no driver library, no handle for this GPU); `where` says which GPU and how it
-    was found, and why not when it was not."""
+    """NVML for one torch CUDA ordinal, resolved once. `read()` returns `figures`, or the same keys
+    null when NVML is unavailable (no driver library in the container, no handle for this GPU):
+    torch found the GPU and the run goes on; `where` says which GPU and how it was found, or
+    in `error` why not ("nvml unavailable: ...")."""
 
     def __init__(self, *, torch, ordinal: int, nvml=None):
         self.handle, self.where = None, {"ordinal": ordinal, "how": None}
@@ -176,7 +178,7 @@ class Probe:
             self.nvml, self.handle = nvml, handle
             self.where = {**ident, "how": how, "nvml_uuid": None}
         except Exception as exc:  # no NVML is a missing figure, never a failed run
-            self.where["error"] = _why(exc)
+            self.where["error"] = "nvml unavailable: " + _why(exc)
             return
         try:  # only a label: a driver that will not give the UUID still gives the figures
             self.where["nvml_uuid"] = _text(nvml.nvmlDeviceGetUUID(handle))
@@ -184,5 +186,5 @@ class Probe:
             self.where["uuid_error"] = _why(exc)
 
     def read(self) -> dict:
-        """`figures` for this GPU ({} without a handle); a failing call costs only its own figures."""
-        return {} if self.handle is None else figures(self.nvml, self.handle)
+        """`figures` for this GPU (null without a handle); a failing call costs only its own figures."""
+        return dict.fromkeys(FIGURES) if self.handle is None else figures(self.nvml, self.handle)
