@@ -260,7 +260,7 @@ def test_a_run_no_node_can_hold_is_a_crashed_record_not_a_wait():
     from bench.executors import lost_record
 
     executor = ray_exec.RayExecutor.__new__(ray_exec.RayExecutor)
-    executor.largest, executor.cpus_per_run = {"CPU": 8.0, "GPU": 1.0}, None
+    executor.largest, executor.cpus_per_run, executor.cluster_gpus = {"CPU": 8.0, "GPU": 1.0}, None, 1.0
     handle = executor.submit({"device": "cuda", "nproc": 2}, out_dir="unused")
     ((back, exc),) = executor.wait([handle])
     assert back is handle and str(exc) == "no Ray node has 2 GPUs (the largest has 1)"
@@ -274,3 +274,119 @@ def test_a_run_no_node_can_hold_is_a_crashed_record_not_a_wait():
     ((_, exc),) = executor.wait([handle])
     record = lost_record({"run_id": "r", "model": "m", "method": "lora"}, executor="ray", exc=exc)
     assert (record["status"], record["error"]) == ("crashed", "ray: ConnectionError: the cluster went away")
+
+
+# -- GPUs: asked for whenever the run may use them, and the record says what the task was given --
+class Options:
+    """Ray's remote function as far as submit uses it: keeps the options and arguments."""
+
+    def __init__(self):
+        self.calls = []
+
+    def options(self, **kw):
+        self.calls.append(kw)
+        return self
+
+    def remote(self, *args):
+        self.calls[-1]["args"] = args
+        return "ref"
+
+
+def ray_on(cluster_gpus: float, largest_gpus: float):
+    executor = ray_exec.RayExecutor.__new__(ray_exec.RayExecutor)
+    executor.largest, executor.cluster_gpus = {"CPU": 16.0, "GPU": largest_gpus}, cluster_gpus
+    executor.cpus_per_run, executor._env, executor._task = None, {}, Options()
+    return executor
+
+
+def test_ray_asks_for_gpus_for_auto_on_a_gpu_cluster_and_only_there():
+    for device, cluster, largest, gpus in [("auto", 8.0, 8.0, 2), ("cuda", 8.0, 8.0, 2), ("auto", 0.0, 0.0, 0),
+                                           ("cpu", 8.0, 8.0, 0)]:
+        executor = ray_on(cluster, largest)
+        assert executor.submit({"device": device, "nproc": 2}, out_dir="o") == "ref"
+        (call,) = executor._task.calls
+        assert call["num_gpus"] == gpus, (device, cluster, call)
+        assert call["num_cpus"] == (2 if gpus else min(os.cpu_count(), 16)), call
+        assert call["args"][-1] == {"gpus_requested": gpus, "cpus_requested": call["num_cpus"]}
+    lost = ray_on(2.0, 1.0).submit({"device": "auto", "nproc": 2}, out_dir="o")  # GPUs, but no node with 2
+    assert str(lost.exc) == "no Ray node has 2 GPUs (the largest has 1)"
+
+
+def given(monkeypatch, run, *args) -> dict:
+    """The record a task body returns, with launch stood in and the CUDA_VISIBLE_DEVICES it was given."""
+    from bench import launcher
+    from bench.record import skeleton
+
+    monkeypatch.setattr(launcher, "launch", lambda spec, out_dir, echo: skeleton(spec))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+    return run({"run_id": "r", "model": "m", "method": "lora"}, "out", *args)["resources"]
+
+
+def test_the_record_says_what_the_task_was_given(monkeypatch):
+    from bench.executors import slurm
+
+    asked = {"gpus_requested": 1, "cpus_requested": 4}
+    assert given(monkeypatch, ray_exec._run, {}, asked) == {**asked, "cuda_visible_devices": "3"}
+    assert given(monkeypatch, slurm._run, asked) == {**asked, "cuda_visible_devices": "3"}
+
+
+class Submitit:
+    def __init__(self):
+        self.params, self.args = {}, None
+
+    def update_parameters(self, **kw):
+        self.params.update(kw)
+
+    def submit(self, fn, *args):
+        self.args = args
+        return "job"
+
+
+def submitit_on(name: str):
+    from bench.executors import slurm
+
+    executor = slurm.SubmititExecutor.__new__(slurm.SubmititExecutor)
+    executor.name, executor.partition, executor.cpus_per_run, executor.executor = name, "p", None, Submitit()
+    return executor
+
+
+@pytest.mark.parametrize("answer, gpus", [("gpu:h100:8(S:0-1)\n", 1), ("(null)\n(null)\n", 0),
+                                          ("(null)\ncpu:2,gpu:a100:4\n", 1)])
+def test_slurm_asks_for_gpus_for_auto_when_the_partition_has_them(monkeypatch, answer, gpus):
+    from bench.executors import slurm
+
+    slurm.partition_gres.cache_clear()
+    monkeypatch.setattr(slurm.subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 0, answer, ""))
+    executor = submitit_on("slurm")
+    executor.submit({"device": "auto", "nproc": 1, "run_timeout_s": 600, "run_id": "r"}, out_dir="o")
+    assert executor.executor.params["gpus_per_node"] == gpus
+    assert executor.executor.args[-1] == {"gpus_requested": gpus, "cpus_requested": None}
+    slurm.partition_gres.cache_clear()
+
+
+def test_slurm_auto_without_sinfo_is_one_line_naming_the_choices(monkeypatch):
+    from bench.errors import BenchError
+    from bench.executors import slurm
+
+    def missing(cmd, **kw):
+        raise FileNotFoundError(2, "No such file or directory", "sinfo")
+
+    slurm.partition_gres.cache_clear()
+    monkeypatch.setattr(slurm.subprocess, "run", missing)
+    with pytest.raises(BenchError, match=r"cannot tell whether partition 'p' has GPUs: sinfo could not be run .*; "
+                                         r"valid choices: --device cuda, --device cpu"):
+        submitit_on("slurm").submit({"device": "auto", "nproc": 1, "run_timeout_s": 600, "run_id": "r"}, out_dir="o")
+    executor = submitit_on("slurm")  # an explicit device needs no sinfo
+    executor.submit({"device": "cuda", "nproc": 2, "run_timeout_s": 600, "run_id": "r"}, out_dir="o")
+    assert executor.executor.params["gpus_per_node"] == 2
+    slurm.partition_gres.cache_clear()
+
+
+def test_submitit_local_resolves_auto_on_this_machine(monkeypatch):
+    from bench import hardware
+
+    for devices, gpus in [([("H100", 9, 0, 80 * 2**30)], 1), ([], 0)]:
+        monkeypatch.setattr(hardware, "cuda_devices", lambda: devices)
+        executor = submitit_on("submitit-local")
+        executor.submit({"device": "auto", "nproc": 1, "run_timeout_s": 600, "run_id": "r"}, out_dir="o")
+        assert executor.executor.params["gpus_per_node"] == gpus

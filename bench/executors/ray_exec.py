@@ -1,7 +1,9 @@
 """Ray: one task per run, against an existing cluster (--ray-address) or a new local one.
 
-Each task asks for what its run needs and the cluster can give: `num_gpus` = nproc for CUDA runs,
-and `num_cpus` = --cpus-per-run, or else the smaller of the run's request (nproc for CUDA runs,
+Each task asks for what its run needs and the cluster can give: `num_gpus` = nproc for a run that
+may compute on CUDA (device cuda, or auto on a cluster with GPUs, `ray.cluster_resources()`: a
+task given no GPU sees an empty CUDA_VISIBLE_DEVICES and would record a CPU run on a GPU cluster),
+and `num_cpus` = --cpus-per-run, or else the smaller of the run's request (nproc for GPU tasks,
 every core of the driver's machine for CPU runs, so two CPU runs never share a node's cores and
 timings stay comparable with `local`) and the largest node's CPUs. A task that asks for more than
 any node has would wait in Ray's queue forever, so that is refused: --cpus-per-run above the
@@ -40,12 +42,15 @@ from bench.errors import BenchError
 from bench.worker import one_line
 
 
-def _run(spec: dict, out_dir: str, env: dict) -> dict:
-    """Body of the Ray task, on the worker node: the same launcher as `local`."""
+def _run(spec: dict, out_dir: str, env: dict, asked: dict) -> dict:
+    """Body of the Ray task, on the worker node: the same launcher as `local`. The record says
+    what the task asked for and the CUDA_VISIBLE_DEVICES Ray gave it."""
     os.environ.update(env)
     from bench.launcher import launch
 
-    return launch(spec, out_dir=Path(out_dir), echo=lambda *_: None)
+    record = launch(spec, out_dir=Path(out_dir), echo=lambda *_: None)
+    record["resources"] = {**asked, "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+    return record
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -97,11 +102,20 @@ def largest_node(nodes: list) -> dict:
     return {kind: max((r.get(kind, 0) for r in alive), default=0) for kind in ("CPU", "GPU")}
 
 
-def task_cpus(*, spec: dict, cpus_per_run: int | None, node_cpus: float) -> int:
+def task_gpus(*, spec: dict, cluster_gpus: float) -> int:
+    """num_gpus for one run's task: nproc when the run may compute on CUDA (device cuda, or auto
+    on a cluster that has GPUs), else 0."""
+    if spec["device"] == "cuda" or (spec["device"] == "auto" and cluster_gpus > 0):
+        return spec.get("nproc", 1)
+    return 0
+
+
+def task_cpus(*, spec: dict, cpus_per_run: int | None, node_cpus: float, gpus: int | None = None) -> int:
     """num_cpus for one run's task: --cpus-per-run, else min(the run's request, the largest node)."""
     if cpus_per_run:
         return cpus_per_run
-    want = spec.get("nproc", 1) if spec["device"] == "cuda" else os.cpu_count()
+    gpus = (spec.get("nproc", 1) if spec["device"] == "cuda" else 0) if gpus is None else gpus
+    want = gpus if gpus else os.cpu_count()
     return max(1, min(want, int(node_cpus)))
 
 
@@ -135,6 +149,7 @@ class RayExecutor:
                 ray.init(address="local", num_cpus=os.cpu_count(), object_store_memory=100 * 2**20,
                          include_dashboard=False, **quiet, **where)
             self.largest = largest_node(ray.nodes())
+            self.cluster_gpus = float(ray.cluster_resources().get("GPU", 0))
         except Exception as exc:  # noqa: BLE001  (Ray raises many kinds; each is one line here)
             self.close()
             what = f"cannot join the Ray cluster at {address}" if address else "cannot start a local Ray cluster"
@@ -153,12 +168,14 @@ class RayExecutor:
                      "PYTHONPATH": os.pathsep.join(filter(None, [str(paths.REPO_ROOT), os.environ.get("PYTHONPATH")]))}
 
     def submit(self, spec: dict, *, out_dir):
-        gpus = spec.get("nproc", 1) if spec["device"] == "cuda" else 0
+        gpus = task_gpus(spec=spec, cluster_gpus=self.cluster_gpus)
         if gpus > self.largest["GPU"]:
             return Lost(RuntimeError(f"no Ray node has {gpus} GPUs (the largest has {self.largest['GPU']:g})"))
-        cpus = task_cpus(spec=spec, cpus_per_run=self.cpus_per_run, node_cpus=self.largest["CPU"])
+        cpus = task_cpus(spec=spec, cpus_per_run=self.cpus_per_run, node_cpus=self.largest["CPU"], gpus=gpus)
+        asked = {"gpus_requested": gpus, "cpus_requested": cpus}
         try:
-            return self._task.options(num_cpus=cpus, num_gpus=gpus, max_retries=0).remote(spec, str(out_dir), self._env)
+            return self._task.options(num_cpus=cpus, num_gpus=gpus, max_retries=0).remote(spec, str(out_dir), self._env,
+                                                                                         asked)
         except Exception as exc:  # noqa: BLE001  (the cluster went away: a crashed record, not a traceback)
             return Lost(exc)
 
