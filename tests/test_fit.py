@@ -127,3 +127,42 @@ def test_a_real_search_finds_the_edge_and_records_every_probe(tmp_path, startup_
     assert all(r["memory"]["breakdown"] == {"error": "not measured: breakdown is off for this run"}
                for r in records if r["status"] == "ok")
     assert f"largest fit under --max-memory {budget}" in result.stdout and "ETA" in result.stdout
+
+
+class CudaJob:
+    """A fit job whose probes come back as CUDA records: an oom at every size, the device's figures
+    small, the host's RSS large (torch, the CUDA libraries and the tokenizer on the host)."""
+    model, method, memory, searching = "shape:llama-3.2-1b", "lora", "1GiB", "batch"
+    MiB = 2**20
+
+    def run(self, n, *, out_dir):
+        return {"run_id": f"r{n}", "status": "oom", "error": "CUDA out of memory for the budget",
+                "memory": {"device": "cuda", "process_peak_bytes": 2048 * self.MiB, "baseline_bytes": 1900 * self.MiB,
+                           "load": {"peak_bytes": 600 * self.MiB},
+                           "train": {"peak_bytes": 900 * self.MiB, "device_peak_bytes": 1400 * self.MiB}}}
+
+    def label(self, n):
+        return f"batch {n}"
+
+    def fixed_text(self):
+        return "seq 64"
+
+    def predicted_largest(self, **_):
+        return None
+
+    def predicted_fits(self, n):
+        return None
+
+    def predicted_bytes(self, n):
+        return None
+
+
+def test_a_cuda_probe_reports_and_judges_the_device_peak_not_host_rss(tmp_path, capsys):
+    from bench.fit import command
+
+    row = command._search(CudaJob(), out_dir=tmp_path, clock=command.Clock(total_jobs=1))
+    printed = capsys.readouterr().out
+    assert "oom, device peak 1,400 MiB" in printed and "2,048" not in printed
+    assert "already fails under 1GiB: measured device peak 1,400 MiB (CUDA out of memory" in row["error"]
+    assert command.measured_peak({"memory": {"device": "cuda", "process_peak_bytes": 2**31, "load": {"peak_bytes": 5},
+                                             "train": {}}}) == (5, "device peak")  # died in load: torch's reserved

@@ -95,9 +95,9 @@ def _search(job, *, out_dir: Path, clock) -> dict:
         if record["status"] not in ("ok", "oom"):
             raise ProbeFailed(f"{job.label(n)}: {record['status']}: {record['error']}")
         found.append((n, fits))
-        peak = (record["memory"].get("train") or {}).get("peak_bytes") or record["memory"].get("process_peak_bytes")
+        peak, what = measured_peak(record)
         print(f"  [{clock.runs}] {job.label(n)}: {'fits' if fits else 'oom'}"
-              + (f", train peak {peak / 2**20:,.0f} MiB" if peak else "") + f" ({clock.last:.0f} s)"
+              + (f", {what} {peak / 2**20:,.0f} MiB" if peak else "") + f" ({clock.last:.0f} s)"
               + clock.eta(search.remaining_probes(found, step=step)), flush=True)
         return fits
 
@@ -119,11 +119,24 @@ def _search(job, *, out_dir: Path, clock) -> dict:
         clock.next_job(len(found))
     error = None
     if result["largest"] == 0:
-        peak = records[low]["memory"].get("process_peak_bytes") or 0
+        peak, what = measured_peak(records[low])
         error = (f"{job.model} x {job.method}: the smallest point ({job.label(low)}) already fails under "
-                 f"{job.memory}: measured peak {peak / 2**20:,.0f} MiB ({records[low]['error'][:160]}){note[:300]}")
+                 f"{job.memory}: measured {what} {(peak or 0) / 2**20:,.0f} MiB ({records[low]['error'][:160]}){note[:300]}")
     return _row(job, largest=result["largest"], probes=found, error=error, capped=result["capped"],
                 predicted=job.predicted_largest(low=low, cap=cap, step=step), records=records)
+
+
+def measured_peak(record: dict) -> tuple:
+    """(bytes or None, what they are): the figure a probe's budget bounds, as the worker checks it.
+    CUDA: the device peak (torch's reserved peak plus what the process held outside torch,
+    bench.measure.device_budget; torch's reserved peak where the check did not run), never the
+    host's RSS. CPU: the train phase's peak RSS, else the whole process's."""
+    memory = record["memory"]
+    train = memory.get("train") or {}
+    if memory.get("device") == "cuda":
+        reserved = [(memory.get(p) or {}).get("peak_bytes") or 0 for p in ("load", "train")]
+        return train.get("device_peak_bytes") or max(reserved) or None, "device peak"
+    return train.get("peak_bytes") or memory.get("process_peak_bytes"), "peak RSS"
 
 
 class ProbeFailed(Exception):
