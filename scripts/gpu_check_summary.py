@@ -133,19 +133,64 @@ def verdict(summary: dict) -> tuple:
     return 0, f"gpu-check: PASS ({text})"
 
 
+def markdown(summary: dict, *, budgets: dict) -> str:
+    """One screen (under 40 lines) for OUT/summary.md, committed as it is: each check ok, fail or
+    skip with its reason and key figures, the budget each step had, and the verdict."""
+    t = summary["tests"]
+    lines = [f"# gpu-check: {summary['gpu'] or 'no GPU'}", "",
+             f"budgets (s): {', '.join(f'{k} {v}' for k, v in budgets.items())}; total {sum(budgets.values())}", "",
+             "| check | result | figures / reason |", "|---|---|---|"]
+    state = "fail" if t["failed"] else ("skip" if not t["passed"] else "ok")
+    lines.append(f"| gpu tests | {state} | {t['passed']} passed, {t['failed']} failed, {t['skipped']} skipped |")
+    for reason in t["skip_reasons"][:4]:
+        lines.append(f"| | skip | {reason[:110]} |")
+    if not summary["profiles"]:
+        lines.append(f"| profiles | skip | {summary['skipped']} |")
+    for name, profile in summary["profiles"].items():
+        expected = "oom" if name == "oom" else "ok"
+        ok = sum(r["status"] == expected for r in profile["runs"])
+        code = profile["exit_code"]
+        good = ok == len(profile["runs"]) > 0 and (code == 0 or (expected == "oom" and code == 1))
+        why = "timed out at its budget" if code in (124, 137) else f"exit {code}"
+        bad = next((f"; {r['method']}: {r['status']} {(r['error'] or '')[:60]}" for r in profile["runs"]
+                    if r["status"] != expected), "")
+        lines.append(f"| {name} | {'ok' if good else 'fail'} | {ok}/{len(profile['runs'])} {expected}, {why}{bad} |")
+    checked = [r for r in summary["memory"] if r["agree"] is not None]
+    if summary["profiles"]:
+        lines.append(f"| NVML vs reserved + context | {'ok' if all(r['agree'] for r in checked) else 'fail'} | "
+                     f"{sum(r['agree'] for r in checked)}/{len(checked)} phases agree |" if checked else
+                     "| NVML vs reserved + context | skip | NVML process figure unavailable |")
+    planned = [r for r in summary["planner"] if r["error_pct"] is not None]
+    if planned:
+        worst = max(planned, key=lambda r: abs(r["error_pct"]))
+        lines.append(f"| planner (reported) | ok | worst {worst['method']} {worst['error_pct']:+.1f}% of {len(planned)} runs |")
+    if summary.get("mfu"):
+        top = max(summary["mfu"], key=lambda r: r["mfu"])
+        flagged = [r for r in summary["mfu"] if r["flag"]]
+        lines.append(f"| MFU | {'fail' if flagged else 'ok'} | max {100 * top['mfu']:.1f}% ({top['method']}); "
+                     f"{len(flagged)} flagged |")
+    return "\n".join(lines + ["", summary["verdict"], ""])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--gpu", default="")
     parser.add_argument("--profile", action="append", default=[], metavar="NAME=EXIT_CODE")
     parser.add_argument("--skipped", help="why the CUDA parts did not run")
+    parser.add_argument("--budget", action="append", default=[], metavar="STEP=SECONDS", help="each step's time limit")
     args = parser.parse_args(argv)
+    budgets = {name: int(seconds) for name, seconds in (item.split("=", 1) for item in args.budget)}
     profiles = {name: int(code) for name, code in (item.split("=", 1) for item in args.profile)}
     summary = summarise(args.out, gpu=args.gpu, profiles=profiles, skipped=args.skipped)
     code, line = verdict(summary)
     summary["verdict"] = line
+    summary["budgets_s"] = budgets
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
-    print(f"summary: {args.out / 'summary.json'}")
+    screen = markdown(summary, budgets=budgets)
+    (args.out / "summary.md").write_text(screen)
+    print(screen, end="")
+    print(f"summary: {args.out / 'summary.md'}, {args.out / 'summary.json'}")
     print(line)
     return code
 

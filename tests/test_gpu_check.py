@@ -75,3 +75,20 @@ def test_the_deliberate_oom_run_must_be_recorded_as_oom(tmp_path):
     crashed = dict(record("lora"), status="error", error="RuntimeError: CUBLAS_STATUS_NOT_INITIALIZED")
     code, line, _ = summarise(tmp_path, [record("lora")], extra=[("oom", [crashed])])
     assert code == 1 and "profile oom" in line
+
+
+def test_the_one_screen_summary_names_each_check_its_budget_and_a_timeout(tmp_path):
+    (tmp_path / "gpu-tests.xml").write_text(JUNIT.format(extra=""))
+    for name, rows in (("smoke", [record("lora")]), ("default", [])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    done = subprocess.run([sys.executable, str(ROOT / "scripts/gpu_check_summary.py"), str(tmp_path), "--gpu", "Fake H100",
+                           "--profile=smoke=0", "--profile=default=124", "--budget=tests=150", "--budget=smoke=85",
+                           "--budget=default=179"], capture_output=True, text=True)
+    screen = (tmp_path / "summary.md").read_text().splitlines()
+    assert done.returncode == 1 and len(screen) <= 40 and screen[0] == "# gpu-check: Fake H100"
+    assert "budgets (s): tests 150, smoke 85, default 179; total 414" in screen
+    assert "| smoke | ok | 1/1 ok, exit 0 |" in screen
+    assert "| default | fail | 0/0 ok, timed out at its budget |" in screen
+    assert "| gpu tests | ok | 1 passed, 0 failed, 1 skipped |" in screen and "| | skip | needs sm80 |" in screen
+    assert screen[-1].startswith("gpu-check: FAIL") and done.stdout.strip().splitlines()[-1] == screen[-1]
