@@ -19,19 +19,22 @@ def test_tables_verdicts_and_unmatched(v2):
     result = run_cli("compare", v2, *FAST)
     assert result.returncode == 0 and result.stderr == "", result.stderr
     out = result.stdout
-    assert out.startswith("family: 54 verdicts (6 pairs x up to 9 metrics); Holm-adjusted p")
+    assert out.startswith("family: 54 verdicts (6 pairs x up to 9 metrics); no row left out; Holm-adjusted p")
     assert "\nsmollm2-135m (spec 9f0c2a7e; methods base, full, lora, qlora; seeds 0, 1;" in out
     header = next(line for line in out.splitlines() if line.startswith("pair "))
-    for column in ("n", "A-B", "95% interval", "p", "Holm p", "McNemar p", "disagree", "n for 1 pt", "per seed", "verdict"):
+    for column in ("n", "A-B", "95% interval", "p", "Holm p", "McNemar p", "disagree", "n for 1 pt", "per seed",
+                   "checkpoints", "verdict"):
         assert f"  {column}  " in header + "  "
     lines = out.splitlines()
     arc = next(line for line in lines if line.startswith("full vs base   ftbench_arc_easy"))
-    assert arc.split()[-1] == "better"
+    assert "better (<0.001)" in arc and "indistinguishable at this n, mde " in arc and "[method, 2 seeds]" in arc
+    loss = next(line for line in lines if line.startswith("qlora vs base  heldout.loss"))
+    assert loss.rstrip().endswith("better (lower) [these checkpoints, these questions]")
     assert any("indistinguishable at this n" in line for line in lines)
     assert "unmatched: qlora vs base (seed 1 vs 0): precision policy differs: bf16-mixed vs fp32; not compared" in lines
     assert "1 dropped" in next(line for line in lines if line.startswith("lora vs base   ftbench_arc_easy"))
     assert "note: tiny-llama (spec 9f0c2a7e): only lora; nothing to pair it with" in lines
-    assert "verdict: better/worse needs both the 95% paired bootstrap interval of A-B to exclude 0" in out
+    assert "verdict [method, k seeds]: is the method better over training noise?" in out
     assert "exploratory" in next(line for line in lines if line.startswith("full vs base   mmlu.stem"))
 
 
@@ -42,7 +45,8 @@ def test_json_rows_and_metric_filter(v2):
     assert {r["metric"] for r in data["rows"]} == {"heldout.loss", "mmlu"}
     assert data["settings"]["resamples"] == 2000 and data["settings"]["seed"] == 3
     row = next(r for r in data["rows"] if (r["a"], r["b"], r["metric"]) == ("full", "base", "heldout.loss"))
-    assert row["kind"] == "loss" and row["hi"] < 0 and row["verdict"] == "better" and row["n"] == 64
+    assert row["kind"] == "loss" and row["checkpoint_hi"] < 0 and row["checkpoint_verdict"] == "better" and row["n"] == 64
+    assert row["scope"] == "method" and row["df"] == 1 and row["verdict"] == "indistinguishable at this n"
     assert {"model", "group", "a", "b", "seeds", "reason"} <= set(data["unmatched"][0])
 
 

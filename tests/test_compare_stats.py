@@ -187,11 +187,12 @@ def test_two_seeds_that_disagree_in_sign_are_not_a_finding():
     out = stats.paired(a, b, kind="accuracy", resamples=10_000, seed=0)
     assert out["seed_diffs"] == [pytest.approx(0.5), pytest.approx(-0.05)]
     assert out["diff"] == pytest.approx(0.225)
-    assert out["lo"] < 0 < out["hi"] and out["verdict"] == stats.TIED
+    assert out["checkpoint_lo"] < 0 < out["checkpoint_hi"] and out["checkpoint_verdict"] == stats.TIED
+    assert out["lo"] < 0 < out["hi"] and out["verdict"] == stats.TIED and out["scope"] == stats.METHOD
     # per-question means: 20 at +1/2, 2 at -1/2, 18 at 0. In halves: 20 of +1, 2 of -1, T = 18.
     # Flipping signs of the 22 non-zero ones: T* = 2X - 22, X ~ Bin(22, 1/2);
     # P(|T*| >= 18) = P(X >= 20) + P(X <= 2) = 2 (1 + 22 + 231) / 2^22 = 508 / 4,194,304
-    assert out["p"] == pytest.approx(508 / 2**22) and out["p_exact"]
+    assert out["checkpoint_p"] == pytest.approx(508 / 2**22)
     # so the permutation test alone would call it: better needs the interval too
 
 

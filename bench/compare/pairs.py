@@ -8,14 +8,12 @@ whose lm-eval `doc_hash` differs between the two sides are not paired (counted p
 Every row's p-value is adjusted over the family of rows compared together (Holm, by default).
 """
 
-from dataclasses import replace
-
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from bench.compare import stats
-from bench.compare.runs import HELDOUT, MMLU, PROB, SUITE, arm_of, doc_hashes, group_of, ran_mismatch, real_weights, scores, seed_of
+from bench.compare.runs import HELDOUT, MMLU, PROB, SUITE, arm_of, doc_hashes, group_of, ran_mismatch, real_weights, scores, seed_of, suite_scores
 from bench.mmlu.tasks import CATEGORIES, builtin_subjects
 from bench.schema import METHODS
 
@@ -26,7 +24,11 @@ ADJUSTMENTS = ("holm", "none")
 @dataclass(frozen=True)
 class Row:
     """A - B on one metric over the questions both answered (a_only/b_only: McNemar's b and c).
-    p: sign-flip permutation p of the per-question differences; p_adjusted: over the family."""
+    The headline (lo, hi, p, p_adjusted, verdict) is about the method (scope "method": a t over
+    the seeds, df k - 1) with several seeds, about these checkpoints (scope "checkpoints": the
+    paired bootstrap and sign-flip p over questions) with one; checkpoint_* is always the latter.
+    Both p's are Holm-adjusted over the same family. mde: smallest true difference the headline
+    test detects with 80% power at this n (unadjusted 5%)."""
     model: str
     group: str
     a: str
@@ -42,12 +44,21 @@ class Row:
     value_a: float
     value_b: float
     diff: float
+    scope: str           # "method" (several seeds) | "checkpoints" (one seed)
+    df: object           # the method-level t's degrees of freedom (k - 1), None for checkpoints
     lo: float
     hi: float
     verdict: str
     p: float
     p_exact: bool
     p_adjusted: object   # None until adjusted over the family (or with adjust "none")
+    mde: float
+    checkpoint_lo: float
+    checkpoint_hi: float
+    checkpoint_p: float
+    checkpoint_p_adjusted: object
+    checkpoint_verdict: str
+    checkpoint_held_back: object
     seed_diffs: list
     seed_sd: object
     a_only: object
@@ -56,7 +67,7 @@ class Row:
     mcnemar_p_seeds: object
     disagreement: object
     n_needed_1pt: object
-    held_back: object = None  # "permutation" | "holm": the interval excluded 0 but that p >= 0.05 (verdict tied)
+    held_back: object = None  # "permutation" | "t" | "holm": the interval excluded 0 but that p >= 0.05 (verdict tied)
     exploratory: bool = False  # an MMLU category row: few questions, reported but not a headline finding
     hash_mismatch: int = 0     # questions left out because their doc_hash differs between A and B
 
@@ -81,6 +92,7 @@ class Comparison:
     measured: set = field(default_factory=set)  # every metric some pair could compare
     adjust: str = "holm"                         # how p-values were adjusted over the family
     family: int = 0                              # rows whose p-values form the family (pairs x metrics)
+    left_out: list = field(default_factory=list)  # "model a vs b metric: reason" for each row not in the family
 
 
 def method_order(methods) -> list:
@@ -180,6 +192,10 @@ def metric_row(*, key, metric, scored, role, resamples, seed) -> tuple:
     keys = sorted(common, key=repr)
     a_scores = np.array([[x[k] for k in keys] for _, _, x, _ in having])
     b_scores = np.array([[y[k] for k in keys] for _, _, _, y in having])
+    if metric == SUITE:  # each task weighs the same over the questions *paired*, not each run's own
+        weight = suite_scores(_by_task({k: 1.0 for k in keys}))
+        w = np.array([weight[k] for k in keys])
+        a_scores, b_scores = a_scores * w, b_scores * w
     kind = kind_of(metric)
     figures = stats.paired(a_scores, b_scores, kind=kind, resamples=resamples, seed=seed, level=LEVEL)
     row = Row(model=model, group=group, a=a, b=b, metric=metric, kind=kind, role=role,
@@ -187,6 +203,14 @@ def metric_row(*, key, metric, scored, role, resamples, seed) -> tuple:
               resamples=resamples, level=LEVEL, exploratory=_exploratory(metric), hash_mismatch=len(differ),
               **figures)
     return row, note
+
+
+def _by_task(scored: dict) -> dict:
+    """{task: {question: score}} from {(task, doc_id): score}."""
+    out = {}
+    for key, score in scored.items():
+        out.setdefault(key[0], {})[key] = score
+    return out
 
 
 def _hash_differs(x: dict, y: dict, question) -> bool:
@@ -223,13 +247,22 @@ def _compare_pair(out: Comparison, *, key, a_seeds, b_seeds, score, metrics, res
     scored = [(sa, sb, score(ra), score(rb)) for sa, sb, ra, rb in matched]
     names = set().union(*(set(x) & set(y) for _, _, x, y in scored)) - {"doc_hash"}
     out.measured |= names
+    one_side = set().union(*(set(x) ^ set(y) for _, _, x, y in scored)) - {"doc_hash"} - names
+    for metric in sorted(one_side):
+        if metrics is None or metric in metrics:
+            side = a if any(metric in x for _, _, x, _ in scored) else b
+            why = "no finite log-likelihoods on the other side" if metric.endswith(PROB) else "not measured on the other side"
+            out.left_out.append(f"{model} {a} vs {b} {metric}: scored by {side} only ({why})")
     role_of = (matched[0][2].record.get("tasks") or {})
     for metric in metric_order(names):
         if metrics is None or metric in metrics:
             role = (role_of.get(metric) or {}).get("role")
             row, note = metric_row(key=key, metric=metric, scored=scored, role=role, resamples=resamples, seed=seed)
             out.rows += [row] if row else []
-            out.notes += [note] if note else []
+            if note and row is None:
+                out.left_out.append(note)
+            elif note:
+                out.notes.append(note)
 
 
 def compare_runs(runs, *, metrics=None, against_base_only: bool = False, resamples: int = 10_000,
@@ -256,18 +289,26 @@ def compare_runs(runs, *, metrics=None, against_base_only: bool = False, resampl
 
 
 def adjusted(out: Comparison) -> Comparison:
-    """`out` with the family size set and, for Holm, every row's adjusted p and held-back verdict."""
+    """`out` with the family size set and, for Holm, every row's adjusted p and held-back verdict,
+    the headline p's adjusted over the family and the checkpoint p's over the same rows."""
     out.family = len(out.rows)
     if out.adjust == "holm":
-        adjusted_p = stats.holm([row.p for row in out.rows])
-        out.rows = [replace(row, **_held(row, p)) for row, p in zip(out.rows, adjusted_p)]
+        headline = stats.holm([row.p for row in out.rows])
+        checkpoint = stats.holm([row.checkpoint_p for row in out.rows])
+        out.rows = [replace(row, **_held(row, p, q)) for row, p, q in zip(out.rows, headline, checkpoint)]
     return out
 
 
-def _held(row, p_adjusted) -> dict:
-    figures = stats.hold_back({"verdict": row.verdict, "p": row.p, "p_adjusted": p_adjusted,
-                               "held_back": row.held_back}, alpha=1 - row.level, by="holm")
-    return {"p_adjusted": p_adjusted, "verdict": figures["verdict"], "held_back": figures["held_back"]}
+def _held(row, p_adjusted, checkpoint_p_adjusted) -> dict:
+    alpha = round(1 - row.level, 12)
+    head = stats.hold_back({"verdict": row.verdict, "p": row.p, "p_adjusted": p_adjusted,
+                            "held_back": row.held_back}, alpha=alpha, by="holm")
+    runs = stats.hold_back({"verdict": row.checkpoint_verdict, "p": row.checkpoint_p,
+                            "p_adjusted": checkpoint_p_adjusted, "held_back": row.checkpoint_held_back},
+                           alpha=alpha, by="holm")
+    return {"p_adjusted": p_adjusted, "verdict": head["verdict"], "held_back": head["held_back"],
+            "checkpoint_p_adjusted": checkpoint_p_adjusted, "checkpoint_verdict": runs["verdict"],
+            "checkpoint_held_back": runs["held_back"]}
 
 
 def _builtin_categories(notes: list) -> dict:

@@ -115,8 +115,9 @@ def target_task(record: dict):
 def scores(run: Run, *, categories: dict, cache: dict) -> dict:
     """{metric: {question: score}} for every metric this run measured per question.
 
-    Metrics: each scored task by name (acc) and `<task>.prob`, `suite` (the mean accuracy over the
-    tasks with role "forget", the forgetting suite), `mmlu` and `mmlu.<category>` (acc), `heldout.loss`.
+    Metrics: each scored task by name (acc) and `<task>.prob`, `suite` (the correctness of every
+    question of the tasks with role "forget", the forgetting suite, unweighted: pairs.metric_row
+    weighs them with suite_scores over the questions both sides answered), `mmlu` and `mmlu.<category>` (acc), `heldout.loss`.
     `categories` maps an MMLU subject to its category; subjects it lacks count in `mmlu` only.
     """
     record, out, suite = run.record, {}, []
@@ -126,8 +127,8 @@ def scores(run: Run, *, categories: dict, cache: dict) -> dict:
             out[name] = {key: float(row["correct"]) for key, row in rows.items()}
             _add_prob(out, name, rows)
             suite += [name] if block.get("role") == "forget" else []
-    if suite:
-        out[SUITE] = suite_scores({name: out[name] for name in suite})
+    if suite:  # plain correctness here; compare weighs each task over the questions both sides paired
+        out[SUITE] = {q: score for name in suite for q, score in out[name].items()}
     mmlu = record.get("mmlu")
     if isinstance(mmlu, dict) and mmlu.get("predictions_file"):
         rows = _predictions(run, mmlu["predictions_file"], cache)

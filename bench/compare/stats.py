@@ -7,6 +7,7 @@ adjustment over a family of rows, the exact McNemar p-value (accuracy only), and
 questions a 1-point difference would need. docs/compare.md states each definition.
 """
 
+import functools
 import math
 from statistics import NormalDist
 
@@ -14,6 +15,11 @@ import numpy as np
 
 BETTER, WORSE, TIED = "better", "worse", "indistinguishable at this n"
 KINDS = ("accuracy", "score", "loss")
+ALPHA = 0.05          # a literal: 1 - 0.95 is 0.050000000000000044, which let p = 0.05 pass
+POWER = 0.80          # the power a minimum detectable effect (mde) is computed for
+# Scopes of a verdict: about the training method over training noise (the seed is the unit), or
+# about these trained checkpoints on these questions (one seed, or today's question-level test).
+METHOD, CHECKPOINTS = "method", "checkpoints"
 
 # t_{0.975, df} for df = 1..30 (any statistics table; equal to scipy.stats.t.ppf(0.975, df) to
 # the 3 decimals shown, checked in tests/test_compare_stats.py when scipy happens to be there).
@@ -210,10 +216,14 @@ def paired(a, b, *, kind: str, resamples: int, seed: int, level: float = 0.95) -
     better), "score" (a number on 0-1 per question, e.g. a probability: higher is better) or "loss"
     (lower is better).
 
-    The interval is the bootstrap of the (seeds x questions) differences (two levels with
-    several seeds); the test is the sign-flip permutation test of the per-question differences
-    averaged over seeds. better / worse needs both: the interval excludes 0 and p < 1 - level.
-    The per-seed differences (mean over questions, one per seed) are reported beside them.
+    Two questions, both answered. About these checkpoints on these questions (`checkpoint_*`):
+    the bootstrap of the (seeds x questions) differences (two levels with several seeds) and the
+    sign-flip permutation test of the per-question differences averaged over seeds; better /
+    worse needs both, the interval excluding 0 and p < alpha. About the method over training
+    noise (several seeds only): method_level(), the seed the unit. The headline (`lo, hi, p,
+    verdict, scope`) is the method-level one with several seeds and the checkpoint one with one
+    seed. `mde`: the smallest true difference the headline test detects at 80% power at this n.
+    alpha is 1 - level rounded to 12 decimals (0.05, not 0.050000000000000044): p = 0.05 fails.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
@@ -222,30 +232,42 @@ def paired(a, b, *, kind: str, resamples: int, seed: int, level: float = 0.95) -
         raise ValueError(f"paired scores need equal, non-empty shapes, not {a.shape} and {b.shape}")
     table = a - b
     diffs = table.mean(axis=0)
+    alpha = round(1 - level, 12)
     lo, hi = bootstrap_interval(table, resamples=resamples, seed=seed, level=level)
     # random flips (continuous scores) floor p at 1 / (flips + 1): at least 20,000 of them, so a
     # clear difference keeps p < 0.05 after Holm over families of up to ~1,000 rows
     p, exact = sign_flip_p(diffs, resamples=max(resamples, MIN_FLIPS), seed=seed)
+    checkpoint = hold_back({"verdict": verdict(lo, hi, higher_is_better=kind != "loss"), "p": p,
+                            "p_adjusted": None, "held_back": None}, alpha=alpha, by="permutation")
     per_seed = table.mean(axis=1)
     out = {
         "n": int(a.shape[1]), "value_a": float(a.mean()), "value_b": float(b.mean()),
-        "diff": float(diffs.mean()), "lo": lo, "hi": hi,
-        "verdict": verdict(lo, hi, higher_is_better=kind != "loss"),
-        "p": p, "p_exact": exact, "p_adjusted": None,
+        "diff": float(diffs.mean()), "scope": CHECKPOINTS, "df": None,
+        "lo": lo, "hi": hi, "verdict": checkpoint["verdict"], "p": p, "p_exact": exact, "p_adjusted": None,
+        "held_back": checkpoint["held_back"], "mde": checkpoint_mde(diffs, level=level),
+        "checkpoint_lo": lo, "checkpoint_hi": hi, "checkpoint_p": p, "checkpoint_p_adjusted": None,
+        "checkpoint_verdict": checkpoint["verdict"], "checkpoint_held_back": checkpoint["held_back"],
         "seed_diffs": [float(d) for d in per_seed],
         "seed_sd": mean_interval(per_seed)["sd"],
         "a_only": None, "b_only": None, "mcnemar_p": None, "mcnemar_p_seeds": None,
-        "disagreement": None, "n_needed_1pt": None, "held_back": None,
+        "disagreement": None, "n_needed_1pt": None,
     }
+    if table.shape[0] >= 2:  # several seeds: the headline is about the method, the seed the unit
+        method = method_level(table, level=level)
+        headline = hold_back({"verdict": verdict(method["lo"], method["hi"], higher_is_better=kind != "loss"),
+                              "p": method["p"], "p_adjusted": None, "held_back": None}, alpha=alpha, by="t")
+        out.update(scope=METHOD, df=method["df"], lo=method["lo"], hi=method["hi"], p=method["p"], p_exact=False,
+                   verdict=headline["verdict"], held_back=headline["held_back"], mde=method["mde"])
     if kind == "accuracy":
         out.update(_discordance(a, b))
     elif kind == "score":
         out["n_needed_1pt"] = needed_questions_sd(float(diffs.std(ddof=1)) if diffs.size > 1 else 0.0)
-    return hold_back(out, alpha=1 - level, by="permutation")
+    return out
 
 
 def hold_back(row: dict, *, alpha: float, by: str) -> dict:
-    """A better / worse verdict whose p (adjusted p for by="holm") is not below alpha becomes
+    """A better / worse verdict whose p (adjusted p for by="holm"; by "permutation" or "t" name
+    the raw test) is not below alpha becomes
     'indistinguishable at this n', naming what held it back. Returns the updated row."""
     p = row["p_adjusted"] if by == "holm" else row["p"]
     if row["verdict"] != TIED and p is not None and p >= alpha:
@@ -298,3 +320,114 @@ def _discordance(a, b) -> dict:
         "mcnemar_p": p_seeds[0] if one else None, "mcnemar_p_seeds": p_seeds,
         "disagreement": rate, "n_needed_1pt": needed_questions(rate),
     }
+
+
+def t_sf(t: float, df: float) -> float:
+    """P(T > t) for Student's t with `df` degrees of freedom (any df > 0), from the regularized
+    incomplete beta function: P(|T| > |t|) = I_{df / (df + t^2)}(df / 2, 1 / 2)."""
+    if df <= 0:
+        raise ValueError(f"degrees of freedom must be > 0, not {df}")
+    if math.isinf(t):
+        return 0.0 if t > 0 else 1.0
+    two_sided = _betainc(df / 2, 0.5, df / (df + t * t))
+    return two_sided / 2 if t >= 0 else 1 - two_sided / 2
+
+
+def _betainc(a: float, b: float, x: float) -> float:
+    """Regularized incomplete beta I_x(a, b) by Lentz's continued fraction (converges for
+    x < (a + 1) / (a + b + 2); the symmetry I_x(a, b) = 1 - I_{1-x}(b, a) covers the rest)."""
+    if x <= 0 or x >= 1:
+        return 0.0 if x <= 0 else 1.0
+    if x > (a + 1) / (a + b + 2):
+        return 1 - _betainc(b, a, 1 - x)
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)) / a
+    tiny, f, c, d = 1e-300, 1.0, 1.0, 0.0
+    for i in range(20_000):
+        m = i // 2
+        if i == 0:
+            num = 1.0
+        elif i % 2 == 0:
+            num = m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m))
+        else:
+            num = -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))
+        d = 1 + num * d
+        d = 1 / (d if abs(d) > tiny else tiny)
+        c = 1 + num / c
+        c = c if abs(c) > tiny else tiny
+        f *= c * d
+        if abs(1 - c * d) < 1e-15:
+            break
+    return front * (f - 1)
+
+
+@functools.lru_cache(maxsize=4096)
+def t_quantile(q: float, df: float) -> float:
+    """Student's t quantile (q in (0.5, 1)) by bisection on t_sf; exact to 1e-10."""
+    lo, hi = 0.0, 1.0
+    while t_sf(hi, df) > 1 - q:
+        hi *= 2
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if t_sf(mid, df) > 1 - q else (lo, mid)
+        if hi - lo < 1e-10:
+            break
+    return (lo + hi) / 2
+
+
+def method_level(table, *, level: float = 0.95) -> dict:
+    """The method-level test of "A's method is no better than B's", over training noise: the seed
+    is the exchangeable unit. `table` is (k seeds x n questions) of paired differences, k >= 2.
+
+    Seeds and questions are crossed (every seed answered the same questions), so the mean
+    difference varies with both: Var(mean) = s2_seed / k + s2_question / n + s2_e / (k n). Its
+    unbiased estimate from the two-way mean squares is (MS_seed + MS_question - MS_e) / (k n),
+    floored at MS_seed / (k n) (the plain t over the k per-seed differences, whose variance
+    already carries the questions' noise) and at MS_question / (k n) (the question-level test's).
+    The interval is mean +- t_{1-alpha/2, k-1} se and p the two-sided t p with df = k - 1: the
+    seeds are the unit, and k of them carry k - 1 degrees of freedom whatever n is. (Satterthwaite's
+    df, up to n - 1 when the seeds agree, let the false-verdict rate reach 6-7% at k = 3: with
+    three seeds a small seed spread is as often luck as fact.) Conservative when seeds vary
+    little; exact when they dominate (tests/test_compare_simulation.py).
+    Also returns the minimum detectable effect (mde) at 80% power: (t_{1-alpha/2, df} + t_{0.8, df}) se.
+    """
+    table = np.asarray(table, dtype=float)
+    k, n = table.shape
+    if k < 2:
+        raise ValueError(f"a method-level test needs at least 2 seeds, not {k}")
+    grand, by_seed, by_question = table.mean(), table.mean(axis=1), table.mean(axis=0)
+    ms_seed = n * float(((by_seed - grand) ** 2).sum()) / (k - 1)
+    ms_q = k * float(((by_question - grand) ** 2).sum()) / (n - 1) if n > 1 else 0.0
+    resid = table - by_seed[:, None] - by_question[None, :] + grand
+    ms_e = float((resid ** 2).sum()) / ((k - 1) * (n - 1)) if n > 1 else 0.0
+    se = math.sqrt(max(ms_seed + ms_q - ms_e, ms_seed, ms_q) / (k * n))
+    df = k - 1
+    alpha = round(1 - level, 12)
+    crit = t_quantile(1 - alpha / 2, df)
+    mde = (crit + t_quantile(POWER, df)) * se
+    if se == 0:
+        p = 1.0 if grand == 0 else 0.0
+    else:
+        p = min(1.0, 2 * t_sf(abs(grand) / se, df))
+    return {"diff": float(grand), "lo": float(grand - crit * se), "hi": float(grand + crit * se),
+            "p": float(p), "df": int(df), "se": se, "mde": float(mde)}
+
+
+def checkpoint_mde(diffs, *, level: float = 0.95) -> float:
+    """The smallest true mean difference the question-level test detects with 80% power at this n,
+    from the spread of the per-question differences d_i (averaged over seeds):
+    (z_{1-alpha/2} + z_{0.8}) * sd(d) / sqrt(n). 0 when the differences do not vary (or n = 1)."""
+    d = np.asarray(diffs, dtype=float).ravel()
+    if d.size < 2:
+        return 0.0
+    z = NormalDist().inv_cdf(1 - round(1 - level, 12) / 2) + NormalDist().inv_cdf(POWER)
+    return float(z * d.std(ddof=1) / math.sqrt(d.size))
+
+
+def fewest_seeds(level: float = 0.95) -> int:
+    """The fewest seeds at which the method-level test can ever give a verdict: the t-test with
+    df >= k - 1 reaches any p when the seeds agree closely enough, so 2 (df 1, t_{0.975} = 12.7).
+    Computed, not assumed: the smallest k whose critical value is finite."""
+    k = 2
+    while not math.isfinite(t_quantile(1 - round(1 - level, 12) / 2, k - 1)):
+        k += 1
+    return k

@@ -19,24 +19,33 @@ def _figure(row) -> dict:
     if row is None:
         return None
     return {"diff": row.diff, "lo": row.lo, "hi": row.hi, "n": row.n, "verdict": row.verdict,
-            "value": row.value_a, "base": row.value_b, "seed_diffs": row.seed_diffs, "seed_sd": row.seed_sd}
+            "value": row.value_a, "base": row.value_b, "seed_diffs": row.seed_diffs, "seed_sd": row.seed_sd,
+            "scope": row.scope, "p": row.p, "p_adjusted": row.p_adjusted, "mde": row.mde,
+            "checkpoint_verdict": row.checkpoint_verdict}
 
 
-def learn_forget(records, root=None, *, resamples: int = 10_000, seed: int = 0, categories=None) -> list:
+def learn_forget(records, root=None, *, resamples: int = 10_000, seed: int = 0, categories=None,
+                 comparison=None) -> list:
     """One dict per (model, group, method other than base) that has a base to compare with:
 
     {model, group, method, seeds, target_task, target_gain, suite_change, suite_tasks, mmlu_change,
      mmlu_categories, heldout_change}. Each figure is None when not measured, else {diff, lo, hi, n, verdict,
-    value, base, seed_diffs, seed_sd}: the method minus base (accuracy on 0-1; held-out loss,
-    where lower is better). `records` are dicts read from `root`, or Runs when root is None.
-    A method with no run comparable to base is absent (compare_runs(...).unmatched says why).
+    value, base, seed_diffs, seed_sd, scope, p, p_adjusted, mde, checkpoint_verdict}: the method
+    minus base (accuracy on 0-1; held-out loss, where lower is better). `records` are dicts read
+    from `root`, or Runs when root is None. A method with no run comparable to base is absent
+    (compare_runs(...).unmatched says why).
+
+    The rows are those of `comparison` (compare_runs over every pair, as `compare` shows them),
+    or of one computed here the same way: one Holm family per set of runs, so the chart, the
+    table and `compare` give every row the same adjusted p.
     """
     runs = list(records) if root is None else as_runs(records, root)
-    comparison = compare_runs(runs, against_base_only=True, resamples=resamples, seed=seed,
-                              categories=categories)
+    if comparison is None:
+        comparison = compare_runs(runs, resamples=resamples, seed=seed, categories=categories)
     found = {}
     for row in comparison.rows:
-        found.setdefault((row.model, row.group, row.a), {})[row.metric] = row
+        if row.b == "base":
+            found.setdefault((row.model, row.group, row.a), {})[row.metric] = row
     out = []
     for (model, group, method), rows in found.items():
         target = _target(runs, model=model, group=group, method=method)

@@ -3,13 +3,19 @@
 from bench.compare.stats import MIN_FLIPS, TIED
 
 HEADER = ("pair", "metric", "n", "A", "B", "A-B", "95% interval", "p", "Holm p", "McNemar p", "disagree",
-          "n for 1 pt", "per seed", "verdict", "note")
+          "n for 1 pt", "per seed", "checkpoints", "verdict", "note")
 
 LEGEND = (
-    "verdict: better/worse needs both the 95% paired bootstrap interval of A-B to exclude 0 (resampling "
-    "seeds, then questions) and the\nsign-flip permutation p of the per-question differences (p; exact for "
-    "accuracy, = McNemar with one seed) to be below 0.05 after Holm's\nadjustment over the family (Holm p); "
-    "else \"indistinguishable at this n\".\n"
+    "verdict [method, k seeds]: is the method better over training noise? The seed is the unit: a t-interval "
+    "(df k-1) of A-B over the k\nper-seed differences, its variance carrying the question noise too "
+    "(docs/compare.md); the interval and p are this test's.\n"
+    "verdict [these checkpoints, these questions] (one seed), and the checkpoints column with several: are "
+    "these trained runs better on\nthese questions? Both the 95% paired bootstrap interval of A-B (seeds, then "
+    "questions) excludes 0 and the sign-flip p of the\nper-question differences (exact for accuracy, = McNemar "
+    "with one seed) is below 0.05 (its Holm p in brackets).\n"
+    "Every verdict needs its p below 0.05 after Holm's adjustment over the family (Holm p), else "
+    "\"indistinguishable at this n\", shown with\nits mde: the smallest true difference that test detects "
+    "with 80% power at this n (unadjusted 5%).\n"
     "Accuracy in % and points (pt); <task>.prob: the gold choice's probability among the choices, in % and pt; "
     "held-out loss per example, lower is better.\n"
     "disagree: share of questions answered differently ((b+c)/n). n for 1 pt: questions needed to detect a "
@@ -70,16 +76,44 @@ def _note(row) -> str:
         notes.append("interval excludes 0 and p < 0.05, but Holm p >= 0.05: held back")
     elif row.verdict == TIED and row.p < 0.05 and (row.p_adjusted is None or row.p_adjusted < 0.05):
         notes.append("p < 0.05 but the interval includes 0")
+    if row.scope == "method" and row.checkpoint_verdict != TIED and row.verdict == TIED:
+        notes.append("these checkpoints differ; the method is not shown to")
     return "; ".join(notes)
 
 
-def _cells(row) -> tuple:
+def scope_label(row) -> str:
+    """What a headline verdict is about."""
+    return f"method, {len(row.seeds)} seeds" if row.scope == "method" else "these checkpoints, these questions"
+
+
+def verdict_text(row) -> str:
+    """The headline verdict with what it is about, and beside "indistinguishable" the smallest
+    difference the test could have detected (its mde)."""
     verdict = row.verdict if row.verdict == TIED or row.kind != "loss" else f"{row.verdict} (lower)"
+    if row.verdict == TIED:
+        verdict += f", mde {_mde(row)}"
+    return f"{verdict} [{scope_label(row)}]"
+
+
+def _mde(row) -> str:
+    return f"{row.mde:.3f}" if row.kind == "loss" else f"{100 * row.mde:.1f} pt"
+
+
+def _checkpoints(row) -> str:
+    if row.scope != "method":
+        return "-"
+    held = "-" if row.checkpoint_p_adjusted is None else _p(row.checkpoint_p_adjusted)
+    verdict = row.checkpoint_verdict if row.checkpoint_verdict == TIED else row.checkpoint_verdict
+    return f"{'indistinguishable' if verdict == TIED else verdict} ({held})"
+
+
+def _cells(row) -> tuple:
     return (f"{row.a} vs {row.b}", row.metric, f"{row.n:,}", _value(row, row.value_a), _value(row, row.value_b),
             _diff(row, row.diff) + _unit(row), f"[{_diff(row, row.lo)}, {_diff(row, row.hi)}]{_unit(row)}",
-            _p(row.p) + ("" if row.p_exact else "~"), "-" if row.p_adjusted is None else _p(row.p_adjusted),
+            _p(row.p) + ("t" if row.scope == "method" else "" if row.p_exact else "~"), "-" if row.p_adjusted is None else _p(row.p_adjusted),
             _mcnemar(row), "-" if row.disagreement is None else _pct(row.disagreement),
-            "-" if row.n_needed_1pt is None else f"{row.n_needed_1pt:,}", _per_seed(row), verdict, _note(row))
+            "-" if row.n_needed_1pt is None else f"{row.n_needed_1pt:,}", _per_seed(row), _checkpoints(row),
+            verdict_text(row), _note(row))
 
 
 def _seeds(pair) -> str:
@@ -100,7 +134,9 @@ def family_line(comparison) -> str:
     metrics = len({r.metric for r in comparison.rows})
     how = ("Holm-adjusted p (family-wise error <= 5%)" if comparison.adjust == "holm"
            else "p-values NOT adjusted (--adjust none): about 1 in 20 true nulls still gives better or worse")
-    return f"family: {comparison.family} verdicts ({pairs} pairs x up to {metrics} metrics); {how}"
+    left = len(getattr(comparison, "left_out", []))
+    gone = f"; {left} row(s) left out, named below" if left else "; no row left out"
+    return f"family: {comparison.family} verdicts ({pairs} pairs x up to {metrics} metrics){gone}; {how}"
 
 
 def render(comparison, *, resamples: int, seed: int) -> str:
@@ -114,12 +150,13 @@ def render(comparison, *, resamples: int, seed: int) -> str:
         seeds = sorted({s for r in rows for pair in r.seeds for s in pair})
         title = (f"{model} (spec {group[:8]}; methods {', '.join(methods)}; seeds {', '.join(map(str, seeds)) or '-'}; "
                  f"95% paired bootstrap, {resamples:,} resamples, seed {seed}; ~: p from {max(resamples, MIN_FLIPS):,} "
-                 "random sign flips)")
+                 "random sign flips; t: p of the t over seeds)")
         lines = [title]
         if rows:
             lines.append(_grid([HEADER] + [_cells(r) for r in rows]))
         lines += [f"unmatched: {u.a} vs {u.b}{_seeds(u.seeds)}: {u.reason}; not compared" for u in unmatched]
         blocks.append("\n".join(lines))
+    blocks += ["\n".join(f"left out: {n}" for n in comparison.left_out)] if comparison.left_out else []
     blocks += ["\n".join(f"note: {n}" for n in comparison.notes)] if comparison.notes else []
     blocks.append(LEGEND)
     return "\n\n".join(blocks)

@@ -48,14 +48,15 @@ def _add(out: Paired, api, *, label, records, root, paths) -> None:
     for path in (*paths, *sorted(targets)):
         for row in api.seed_summary(records, metric=path):
             out.summaries[(label, row["model"], row["group"], row["method"], path)] = row
-    out.learn_forget += [dict(row, source=label) for row in api.learn_forget(records, root)]
-    comparison = api.compare_runs(api.as_runs(records, root))
+    comparison = api.compare_runs(api.as_runs(records, root))  # one family: the chart's rows are the table's
+    out.learn_forget += [dict(row, source=label) for row in api.learn_forget(records, root, comparison=comparison)]
     out.rows += [(label, row) for row in comparison.rows]
     if comparison.rows:
         from bench.compare.table import family_line
 
         out.notes.append(f"[{label}] verdicts table: {family_line(comparison)}; a verdict needs the interval to "
                          "exclude 0 and the adjusted p below 0.05 (docs/compare.md)")
+    out.notes += [f"[{label}] left out of the family: {why}" for why in comparison.left_out]
     out.notes += [f"[{label}] {note}" for note in comparison.notes]
 
 
@@ -70,13 +71,22 @@ def _forgetting(r: dict):
     return r.get("mmlu_change"), "MMLU change"
 
 
+def _said(figure: dict) -> str:
+    """A chart figure's verdict, what it is about, and beside "indistinguishable" its mde (points)."""
+    text = figure["verdict"]
+    if text.startswith("indistinguishable") and figure.get("mde") is not None:
+        text += f", mde {100 * figure['mde']:.1f} pt"
+    scope = {"method": "method", "checkpoints": "these checkpoints"}.get(figure.get("scope"))
+    return f"{text} [{scope}]" if scope else text
+
+
 def _learn_forget_point(r: dict, many: bool) -> dict:
     gain, (change, label) = r["target_gain"], _forgetting(r)
     x, y = 100 * gain["diff"], 100 * change["diff"]
     name = f"{r['model']} · {r['method']}" + (f" [{r['source']}]" if many else "")
     tip = (f"<b>{style.safe(name)}</b><br/>{style.safe(r.get('target_task'))} gain over base: {x:+.1f} pt "
-           f"(95% {100 * gain['lo']:+.1f} to {100 * gain['hi']:+.1f}), {gain['verdict']}<br/>{label} vs base: "
-           f"{y:+.1f} pt (95% {100 * change['lo']:+.1f} to {100 * change['hi']:+.1f}), {change['verdict']}<br/>"
+           f"(95% {100 * gain['lo']:+.1f} to {100 * gain['hi']:+.1f}), {_said(gain)}<br/>{label} vs base: "
+           f"{y:+.1f} pt (95% {100 * change['lo']:+.1f} to {100 * change['hi']:+.1f}), {_said(change)}<br/>"
            f"seeds: {', '.join(map(str, r.get('seeds') or []))}")
     return {"name": r["method"], "value": [round(x, 4), round(y, 4)], "tooltip": {"formatter": tip}}
 
@@ -119,6 +129,15 @@ def learn_forget_chart(rows: list):
         tooltip_opts=opts.TooltipOpts(trigger="item"), legend_opts=opts.LegendOpts(pos_top="bottom"))
 
 
+def _verdict_text(row) -> str:
+    """The verdict with what it is about; beside "indistinguishable", the smallest detectable difference."""
+    from bench.compare.table import verdict_text
+
+    if isinstance(row, dict) or _get(row, "scope") is None:  # fixture rows without the fields: the verdict alone
+        return str(_get(row, "verdict"))
+    return verdict_text(row)
+
+
 def verdict_table(rows: list):
     """The pairwise verdicts as a sortable table: [(source, Row)] -> {columns, rows}; None if empty."""
     from bench.report.page import cell
@@ -139,10 +158,11 @@ def verdict_table(rows: list):
             cell(_get(row, "lo") * k, fmt="{}", text=f"{fmt.format(_get(row, 'lo') * k)} to {fmt.format(_get(row, 'hi') * k)}"),
             cell(_get(row, "p"), fmt="{:.3g}"), cell(_get(row, "p_adjusted"), fmt="{:.3g}"),
             cell(_get(row, "verdict"), cls=f"v-{str(_get(row, 'verdict')).split()[0]}",
-                 text=str(_get(row, "verdict")) + (" (exploratory)" if _get(row, "exploratory") else "")),
+                 text=_verdict_text(row) + (" (exploratory)" if _get(row, "exploratory") else "")),
+            cell(_get(row, "mde") * k if _get(row, "mde") is not None else None, fmt=value),
             cell(needed, fmt="{:,.0f}"),
         ]
         out.append({"failed": False, "cells": cells})
     columns = (["source"] if many else []) + ["model", "A", "B", "metric", "n", "A", "B", "A − B", "95% interval",
-                                              "p", "Holm p", "verdict", "questions for 1 pt"]
+                                              "p", "Holm p", "verdict", "mde (80%)", "questions for 1 pt"]
     return {"columns": columns, "rows": out}
