@@ -48,9 +48,11 @@ def hub():
 
 @pytest.fixture
 def env(hub, tmp_path):
-    """The user's environment: their own HF_HOME (empty), no token, the hub at the stand-in."""
-    out = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING_FACE_", "TRANSFORMERS_OFFLINE"))}
-    out.update(HF_HOME=str(tmp_path / "hf_home"), HF_ENDPOINT=hub.url, HF_HUB_DISABLE_TELEMETRY="1",
+    """A user's environment as most have it: HF_HOME unset, so the HF cache and the token are under
+    ~/.cache/huggingface, here with HOME a temporary directory; no token yet; the hub at the stand-in."""
+    out = {k: v for k, v in os.environ.items()
+           if not k.startswith(("HF_", "HUGGING_FACE_", "TRANSFORMERS_OFFLINE", "XDG_CACHE_HOME"))}
+    out.update(HOME=str(tmp_path / "home"), HF_ENDPOINT=hub.url, HF_HUB_DISABLE_TELEMETRY="1",
                HF_MODULES_CACHE=str(tmp_path / "modules"), HF_HUB_ETAG_TIMEOUT="10",
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     return out
@@ -88,7 +90,7 @@ def test_public_model_downloads_once_into_the_users_cache_and_trains(hub, env, t
     record = json.loads((tmp_path / "out" / "results.jsonl").read_text().splitlines()[0])
     assert record["status"] == "ok" and len(record["loss"]) == 2
     snapshot = Path(record["model_path"])
-    assert snapshot.is_relative_to(tmp_path / "hf_home" / "hub")  # the user's cache, not ftbench's .cache
+    assert snapshot.is_relative_to(tmp_path / "home" / ".cache" / "huggingface" / "hub")  # the user's, not .cache/hf
     assert record["config"]["model_source"] == {"hub_id": "org/tiny", "revision": hub.repos["org/tiny"].sha,
                                                 "path": str(snapshot)}
     fetched = len(hub.file_gets("org/tiny"))
@@ -99,8 +101,12 @@ def test_public_model_downloads_once_into_the_users_cache_and_trains(hub, env, t
     assert len(hub.file_gets("org/tiny")) == fetched  # already cached: no file downloaded again
 
 
-def test_token_saved_by_hf_auth_login_reaches_the_hub(hub, env):
-    token_file = Path(env["HF_HOME"]) / "token"  # where `hf auth login` saves it
+@pytest.mark.parametrize("hf_home", [None, "custom_hf_home"])
+def test_token_saved_by_hf_auth_login_reaches_the_hub(hub, env, tmp_path, hf_home):
+    hub.requests.clear()
+    if hf_home:
+        env["HF_HOME"] = str(tmp_path / hf_home)
+    token_file = Path(env.get("HF_HOME") or Path(env["HOME"]) / ".cache" / "huggingface") / "token"  # `hf auth login`
     token_file.parent.mkdir(parents=True, exist_ok=True)
     token_file.write_text(TOKEN)
     done = resolve("org/gated", env)
@@ -125,7 +131,7 @@ def test_missing_hub_id_is_not_found(env, name):
 def test_unreachable_hub_says_so(env, tmp_path):
     closed = dict(env, HF_ENDPOINT="http://127.0.0.1:9")  # discard port: nothing listens
     line = _one_line_error(cli("run", *TINY_RUN, "--models", "org/tiny", env=closed))
-    assert "could not be reached" in line
+    assert "the hub (http://127.0.0.1:9) could not be reached" in line
 
 
 @pytest.mark.parametrize("name", ["./no-such-dir", "no/such/dir", "~/no-such-dir-ftbench"])
@@ -140,6 +146,7 @@ def test_planner_preset_name_suggests_its_shape(env):
 
 
 def test_custom_code_without_flag_is_refused_before_download(hub, env):
+    hub.requests.clear()
     line = _one_line_error(cli("run", *TINY_RUN, "--models", "org/custom", env=env))
     assert "--trust-remote-code" in line
     assert hub.file_gets("org/custom") == ["/org/custom/resolve/main/config.json"]  # neither code nor weights
