@@ -40,7 +40,7 @@ def build_matrix(settings: dict) -> list:
     specs = []
     for model in dict.fromkeys(run["models"]):
         path = resolve(model, trust_remote_code=run["trust_remote_code"])
-        # a hub snapshot's id and commit, so the run can be reproduced; only for hub models, so other specs stay as they were
+        # a hub snapshot's id and commit, to reproduce the run; hub models only, so other specs stay as they were
         source = {"model_source": found} if (found := source_of(path)) else {}
         _check_targets(model, path, lora["target_modules"], run["methods"])
         for method in dict.fromkeys(run["methods"]):

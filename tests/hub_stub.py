@@ -71,7 +71,8 @@ class HubStub:
         self.server.server_close()
 
     def file_gets(self, repo_id: str) -> list:
-        return [path for method, path, _ in self.requests if method == "GET" and path.startswith(f"/{repo_id}/resolve/")]
+        return [path for method, path, _ in self.requests
+                if method == "GET" and path.startswith(f"/{repo_id}/resolve/")]
 
     def _answer(self, handler, *, body: bool) -> None:
         path = handler.path.split("?", 1)[0]

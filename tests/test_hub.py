@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "hf_stub_token_123"
 TINY_RUN = ["--profile", "smoke", "--methods", "lora", "--steps", "2", "--no-eval", "--no-report", "--heldout", "4"]
 
-CUSTOM_CONFIG = "from transformers import LlamaConfig\n\n\nclass CustomConfig(LlamaConfig):\n    model_type = 'ftbench_custom'\n"
+CUSTOM_CONFIG = ("from transformers import LlamaConfig\n\n\n"
+                 "class CustomConfig(LlamaConfig):\n    model_type = 'ftbench_custom'\n")
 CUSTOM_MODEL = ("from transformers import LlamaForCausalLM\n\nfrom .configuration_custom import CustomConfig\n\n\n"
                 "class CustomForCausalLM(LlamaForCausalLM):\n    config_class = CustomConfig\n")
 
@@ -132,6 +133,11 @@ def test_unreachable_hub_says_so(env, tmp_path):
     closed = dict(env, HF_ENDPOINT="http://127.0.0.1:9")  # discard port: nothing listens
     line = _one_line_error(cli("run", *TINY_RUN, "--models", "org/tiny", env=closed))
     assert "the hub (http://127.0.0.1:9) could not be reached" in line
+
+
+def test_offline_without_the_model_cached_says_so(env):
+    line = _one_line_error(cli("run", *TINY_RUN, "--models", "org/tiny", env=dict(env, HF_HUB_OFFLINE="1")))
+    assert "HF_HUB_OFFLINE is set" in line
 
 
 @pytest.mark.parametrize("name", ["./no-such-dir", "no/such/dir", "~/no-such-dir-ftbench"])

@@ -75,6 +75,9 @@ def _hub_errors(repo_id: str):
     except RevisionNotFoundError as exc:
         raise BenchError(f"model {repo_id!r}: revision not found on the hub ({_first_line(exc)})") from None
     except LocalEntryNotFoundError as exc:  # unreachable (or HF_HUB_OFFLINE) and not complete in the cache
+        if constants.HF_HUB_OFFLINE:
+            raise BenchError(f"model {repo_id!r} is not complete in the HF cache {constants.HF_HUB_CACHE} and "
+                             "HF_HUB_OFFLINE is set; unset it to fetch the model from the hub") from None
         raise BenchError(
             f"model {repo_id!r}: the hub ({constants.ENDPOINT}) could not be reached and the model is not complete "
             f"in the HF cache {constants.HF_HUB_CACHE}, nor is there a local directory of that name "

@@ -80,8 +80,8 @@ def _check_code(config_path: Path, name: str, *, trust_remote_code: bool) -> Non
     auto_map = config.get("auto_map") or {}
     if trust_remote_code or not auto_map or _native(config.get("model_type")):
         return
-    raise BenchError(f"model {name!r} runs code shipped with it (config.json's auto_map: {', '.join(sorted(auto_map))}); "
-                     "it needs --trust-remote-code (allow that only for code you trust)")
+    raise BenchError(f"model {name!r} runs code shipped with it (config.json's auto_map: "
+                     f"{', '.join(sorted(auto_map))}); it needs --trust-remote-code (allow that only for code you trust)")
 
 
 def _native(model_type) -> bool:
