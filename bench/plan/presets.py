@@ -23,19 +23,26 @@ def preset_names() -> list:
 
 
 def load(name_or_path) -> tuple:
-    """Return (label, config dict) for a preset name, a config.json path, or a model directory."""
+    """Return (label, config dict) for a preset name, a config.json path, a model directory, or a
+    hub id (its config.json alone, from the user's HF cache or fetched into it, as `run` fetches)."""
+    from bench.models.resolve import HUB_ID, looks_like_path
+
     text = str(name_or_path)
-    path = Path(text)
+    path = Path(text).expanduser()
     if path.is_dir():
         path = path / "config.json"
     if text in preset_names():
         path, label = PRESET_DIR / f"{text}.json", text
-    elif path.suffix == ".json" or path.name == "config.json":
+    elif path.suffix == ".json" or path.name == "config.json" or looks_like_path(text):
         if not path.is_file():
-            raise BenchError(f"model config {text!r} does not exist")
+            raise BenchError(f"model config {text!r} does not exist ({path.absolute()})")
         label = path.parent.name if path.name == "config.json" else path.stem
+    elif HUB_ID.match(text) and ".." not in text:
+        from bench.models import hub
+
+        path, label = hub.config_file(text), text
     else:
-        raise choices_error("model preset", text, preset_names() + ["<path to config.json>"])
+        raise choices_error("model preset", text, preset_names() + ["<path to config.json>", "<hub id org/name>"])
     try:
         config = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
