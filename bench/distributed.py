@@ -8,6 +8,12 @@ count of the step (bench.train), times world size because both engines average g
 ranks, so the gradient and the reported (all-reduced) loss are those of the single-process run
 on the same global batch. Each rank measures its own memory; rank 0 gathers the figures and is
 the only rank that writes result.json. A one-process spec gets `Single`, whose steps are no-ops.
+
+One device rule for collectives (`collective_device`): every tensor the harness hands to a
+collective lives on the device the group's backend serves: the CPU for gloo, the rank's GPU for
+NCCL, which has no CPU backend ("No backend type associated with device type cpu"). torch's own
+object collectives (gather_object, broadcast_object_list) and state-dict broadcasts apply the
+same rule themselves.
 """
 
 import os
@@ -47,15 +53,36 @@ class Single:
         pass
 
 
+def served_device_types(group=None) -> list:
+    """The device types `group`'s backend takes tensors on, from its "device:backend" config
+    (`gloo` serves cpu and cuda, `nccl` cuda only, `cuda:gloo` cuda only)."""
+    import torch.distributed as dist
+
+    served = []
+    for entry in dist.get_backend_config(group).split(","):
+        device, _, backend = entry.rpartition(":")
+        served += [device] if device else dist.Backend.backend_capability[backend]
+    return served
+
+
+def collective_device(group=None, *, index: int = 0) -> torch.device:
+    """Where the harness makes a tensor it hands to a collective on `group`: the CPU when the
+    backend serves it (no copy), else the rank's accelerator `index` of the first type served."""
+    served = served_device_types(group)
+    return torch.device("cpu") if "cpu" in served else torch.device(served[0], index)
+
+
 class Ranks(Single):
-    def __init__(self, spec: dict):
+    def __init__(self, spec: dict, *, backend: str | None = None):
+        """`backend`: the process group's, by default nccl on CUDA and gloo on the CPU (tests name
+        one that serves no CPU, such as "cuda:gloo", to catch a CPU tensor handed to NCCL)."""
         import torch.distributed as dist
 
         self.dist = dist
         self.size, self.rank = int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"])
         self.local_rank, self.writer = int(os.environ.get("LOCAL_RANK", 0)), self.rank == 0
         self.strategy, self.cuda = spec["strategy"], spec["device"] == "cuda"
-        self.backend = "nccl" if self.cuda else "gloo"
+        self.backend = backend or ("nccl" if self.cuda else "gloo")
         if self.cuda:
             if self.local_rank >= torch.cuda.device_count():
                 from bench.errors import BenchError
@@ -63,6 +90,7 @@ class Ranks(Single):
                                  f"to this worker; valid choices: 1 to {torch.cuda.device_count()}")
             torch.cuda.set_device(self.local_rank)
         dist.init_process_group(self.backend, timeout=timedelta(seconds=spec["run_timeout_s"]))
+        self.device = collective_device(index=self.local_rank)
         self.loading, self._rank0_state = "every rank", None
 
     def place(self, spec: dict) -> dict:
@@ -115,7 +143,7 @@ class Ranks(Single):
         return "not scored under fsdp (each rank holds a shard)" if self.strategy == "fsdp" else None
 
     def reduce(self, loss: float, tokens: int):
-        total = torch.tensor([loss, float(tokens)], dtype=torch.float64)
+        total = torch.tensor([loss, float(tokens)], dtype=torch.float64, device=self.device)
         self.dist.all_reduce(total)
         return float(total[0]), int(total[1])
 
