@@ -173,21 +173,48 @@ def _fully_shard(model, spec: dict, *, size: int, device_type: str):
     """FSDP2 per decoder layer, then the root: a layer's parameters are gathered only while it runs.
     Parameters are gathered in the policy's weight dtype, never cast by FSDP (a mixed policy gets
     its compute dtype from autocast, as in one process; casting would also reinterpret QLoRA's
-    packed 4-bit storage), and gradients reduce in float32."""
+    packed 4-bit storage), and gradients reduce in float32. Adapter weights in another dtype
+    (peft's fp32 LoRA under bf16-true) are a unit of their own per layer, gathered in their own
+    dtype: FSDP gives one unit one param_dtype, and the layer's would run the adapter in bf16,
+    not the method one process measures."""
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
     from bench.methods import DTYPES
 
     mesh = init_device_mesh(device_type, (size,))
-    policy = MixedPrecisionPolicy(param_dtype=DTYPES[spec["weights_dtype"]], reduce_dtype=torch.float32)
+    weights = DTYPES[spec["weights_dtype"]]
+    policy = MixedPrecisionPolicy(param_dtype=weights, reduce_dtype=torch.float32)
+    own_dtype = MixedPrecisionPolicy(param_dtype=None, reduce_dtype=torch.float32)
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     layer_names = set(getattr(base, "_no_split_modules", None) or [])
     for module in model.modules():
         if type(module).__name__ in layer_names:
+            adapters = _other_dtype(module, weights)
+            if adapters:
+                fully_shard(adapters, mesh=mesh, mp_policy=own_dtype)
             fully_shard(module, mesh=mesh, mp_policy=policy)
+    adapters = _other_dtype(model, weights)  # outside the layers (e.g. an adapted lm_head)
+    if adapters:
+        fully_shard(adapters, mesh=mesh, mp_policy=own_dtype)
     fully_shard(model, mesh=mesh, mp_policy=policy)
     return model
+
+
+def _other_dtype(root, dtype) -> list:
+    """The modules under `root`, outside any unit sharded already, whose own parameters are all
+    trainable floating point of a dtype other than `dtype`: the adapter weights FSDP must not cast."""
+    from torch.distributed.fsdp import FSDPModule
+
+    sharded = {id(m) for unit in root.modules() if isinstance(unit, FSDPModule) and unit is not root
+               for m in unit.modules()}
+    found = []
+    for module in root.modules():
+        own = list(module.parameters(recurse=False))
+        if id(module) not in sharded and own and all(
+                p.requires_grad and p.is_floating_point() and p.dtype != dtype for p in own):
+            found.append(module)
+    return found
 
 
 def setup(spec: dict):

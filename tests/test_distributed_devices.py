@@ -51,15 +51,15 @@ os.write(1, (f"rank {ranks.rank} " + json.dumps(out) + "\\n").encode())
 """
 
 
-def _run(tmp_path, backend: str) -> dict:
-    """{rank: what each call site returned or raised} on a 2-rank group of `backend`."""
+def _run(tmp_path, source: str, *args) -> dict:
+    """{rank: the JSON line it printed} from `source` run on two torchrun ranks with `args`."""
     from bench.launcher import child_env, worker_command
 
-    script = tmp_path / "call_sites.py"
-    script.write_text(CALL_SITES)
+    script = tmp_path / "ranks.py"
+    script.write_text(source)
     spec = {"nproc": 2, "device": "cpu"}
     cmd = worker_command(spec, tmp_path / "spec.json")
-    done = subprocess.run([*cmd[:-3], str(script), backend], env=child_env(spec), capture_output=True, text=True,
+    done = subprocess.run([*cmd[:-3], str(script), *args], env=child_env(spec), capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = [l.split(" ", 2) for l in done.stdout.splitlines() if l.startswith("rank ")]
@@ -67,7 +67,7 @@ def _run(tmp_path, backend: str) -> dict:
 
 
 def test_a_gloo_group_gets_cpu_tensors_and_every_call_site_runs(tmp_path):
-    ranks = _run(tmp_path, "gloo")
+    ranks = _run(tmp_path, CALL_SITES, "gloo")
     assert sorted(ranks) == [0, 1]
     for rank, out in ranks.items():
         assert out["device"] == "cpu" and "cpu" in out["served"]
@@ -79,7 +79,7 @@ def test_a_gloo_group_gets_cpu_tensors_and_every_call_site_runs(tmp_path):
 def test_a_group_that_serves_no_cpu_gets_no_cpu_tensor_from_any_call_site(tmp_path):
     import torch
 
-    ranks = _run(tmp_path, "cuda:gloo")
+    ranks = _run(tmp_path, CALL_SITES, "cuda:gloo")
     assert sorted(ranks) == [0, 1]
     for rank, out in ranks.items():
         assert out["served"] == ["cuda"] and out["device"] == f"cuda:{rank}"  # torchrun's LOCAL_RANK
@@ -88,3 +88,41 @@ def test_a_group_that_serves_no_cpu_gets_no_cpu_tensor_from_any_call_site(tmp_pa
             assert CPU_TENSOR_ON_A_CPULESS_GROUP not in result, (site, result)
             if not torch.cuda.is_available():  # the served device was asked for, and this torch has none
                 assert "not compiled with CUDA" in result, (site, result)
+
+
+ADAPTER_DTYPES = """
+import json, os, sys
+import torch
+from bench import distributed
+
+spec = {"strategy": "fsdp", "device": "cpu", "run_timeout_s": 120, "method": "lora", "model": "tiny-llama",
+        "model_path": sys.argv[1], "weights_dtype": "bfloat16", "compute_dtype": "bfloat16",
+        "trust_remote_code": False, "grad_checkpointing": False, "lora_r": 4, "lora_alpha": 8,
+        "lora_dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
+ranks = distributed.Ranks(spec)
+model = ranks.wrap(ranks.build(spec), spec)
+seen = {}
+for name, module in model.named_modules():
+    if name.endswith(("lora_A.default", "lora_B.default", "q_proj.base_layer")):
+        kind = name.rsplit(".", 2)[-2] if "lora" in name else "base"
+        module.register_forward_hook(lambda m, i, o, kind=kind: seen.setdefault(kind, set()).add(str(m.weight.dtype)))
+ids = torch.tensor([[1, 5, 9, 13, 17, 21]])
+model(input_ids=ids, labels=ids).loss.backward()
+grads = {str(p.grad.dtype) for n, p in model.named_parameters() if "lora_" in n}
+stored = {str(p.dtype) for n, p in model.named_parameters() if "lora_" in n}
+out = {k: sorted(v) for k, v in seen.items()}
+out.update(grad=sorted(grads), stored=sorted(stored))
+os.write(1, (f"rank {ranks.rank} " + json.dumps(out) + "\\n").encode())
+"""
+
+
+def test_fsdp_under_bf16_true_keeps_the_lora_weights_in_float32(tmp_path, tiny_path):
+    """docs/precision.md: adapters are fp32 under every policy. FSDP casts a unit's parameters to
+    its param_dtype for forward; two ranks on gloo, bf16 weights: the base computes in bf16, the
+    adapter weights reach their forward, and keep their gradients, in float32."""
+    ranks = _run(tmp_path, ADAPTER_DTYPES, str(tiny_path))
+    assert sorted(ranks) == [0, 1]
+    for out in ranks.values():
+        assert out["base"] == ["torch.bfloat16"], out
+        assert out["lora_A"] == out["lora_B"] == ["torch.float32"], out
+        assert out["stored"] == out["grad"] == ["torch.float32"], out
