@@ -95,7 +95,7 @@ import json, os, sys
 import torch
 from bench import distributed
 
-spec = {"strategy": "fsdp", "device": "cpu", "run_timeout_s": 120, "method": "lora", "model": "tiny-llama",
+spec = {"strategy": "fsdp", "device": "cpu", "run_timeout_s": 120, "method": sys.argv[2], "model": "tiny-llama",
         "model_path": sys.argv[1], "weights_dtype": "bfloat16", "compute_dtype": "bfloat16",
         "trust_remote_code": False, "grad_checkpointing": False, "lora_r": 4, "lora_alpha": 8,
         "lora_dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
@@ -116,11 +116,12 @@ os.write(1, (f"rank {ranks.rank} " + json.dumps(out) + "\\n").encode())
 """
 
 
-def test_fsdp_under_bf16_true_keeps_the_lora_weights_in_float32(tmp_path, tiny_path):
+@pytest.mark.parametrize("method", ["lora", "qlora"])
+def test_fsdp_under_bf16_true_keeps_the_lora_weights_in_float32(tmp_path, tiny_path, method):
     """docs/precision.md: adapters are fp32 under every policy. FSDP casts a unit's parameters to
-    its param_dtype for forward; two ranks on gloo, bf16 weights: the base computes in bf16, the
-    adapter weights reach their forward, and keep their gradients, in float32."""
-    ranks = _run(tmp_path, ADAPTER_DTYPES, str(tiny_path))
+    its param_dtype for forward; two ranks on gloo, bf16 weights (QLoRA's packed storage bf16 too):
+    the base is bf16, the adapter weights reach their forward, and keep their gradients, in float32."""
+    ranks = _run(tmp_path, ADAPTER_DTYPES, str(tiny_path), method)
     assert sorted(ranks) == [0, 1]
     for out in ranks.values():
         assert out["base"] == ["torch.bfloat16"], out
