@@ -8,6 +8,12 @@ count of the step (bench.train), times world size because both engines average g
 ranks, so the gradient and the reported (all-reduced) loss are those of the single-process run
 on the same global batch. Each rank measures its own memory; rank 0 gathers the figures and is
 the only rank that writes result.json. A one-process spec gets `Single`, whose steps are no-ops.
+
+One device rule for collectives (`collective_device`): every tensor the harness hands to a
+collective lives on the device the group's backend serves: the CPU for gloo, the rank's GPU for
+NCCL, which has no CPU backend ("No backend type associated with device type cpu"). torch's own
+object collectives (gather_object, broadcast_object_list) and state-dict broadcasts apply the
+same rule themselves.
 """
 
 import os
@@ -47,15 +53,36 @@ class Single:
         pass
 
 
+def served_device_types(group=None) -> list:
+    """The device types `group`'s backend takes tensors on, from its "device:backend" config
+    (`gloo` serves cpu and cuda, `nccl` cuda only, `cuda:gloo` cuda only)."""
+    import torch.distributed as dist
+
+    served = []
+    for entry in dist.get_backend_config(group).split(","):
+        device, _, backend = entry.rpartition(":")
+        served += [device] if device else dist.Backend.backend_capability[backend]
+    return served
+
+
+def collective_device(group=None, *, index: int = 0) -> torch.device:
+    """Where the harness makes a tensor it hands to a collective on `group`: the CPU when the
+    backend serves it (no copy), else the rank's accelerator `index` of the first type served."""
+    served = served_device_types(group)
+    return torch.device("cpu") if "cpu" in served else torch.device(served[0], index)
+
+
 class Ranks(Single):
-    def __init__(self, spec: dict):
+    def __init__(self, spec: dict, *, backend: str | None = None):
+        """`backend`: the process group's, by default nccl on CUDA and gloo on the CPU (tests name
+        one that serves no CPU, such as "cuda:gloo", to catch a CPU tensor handed to NCCL)."""
         import torch.distributed as dist
 
         self.dist = dist
         self.size, self.rank = int(os.environ["WORLD_SIZE"]), int(os.environ["RANK"])
         self.local_rank, self.writer = int(os.environ.get("LOCAL_RANK", 0)), self.rank == 0
         self.strategy, self.cuda = spec["strategy"], spec["device"] == "cuda"
-        self.backend = "nccl" if self.cuda else "gloo"
+        self.backend = backend or ("nccl" if self.cuda else "gloo")
         if self.cuda:
             if self.local_rank >= torch.cuda.device_count():
                 from bench.errors import BenchError
@@ -63,6 +90,7 @@ class Ranks(Single):
                                  f"to this worker; valid choices: 1 to {torch.cuda.device_count()}")
             torch.cuda.set_device(self.local_rank)
         dist.init_process_group(self.backend, timeout=timedelta(seconds=spec["run_timeout_s"]))
+        self.device = collective_device(index=self.local_rank)
         self.loading, self._rank0_state = "every rank", None
 
     def place(self, spec: dict) -> dict:
@@ -115,7 +143,7 @@ class Ranks(Single):
         return "not scored under fsdp (each rank holds a shard)" if self.strategy == "fsdp" else None
 
     def reduce(self, loss: float, tokens: int):
-        total = torch.tensor([loss, float(tokens)], dtype=torch.float64)
+        total = torch.tensor([loss, float(tokens)], dtype=torch.float64, device=self.device)
         self.dist.all_reduce(total)
         return float(total[0]), int(total[1])
 
@@ -145,21 +173,48 @@ def _fully_shard(model, spec: dict, *, size: int, device_type: str):
     """FSDP2 per decoder layer, then the root: a layer's parameters are gathered only while it runs.
     Parameters are gathered in the policy's weight dtype, never cast by FSDP (a mixed policy gets
     its compute dtype from autocast, as in one process; casting would also reinterpret QLoRA's
-    packed 4-bit storage), and gradients reduce in float32."""
+    packed 4-bit storage), and gradients reduce in float32. Adapter weights in another dtype
+    (peft's fp32 LoRA under bf16-true) are a unit of their own per layer, gathered in their own
+    dtype: FSDP gives one unit one param_dtype, and the layer's would run the adapter in bf16,
+    not the method one process measures."""
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
     from bench.methods import DTYPES
 
     mesh = init_device_mesh(device_type, (size,))
-    policy = MixedPrecisionPolicy(param_dtype=DTYPES[spec["weights_dtype"]], reduce_dtype=torch.float32)
+    weights = DTYPES[spec["weights_dtype"]]
+    policy = MixedPrecisionPolicy(param_dtype=weights, reduce_dtype=torch.float32)
+    own_dtype = MixedPrecisionPolicy(param_dtype=None, reduce_dtype=torch.float32)
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     layer_names = set(getattr(base, "_no_split_modules", None) or [])
     for module in model.modules():
         if type(module).__name__ in layer_names:
+            adapters = _other_dtype(module, weights)
+            if adapters:
+                fully_shard(adapters, mesh=mesh, mp_policy=own_dtype)
             fully_shard(module, mesh=mesh, mp_policy=policy)
+    adapters = _other_dtype(model, weights)  # outside the layers (e.g. an adapted lm_head)
+    if adapters:
+        fully_shard(adapters, mesh=mesh, mp_policy=own_dtype)
     fully_shard(model, mesh=mesh, mp_policy=policy)
     return model
+
+
+def _other_dtype(root, dtype) -> list:
+    """The modules under `root`, outside any unit sharded already, whose own parameters are all
+    trainable floating point of a dtype other than `dtype`: the adapter weights FSDP must not cast."""
+    from torch.distributed.fsdp import FSDPModule
+
+    sharded = {id(m) for unit in root.modules() if isinstance(unit, FSDPModule) and unit is not root
+               for m in unit.modules()}
+    found = []
+    for module in root.modules():
+        own = list(module.parameters(recurse=False))
+        if id(module) not in sharded and own and all(
+                p.requires_grad and p.is_floating_point() and p.dtype != dtype for p in own):
+            found.append(module)
+    return found
 
 
 def setup(spec: dict):

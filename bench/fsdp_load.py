@@ -18,8 +18,12 @@ A 4-bit base (qlora) needs one more thing: bitsandbytes keeps each layer's quant
 packed weight's shape, before the meta model is built; the meta ranks build the quantised
 structure with transformers' own quantizer and take rank 0's packed weights like any other.
 (accelerate's loading skips 4-bit models.) lora8 runs under DDP, where every rank loads.
+On a CUDA run rank 0 quantises each weight on its own GPU and keeps the packed result in host
+memory (`quantising_on`): bitsandbytes' CPU kernel manages ~10 M weights/s, tens of minutes at
+70B while the other ranks wait.
 """
 
+from contextlib import contextmanager
 from itertools import chain
 
 RANK0_METHODS = ("full", "lora", "dora", "qlora")
@@ -40,7 +44,8 @@ def build(spec: dict, *, rank: int) -> tuple:
 
     full, quantised = None, [None]
     if rank == 0:
-        loaded = methods.build(dict(spec, device="cpu"))
+        with quantising_on(quantise_device(spec)):
+            loaded = methods.build(dict(spec, device="cpu"))
         kept = {name for name, _ in chain(loaded.named_parameters(remove_duplicate=False),
                                           loaded.named_buffers(remove_duplicate=False))}
         # a 4-bit layer's state_dict() adds its quantisation state as extra keys: sent apart
@@ -80,6 +85,49 @@ def distribute(model, full: dict | None, *, rank: int) -> None:
     left = [name for name, t in chain(model.named_parameters(), model.named_buffers()) if _local(t).is_meta]
     if left:
         raise RuntimeError(f"rank {rank}: {len(left)} tensors still on the meta device after loading, e.g. {left[0]}")
+
+
+def quantise_device(spec: dict):
+    """Where rank 0 quantises its 4-bit weights: the rank's GPU on a CUDA run (spec placed by
+    bench.distributed: "cuda:LOCAL_RANK"), the CPU otherwise."""
+    import torch
+
+    device = torch.device(spec["device"])
+    return device if device.type == "cuda" else torch.device("cpu")
+
+
+@contextmanager
+def quantising_on(device):
+    """Within, a 4-bit weight moved to the CPU is quantised on `device` and comes back packed.
+
+    bitsandbytes quantises a Params4bit where it is moved (`Params4bit.to` -> `_quantize(device)`),
+    and transformers and bench.models.shape_load move each weight to where the model is kept:
+    the CPU, for rank 0's host copy. Here each weight goes to `device` alone, is quantised there,
+    and its packed data and quantisation state return to the CPU, so the GPU holds one layer's
+    unquantised weight at a time; the cached blocks are released at the end."""
+    import torch
+    from bitsandbytes.nn import Params4bit
+
+    if device.type == "cpu":
+        yield
+        return
+    original = Params4bit._quantize
+
+    def _quantize(self, target):
+        if torch.device(target).type != "cpu":
+            return original(self, target)
+        original(self, device)
+        self.data = self.data.to(target)
+        self.quant_state.to(target)  # in place; the module's reference is the same object
+        return self
+
+    Params4bit._quantize = _quantize
+    try:
+        yield
+    finally:
+        Params4bit._quantize = original
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
 
 
 def _quantisation_states(model) -> dict:

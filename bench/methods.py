@@ -130,8 +130,23 @@ METHODS = {"base": base, "full": full, "lora": lora, "qlora": qlora, "dora": dor
 
 
 def build(spec: dict):
-    """The model for spec['method'], loaded from spec['model_path']."""
-    return METHODS[spec["method"]](spec)
+    """The model for spec['method'], loaded from spec['model_path'], every tensor on spec['device']."""
+    model = METHODS[spec["method"]](spec)
+    check_placed(model, spec["device"])
+    return model
+
+
+def check_placed(model, device: str) -> None:
+    """Raise RuntimeError naming the first parameter or buffer not on `device` ("cuda" matches
+    any GPU index, "cuda:1" only that one; "meta" is the FSDP ranks' structure-only build). A
+    tensor left elsewhere (a CPU buffer on a GPU run) fails later and far away: NCCL refuses it
+    in DDP's first broadcast, or every forward copies it to the GPU."""
+    want = torch.device(device)
+    for kind, named in (("parameter", model.named_parameters()), ("buffer", model.named_buffers())):
+        for name, tensor in named:
+            here = tensor.device
+            if here.type != want.type or (want.index is not None and here.index != want.index):
+                raise RuntimeError(f"after loading, {kind} {name} is on {here}, not on the run's device {want}")
 
 
 def make_optimizer(model, spec: dict):

@@ -1,6 +1,6 @@
 """Load a shape model (bench.models.shape) one decoder layer at a time, in the worker.
 
-The model is built on the meta device (buffers real), with bitsandbytes' 4-bit or 8-bit layers
+The model is built on the meta device (buffers real, then moved to the run's device), with bitsandbytes' 4-bit or 8-bit layers
 already in place when the method asks for them (transformers' own quantizer). Then each shard,
 one decoder layer, is read tensor by tensor with pread, cast to the policy's weight dtype,
 quantised where the layer is quantised, and assigned; freed memory goes back to the OS after
@@ -34,10 +34,21 @@ def load_shape(model_path, *, dtype, device: str = "cpu", quantization_config=No
         _load_shard(Path(model_path) / file, modules=modules, dtype=dtype, device=device,
                     cached=None if cache is None else cache / file)
     model.tie_weights()
-    left = [name for name, p in model.named_parameters() if p.device.type == "meta"]
+    _buffers_to(model, device)
+    left = [name for name, p in model.named_parameters() if p.device.type == "meta"] if device != "meta" else []
     if left:
         raise RuntimeError(f"shape model {model_path}: {len(left)} parameters not in its checkpoint, e.g. {left[0]}")
     return model.eval()
+
+
+def _buffers_to(model, device: str) -> None:
+    """The buffers the meta build made real on the CPU (rotary inv_freq, non-persistent: in no
+    checkpoint) go to the run's device: left on the CPU, DDP broadcasts them over NCCL, which
+    takes no CPU tensor, and every forward copies them to the GPU."""
+    for module in model.modules():
+        for name, buffer in module._buffers.items():
+            if buffer is not None and buffer.device != torch.device(device):
+                module._buffers[name] = buffer.to(device)
 
 
 def _on_meta(model_path, *, dtype, quantization_config, trust_remote_code):
