@@ -27,6 +27,6 @@ def skeleton(spec: dict, *, status: str = "ok", error: str | None = None) -> dic
         "throughput": None, "loss": [], "mmlu": None, "tasks": {}, "estimate": None,
         # a shape model (bench.models.shape) has seeded random weights: costs measured, benefit never
         "weights": "random" if str(spec.get("model", "")).startswith("shape:") else "checkpoint",
-        "shape": None, "eval_skipped": None,
+        "shape": None, "eval_skipped": None, "contention": None,
         "config": config, "env": {},
     }

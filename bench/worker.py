@@ -149,11 +149,12 @@ def _weights(spec: dict) -> tuple:
 def _train(spec: dict, record: dict, *, tracker, ranks, model, batches, policy) -> tuple:
     """The train phase, timed step by step: (optimizer, timer); no optimizer for base."""
     from bench import methods, train
+    from bench.measure import contention
     from bench.measure.timer import StepTimer
 
     timer, optimizer = StepTimer(spec["device"]), None
-    with tracker.track("train") as figures:
-        record["memory"]["train"] = figures
+    with tracker.track("train") as figures, contention.track(world=ranks.size) as busy:
+        record["memory"]["train"], record["contention"] = figures, busy
         if spec["method"] != "base":
             optimizer = methods.make_optimizer(model, spec)
             scheduler = methods.make_scheduler(optimizer, spec)

@@ -61,6 +61,7 @@ def test_bursts_of_large_products_timed_by_events():
     assert got["matmul_n"] == 8192 and got["matmul_gflops"] == pytest.approx(700e3)
     assert got["datasheet_gflops"] == pytest.approx(989.5e3) and "H100" in got["datasheet_source"]
     assert got["device"] == "cuda" and got["dtype"] == "bfloat16" and got["device_name"] == "NVIDIA H100 80GB HBM3"
+    assert got["spread_pct"] == pytest.approx(0.0)  # every burst took the same device time
     # no host wait inside a burst: record, 10 products, record, then one wait on the end event
     burst = ["record"] + ["mm"] * calibrate.CUDA_BURST + ["record", "event-sync"]
     assert fake.log == burst * (1 + calibrate.CUDA_BURSTS)
@@ -87,3 +88,11 @@ def test_datasheet_dense_peaks(name, dtype, tf32, gflops):
 @pytest.mark.parametrize("name", ["NVIDIA GeForce RTX 3090 Ti", "NVIDIA GeForce RTX 4090 D", "Tesla T4", "", None])
 def test_unknown_devices_get_no_figure(name):
     assert datasheet.peak_gflops(name, dtype="bfloat16") is None
+
+
+def test_spread_is_the_median_repeat_over_the_fastest():
+    """One late repeat on a quiet machine does not count; a preempted majority does."""
+    assert calibrate.spread_pct([1.0, 1.0, 1.0, 1.0, 9.0]) == pytest.approx(0.0)
+    assert calibrate.spread_pct([1.0, 1.5, 1.5, 2.0, 2.0]) == pytest.approx(50.0)
+    cpu = calibrate.measure_calibration(device="cpu", n=64, reps=3, warmup=1)
+    assert cpu["spread_pct"] >= 0

@@ -29,6 +29,17 @@ def test_a_run_is_recorded_with_every_figure(smoke_run):
     assert "train step 3/3" in log and "held-out loss" in log
 
 
+def test_a_run_records_how_contended_its_timed_steps_were(smoke_run):
+    """The machine's figures over the train phase and the calibration's spread (their values are
+    whatever the neighbours did; bench.gate.contention judges them)."""
+    record = smoke_run.records["lora"]
+    busy = record["contention"]
+    assert busy["cores"] >= 1 and busy["wall_s"] <= record["memory"]["train"]["wall_s"] + 1
+    assert busy["others_busy_cores"] is None or busy["others_busy_cores"] >= 0
+    assert busy["load_avg_end"] is None or busy["load_avg_end"] >= 0
+    assert record["env"]["calibration"]["spread_pct"] >= 0
+
+
 def lines_of(out, relative) -> list:
     return [json.loads(l) for l in (out / relative).read_text().splitlines()]
 

@@ -71,6 +71,7 @@ def measure_calibration(*, device: str = "cpu", dtype: str = "float32", n: int =
         "matmul_gflops_best": flop / min(times) / 1e9,
         "matmul_n": n,
         "reps": len(times),
+        "spread_pct": spread_pct(times),
         "dtype": dtype,
         "device": kind,
         "threads": torch.get_num_threads(),
@@ -118,6 +119,7 @@ def cuda_calibration(torch, *, device: str = "cuda", dtype: str = "bfloat16", n:
         "matmul_gflops_best": flop / min(times) / 1e9,
         "matmul_n": n,
         "reps": bursts,
+        "spread_pct": spread_pct(times),
         "burst": burst,
         "timing": "cuda events around each burst of back-to-back products",
         "dtype": dtype,
@@ -127,6 +129,13 @@ def cuda_calibration(torch, *, device: str = "cuda", dtype: str = "bfloat16", n:
         "datasheet_gflops": sheet["gflops"] if sheet else None,
         "datasheet_source": sheet["source"] if sheet else None,
     }
+
+
+def spread_pct(times: list) -> float:
+    """How much slower the median repeat is than the fastest, in %: a matmul that other processes
+    keep preempting spreads its repeats (one contention signal, bench.gate.contention). The median,
+    not the slowest, so one late repeat on a quiet machine does not count."""
+    return 100 * (statistics.median(times) / min(times) - 1)
 
 
 def calibration_kind(record: dict) -> str | None:

@@ -2,9 +2,11 @@
 
 The only part of the gate that prints. Exit codes: 0 pass, 1 regression (or a missing run
 without --allow-missing), 2 bad input (raised as BenchError; bench.cli turns it into one
-line). With --write-baseline the two paths are RESULTS and the baseline file to write: the
-records stored whole, repeats kept, each with its `env` (a record without one cannot say where
-the baseline came from and is refused); it is a normal results file, so `gate` reads it as-is.
+line), including two sides that share no run: a gate that compared nothing checked nothing,
+so it fails as input that cannot be gated, with or without --allow-missing. With
+--write-baseline the two paths are RESULTS and the baseline file to write: the records stored
+whole, repeats kept, each with its `env` (a record without one cannot say where the baseline
+came from and is refused); it is a normal results file, so `gate` reads it as-is.
 """
 
 import json
@@ -16,8 +18,8 @@ from pathlib import Path
 from bench import store
 from bench.atomic import write_atomic
 from bench.errors import BenchError
-from bench.gate.compare import (CALIBRATION, IMPROVED, INCONCLUSIVE, MISSING, REGRESSION, compare, exit_code,
-                                get, key_of)
+from bench.gate.compare import (CALIBRATION, CONTENDED, IMPROVED, INCONCLUSIVE, MISSING, REGRESSION, compare,
+                                exit_code, get, key_of, nothing_shared)
 from bench.gate.tolerances import DEFAULT_TOLERANCES, resolve_tolerances
 from bench.schema import problems
 from bench.units import fmt_bytes
@@ -30,8 +32,8 @@ def add_parser(subparsers):
     parser = subparsers.add_parser(
         "gate",
         help="compare a candidate's results with a baseline; exit 1 on a regression",
-        description="Match runs by (model, method, spec_hash) and give a verdict per metric. "
-                    "Exit 0 pass, 1 regression, 2 bad input.",
+        description="Match runs by (model identity, method, spec_hash) and give a verdict per metric. "
+                    "Exit 0 pass, 1 regression, 2 bad input (including two sides that share no run).",
     )
     parser.add_argument("baseline", metavar="BASELINE", help="baseline results file or directory "
                         "(with --write-baseline: the RESULTS to turn into a baseline)")
@@ -40,7 +42,8 @@ def add_parser(subparsers):
     parser.add_argument("--write-baseline", action="store_true",
                         help="write RESULTS to a baseline file instead of gating")
     parser.add_argument("--allow-missing", action="store_true",
-                        help="a run present on one side only is named but does not fail the gate")
+                        help="a run present on one side only is named but does not fail the gate "
+                        "(two sides that share no run still do: exit 2)")
     parser.add_argument("--fail-inconclusive", action="store_true",
                         help="treat 'inconclusive' (repeats too noisy) as a failure")
     parser.add_argument("--tolerances", metavar="FILE",
@@ -72,6 +75,9 @@ def run(args) -> int:
     tolerances = resolve_tolerances(file=args.tolerances, pairs=args.tolerance)
     baseline, b_skipped = _load(args.baseline, side="baseline", skip_bad_lines=args.skip_bad_lines)
     candidate, c_skipped = _load(args.candidate, side="candidate", skip_bad_lines=args.skip_bad_lines)
+    why = nothing_shared(baseline, candidate)
+    if why:
+        raise BenchError(f"gate {why}")
     rows = compare(baseline, candidate, tolerances=tolerances)
     code = exit_code(rows, allow_missing=args.allow_missing, fail_inconclusive=args.fail_inconclusive)
     print(f"baseline:  {args.baseline}: {describe_env(baseline)}")
@@ -135,6 +141,9 @@ def summary(rows: list, *, exit_code: int) -> str:
     counts = Counter(row.verdict for row in rows)
     runs = len({row.run for row in rows})
     parts = [f"{counts[v]} {v}" for v in (REGRESSION, MISSING, INCONCLUSIVE, IMPROVED) if counts[v]]
+    contended = sum(row.verdict == INCONCLUSIVE and row.note.startswith(CONTENDED) for row in rows)
+    if contended:
+        parts.append(f"throughput of {contended} run{'s' * (contended > 1)} not judged: machine contended")
     detail = ", ".join(parts) if parts else "all within tolerance"
     return f"gate: {'FAIL' if exit_code else 'PASS'} ({len(rows)} checks on {runs} runs: {detail})"
 

@@ -1,13 +1,17 @@
 """How a regression is decided: match runs across two sides, then compare each metric.
 
-Matching: records pair by (model, method, spec_hash). `spec_hash` already leaves out the
-fields that don't change the work (schema.NON_WORK_FIELDS), so equal keys mean the same work
-asked for; several records with one key are repeats. What *ran* must match too: a run whose
+Matching: records pair by (model identity, method, spec_hash). The identity is canonical
+(bench.models.identity: `./m` and `/abs/m` are one model, a hub model is `org/name@revision`), and
+spec_hash leaves out the fields that don't change the work (schema.NON_WORK_FIELDS), so equal
+keys mean the same work asked for; several records with one key are repeats. What *ran* must match too: a run whose
 resolved precision policy, device kind or data fingerprint differs between the two sides (a
 spec saying `auto` resolves to fp32 on one machine and bf16-true on another) gets one
 `inconclusive` row naming the difference, and none of its figures is judged. Comparing: asv-style, a repeat-based figure counts as
 changed only if it is beyond its factor *and* significant (with repeats on both sides, their
-ranges must not overlap); repeats noisier than `cv_max_pct` make it inconclusive instead.
+ranges must not overlap); repeats noisier than `cv_max_pct` make it inconclusive instead, and so
+does, for throughput, a run that either side recorded as contended (bench.gate.contention).
+Memory compares like with like: a CPU peak above the record's interpreter baseline (both host
+RSS), a CUDA peak as the device bytes it is (the baseline is host RSS and is never subtracted).
 Pure functions from records to verdict rows: nothing here prints (bench.gate.command does).
 """
 
@@ -15,8 +19,10 @@ import math
 import statistics
 from dataclasses import dataclass
 
-from bench.compare.runs import ran_mismatch
+from bench.compare.runs import device_of, ran_mismatch
 from bench.gate.calibrate import calibration_kind, comparable
+from bench.gate.contention import why_contended
+from bench.models.identity import model_identity, work_hash
 
 PASS, IMPROVED, REGRESSION, INCONCLUSIVE, MISSING = "pass", "improved", "regression", "inconclusive", "missing"
 VERDICTS = (PASS, IMPROVED, REGRESSION, INCONCLUSIVE, MISSING)
@@ -30,10 +36,12 @@ METRICS = {
     "mmlu.acc": "higher",
 }
 CALIBRATION = "env.calibration.matmul_gflops"
+CONTENDED = "contended"  # how an inconclusive throughput row's note starts when the machine was busy
 
 
 def key_of(record: dict) -> tuple:
-    return (record["model"], record["method"], record["spec_hash"])
+    """(model identity, method, spec_hash as if the model were typed canonically)."""
+    return (model_identity(record), record["method"], work_hash(record))
 
 
 def run_name(key: tuple) -> str:
@@ -122,7 +130,14 @@ def job_calibration(records: list, kind: str | None = None):
 
 def _throughput(run, metric, base, cand, tol, runs, jobs):
     """Throughput normalised by the job's calibration of the run's own kind; raw, with the reason
-    in the note, when the two sides' calibrations cannot be compared (bench.gate.calibrate)."""
+    in the note, when the two sides' calibrations cannot be compared (bench.gate.calibrate).
+    Inconclusive when a record on either side was contended: a busy machine slows the steps."""
+    contended = [f"{side} {why}" for side, records in zip(("baseline", "candidate"), runs)
+                 for why in [why_contended(records, tol)] if why]
+    if contended:
+        change = statistics.median(cand) / statistics.median(base) - 1 if statistics.median(base) else math.inf
+        return Row(run, metric, statistics.median(base), statistics.median(cand), change, INCONCLUSIVE,
+                   f"{CONTENDED}: {'; '.join(contended)}")
     why = comparable(*runs)
     kind = None if why else calibration_kind(runs[0][0])
     cal = (None, None) if why else tuple(job_calibration(job, kind) for job in jobs)
@@ -201,10 +216,15 @@ def compare_run(run, base_recs, cand_recs, tol, jobs=None) -> list:
 
 
 def _above_baseline(base_ok, cand_ok, base, cand):
-    """A peak minus the record's interpreter-and-imports baseline, when every record has one: the memory
-    the run itself added. The baseline moves with the machine, not the code: the same packages imported
-    from a freshly installed .venv measured 509 MiB against 445 MiB from an older one (libtorch_cpu.so
-    resident at 99 against 49 MiB, page-cache state), which moved every smoke train peak by ~64 MiB."""
+    """A CPU peak minus the record's interpreter-and-imports baseline, when every record is a CPU run
+    with one: the memory the run itself added. The baseline moves with the machine, not the code: the
+    same packages imported from a freshly installed .venv measured 509 MiB against 445 MiB from an
+    older one (libtorch_cpu.so resident at 99 against 49 MiB, page-cache state), which moved every
+    smoke train peak by ~64 MiB. A CUDA peak is device bytes and the baseline host RSS: subtracting
+    one from the other would mix two memories, so a CUDA peak is compared as it is."""
+    if any(device_of(r) != "cpu" for r in base_ok + cand_ok):
+        devices = sorted({str(device_of(r)) for r in base_ok + cand_ok})
+        return base, cand, f"{'/'.join(devices)} device peak (reserved), not above the host baseline"
     b0 = [get(r, "memory.baseline_bytes") for r in base_ok]
     c0 = [get(r, "memory.baseline_bytes") for r in cand_ok]
     if None in b0 or None in c0 or len(b0) != len(base) or len(c0) != len(cand):
@@ -212,6 +232,20 @@ def _above_baseline(base_ok, cand_ok, base, cand):
     note = (f"above the interpreter baseline ({statistics.median(b0) / 2**20:,.0f} -> "
             f"{statistics.median(c0) / 2**20:,.0f} MiB)")
     return [v - z for v, z in zip(base, b0)], [v - z for v, z in zip(cand, c0)], note
+
+
+def nothing_shared(baseline: list, candidate: list) -> str | None:
+    """Why the two sides cannot be compared at all (no run on both), or None: a gate that compared
+    nothing has checked nothing, so it must not pass."""
+    matched = pair(baseline, candidate)
+    if any(b and c for _, b, c in matched):
+        return None
+    first = {side: next((run_name(k) for k, b, c in matched if (b if side == "baseline" else c)), "-")
+             for side in ("baseline", "candidate")}
+    counts = [len({k for k, b, c in matched if (b, c)[i]}) for i in (0, 1)]
+    return (f"compared nothing: baseline and candidate share no run (matched by model identity, method and "
+            f"spec hash): baseline has {counts[0]} (e.g. {first['baseline']}), candidate {counts[1]} "
+            f"(e.g. {first['candidate']}); gate results of the same profile and settings")
 
 
 def compare(baseline: list, candidate: list, *, tolerances: dict) -> list:

@@ -22,6 +22,15 @@ DEFAULT_TOLERANCES = {
     "accuracy_min_questions": 1.0,
     # repeats whose coefficient of variation exceeds this make memory/throughput "inconclusive".
     "cv_max_pct": 10.0,
+    # a record counts as contended, and its throughput as "inconclusive", when over its timed steps
+    # other processes kept more than this % of the cores busy (bench.gate.contention) ...
+    "contended_others_pct": 25.0,
+    # ... or the hypervisor stole more than this % of CPU time ...
+    "contended_steal_pct": 5.0,
+    # ... or its calibration's median repeat ran this % slower than its fastest ...
+    "contended_spread_pct": 20.0,
+    # ... or, where /proc/stat cannot be read, the 1-minute load average exceeded this x cores.
+    "contended_load_per_core": 1.0,
 }
 
 
