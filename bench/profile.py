@@ -20,7 +20,7 @@ CHOICES = {
     ("run", "optimizer"): ("adamw_torch", "adamw_8bit", "paged_adamw", "paged_adamw_8bit"),
     ("run", "device"): ("auto", "cpu", "cuda"),
     ("run", "precision"): ("auto", "fp32", "bf16-true", "bf16-mixed", "fp16-mixed"),
-    ("data", "format"): ("auto", "text", "prompt-completion", "alpaca", "chat"),
+    ("data", "format"): ("auto", "text", "prompt-completion", "alpaca", "chat", "sharegpt"),
     ("run", "strategy"): ("auto", "ddp", "fsdp"),
 }
 POSITIVE = {("run", "steps"), ("run", "batch_size"), ("run", "grad_accum"), ("run", "seq_len"),

@@ -60,6 +60,11 @@ def add_parser(subparsers) -> None:
                    help="loss on prompt tokens too (default: completion only)")
     p.add_argument("--packing", action=argparse.BooleanOptionalAction, default=None,
                    help="pack examples into seq_len rows (default: one padded example per row)")
+    p.add_argument("--skip-bad-rows", action=argparse.BooleanOptionalAction, default=None,
+                   help="train on the rows that read, leaving out the bad ones (counted in the record); "
+                        "default: list every bad row and stop")
+    p.add_argument("--data-check", action="store_true",
+                   help="only check the data of every run (every bad row listed, token lengths) and exit")
     p.add_argument("--target-modules", nargs="+", help="LoRA targets: all-linear or module names (q_proj v_proj ...)")
     p.add_argument("--grad-checkpointing", action=argparse.BooleanOptionalAction, default=None,
                    help="gradient checkpointing on or off (default: the profile's)")
@@ -89,7 +94,8 @@ def overrides_from(args) -> dict:
                 value = "all-linear"
             out.setdefault(section, {})[key] = value
     for attr, section, key in (("grad_checkpointing", "run", "grad_checkpointing"),
-                               ("train_on_prompt", "data", "train_on_prompt"), ("packing", "data", "packing")):
+                               ("train_on_prompt", "data", "train_on_prompt"), ("packing", "data", "packing"),
+                               ("skip_bad_rows", "data", "skip_bad_rows")):
         if getattr(args, attr) is not None:
             out.setdefault(section, {})[key] = getattr(args, attr)
     if args.no_eval:
@@ -130,6 +136,8 @@ def run(args) -> int:
     from bench.hardware import runs_on_cpu
     budget.check(specs, on_cpu=runs_on_cpu)
     check_data(specs)
+    if args.data_check:
+        return 0
     out_dir = (args.out or REPO_ROOT / "reports" / settings["profile"]).resolve()
     _check_out_dir(out_dir, resume=args.resume, append=args.append)
     # SIGINT and SIGTERM stop the matrix cleanly, whatever this process inherited: a job started
@@ -145,7 +153,7 @@ def run(args) -> int:
 
 
 DATA_KEYS = ("data_source", "data_format", "seq_len", "train_on_prompt", "packing", "heldout_examples",
-             "max_unsupervised_pct", "keep_duplicates")
+             "max_unsupervised_pct", "keep_duplicates", "skip_bad_rows")
 
 
 def check_data(specs: list) -> None:
@@ -163,7 +171,8 @@ def check_data(specs: list) -> None:
         found = check(source=spec["data_source"], data_format=spec["data_format"], tokenizer_path=spec["model_path"],
                       seq_len=spec["seq_len"], train_on_prompt=spec["train_on_prompt"], packing=spec["packing"],
                       heldout=spec["heldout_examples"], max_unsupervised_pct=spec["max_unsupervised_pct"],
-                      keep_duplicates=spec.get("keep_duplicates", False))["data"]
+                      keep_duplicates=spec.get("keep_duplicates", False),
+                      skip_bad_rows=spec.get("skip_bad_rows", False))["data"]
         duplicates = found.get("duplicates_removed")
         print(f"    {found['format']}: {found['train_examples']:,} training and {found['heldout_examples']:,} held-out "
               f"examples after removing {'no' if duplicates is None else f'{duplicates:,}'} duplicate(s)"
@@ -172,6 +181,9 @@ def check_data(specs: list) -> None:
               f"({found.get('prompt_cut_examples', 0):,} with the prompt cut from the left), "
               f"{found['unsupervised_examples']:,} left without a supervised token at seq_len {spec['seq_len']}",
               flush=True)
+        skipped = found.get("skipped_rows")
+        if skipped and skipped["count"]:
+            print(f"    skipped {skipped['count']:,} bad row(s) (--skip-bad-rows): {skipped['reasons']}", flush=True)
         if found.get("split_tokenisation_differs"):
             print(f"    warning: {found['split_tokenisation_differs']:,} example(s) tokenise differently as prompt then "
                   "completion (what trains) than as one text (what lm-eval scores); the trained answer tokens are "

@@ -22,7 +22,7 @@ from bench.data import formats, sources
 from bench.errors import BenchError
 
 ARGS = ("source", "data_format", "tokenizer_path", "seq_len", "train_on_prompt", "packing", "heldout",
-        "max_unsupervised_pct", "keep_duplicates")
+        "max_unsupervised_pct", "keep_duplicates", "skip_bad_rows")
 
 
 def _child_env() -> dict:
@@ -34,14 +34,15 @@ def _child_env() -> dict:
 
 def check(*, source: str, data_format: str = "auto", tokenizer_path, seq_len: int, train_on_prompt: bool = False,
           packing: bool = False, heldout: int = 64, max_unsupervised_pct: float = 10.0, keep_duplicates: bool = False,
-          timeout_s: float = 600) -> dict:
+          skip_bad_rows: bool = False, timeout_s: float = 600) -> dict:
     """{"data": the `data` block runs will record, "token_lengths": {...}}; BenchError if unusable."""
     resolved = sources.resolve(source)
     if data_format not in formats.FORMATS:
         raise BenchError(f"unknown data format {data_format!r}; valid choices: {', '.join(formats.FORMATS)}")
     args = dict(source=resolved, data_format=data_format, tokenizer_path=str(tokenizer_path), seq_len=seq_len,
                 train_on_prompt=train_on_prompt, packing=packing, heldout=heldout,
-                max_unsupervised_pct=max_unsupervised_pct, keep_duplicates=keep_duplicates)
+                max_unsupervised_pct=max_unsupervised_pct, keep_duplicates=keep_duplicates,
+                skip_bad_rows=skip_bad_rows)
     try:
         done = subprocess.run([sys.executable, "-m", "bench.data.check", json.dumps(args)], capture_output=True,
                               text=True, timeout=timeout_s, env=_child_env(), cwd=paths.REPO_ROOT)
