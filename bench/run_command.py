@@ -72,7 +72,8 @@ def add_parser(subparsers) -> None:
                    help="forgetting suite: any of hellaswag arc-challenge winogrande piqa (scored before and after)")
     p.add_argument("--no-eval", action="store_true",
                    help="skip MMLU, target-task and forgetting-suite scoring (the cheap held-out loss is still measured)")
-    p.add_argument("--max-memory", help="per-run memory budget, e.g. 8GiB; over it the run is recorded as oom")
+    p.add_argument("--max-memory", help="per-run memory budget, e.g. 8GiB; over it the run is recorded as oom "
+                                        "(CPU runs given none: 85%% of the memory available at start)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow model code from the checkpoint (off by default)")
     p.add_argument("--out", type=Path, help="output directory (default: ./reports/<profile>, under the working directory)")
     p.add_argument("--resume", action="store_true", help="run only what OUT is missing or what failed there")
@@ -119,7 +120,7 @@ def _show_defaults(parser) -> None:
         value = settings[place[0]][place[1]]
         if action.dest in ("mmlu_limit", "target_limit", "forget_limit") and value == 0:
             value = "all"
-        action.help = f"{action.help} (default profile: {_shown(value)})".replace("%", "%%")
+        action.help = f"{action.help} (default profile: {_shown(value).replace('%', '%%')})"
 
 
 def _limit(text: str) -> int:
@@ -185,6 +186,7 @@ def run(args) -> int:
     check_data(specs)
     if args.data_check:
         return 0
+    _memory_budget(specs, executor=args.executor)
     out_dir = (args.out or Path.cwd() / "reports" / settings["profile"]).resolve()
     _check_out_dir(out_dir, resume=args.resume, append=args.append)
     print(f"writing to {out_dir}", flush=True)
@@ -236,6 +238,22 @@ def check_data(specs: list) -> None:
             print(f"    warning: {found['split_tokenisation_differs']:,} example(s) tokenise differently as prompt then "
                   "completion (what trains) than as one text (what lm-eval scores); the trained answer tokens are "
                   "not the scored ones for those", flush=True)
+
+
+def _memory_budget(specs: list, *, executor: str) -> None:
+    """The default budget for CPU runs given none (bench.budget), said once; then each run whose
+    planner floor already exceeds its budget, one line each. Only where runs start on this
+    machine one at a time: a Ray or Slurm node's memory is not this machine's."""
+    from bench import budget
+    from bench.hardware import run_device, runs_on_cpu
+
+    if executor in ("local", "submitit-local"):
+        default = budget.apply_default(specs, on_cpu=runs_on_cpu, concurrent=1)
+        if default:
+            print(f"memory budget per CPU run: {default['source']} (no --max-memory given; a run over it is "
+                  "recorded as oom)", flush=True)
+    for line in budget.over_budget(specs, device_of=run_device):
+        print(f"warning: {line}", flush=True)
 
 
 def _raise_interrupt(signum, frame):
