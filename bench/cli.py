@@ -21,6 +21,18 @@ COMMANDS = {
 }
 
 
+RUN_IS_DEFAULT = """\
+`run` is the default: `run_bench.py [run options]` runs the default profile's matrix.
+Its main options (all of them: run_bench.py run --help):
+  --profile NAME|FILE     a profile in profiles/ or a .toml/.yaml file (default: default)
+  --models M [M ...]      e.g. smollm2-135m tiny-llama shape:llama-3.2-3b, a local directory or a hub id
+  --methods X [X ...]     any of: base full lora qlora dora lora8
+  --steps N, --seq-len N, --batch-size N, --precision P, --device D
+  --data FILE|NAME        training data; --data-check only checks it
+  --max-memory SIZE       per-run memory budget, e.g. 8GiB (over it: an oom record)
+  --out DIR               output directory (default: ./reports/<profile>)"""
+
+
 def build_parser(command: str | None = None):
     """The parser with every sub-command, or with `command`'s alone: a sub-command's module may
     import a heavy stack (report: pandas, pyecharts), which a run, a gate or a plan never needs."""
@@ -34,8 +46,8 @@ def build_parser(command: str | None = None):
 
     parser = Parser(
         prog="run_bench.py",
-        description="ftbench: what full fine-tuning, LoRA, QLoRA, DoRA and 8-bit LoRA really cost. "
-                    "With no sub-command, `run` is assumed (the default profile).",
+        description="ftbench: what full fine-tuning, LoRA, QLoRA, DoRA and 8-bit LoRA really cost.",
+        epilog=RUN_IS_DEFAULT, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
     for name, module in COMMANDS.items():

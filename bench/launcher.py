@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 from bench import paths
+from bench.budget import run_budget
 from bench.hardware import run_device
 from bench.record import now_iso, skeleton
-from bench.units import parse_size
 from bench.worker import PROGRESS, RESULT_WRITTEN
 
 LOOPBACK = "127.0.0.1"  # one node: torchrun's ranks never need another address
@@ -94,7 +94,8 @@ def launch(spec: dict, *, out_dir: Path, echo=print) -> dict:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "spec.json").write_text(json.dumps(spec, indent=1))
     device = run_device(spec)  # before the child's environment and limits: CPU-only settings follow it
-    limit = parse_size(spec["max_memory"]) if spec.get("max_memory") and device == "cpu" else None
+    budget = run_budget(spec, device=device)  # --max-memory, the profile's, or the CPU default (bench.budget)
+    limit = budget["bytes"] if budget else None
     started, timed_out = time.perf_counter(), threading.Event()
     with open(run_dir / "worker.log", "w", buffering=1) as log:  # line-buffered: tail -f shows each line as it comes
         child = subprocess.Popen(
@@ -128,8 +129,10 @@ def launch(spec: dict, *, out_dir: Path, echo=print) -> dict:
             child.returncode = -1  # reaped by wait4 above; stop Popen from waiting again
     record = _read_result(run_dir, spec, status, timed_out.is_set(), device=device)
     if limit and record["status"] == "crashed" and _starved(run_dir):
-        record.update(status="oom", error=(f"out of memory under --max-memory {spec['max_memory']} "
-                                           f"(data-segment limit): {record['error']}")[:500])
+        record.update(status="oom", error=(f"out of memory under {budget['source']} (data-segment limit): "
+                                           f"{record['error']}")[:500])
+    if budget:
+        record["memory"].update(budget_bytes=budget["bytes"], budget_source=budget["source"])
     # ru_maxrss is reset with each phase's peak (clear_refs), so it covers the last phase only;
     # the worker's own running maximum covers the phases before it. Under torchrun, wait4 sees
     # the largest of torchrun and its reaped ranks; the worker reports the max over ranks.

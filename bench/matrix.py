@@ -27,6 +27,7 @@ def build_matrix(settings: dict) -> list:
         "heldout_examples": data["heldout"], "max_unsupervised_pct": data["max_unsupervised_pct"],
         # only when set, so the specs (and spec hashes) of the default stay what they were
         **({"keep_duplicates": True} if data["keep_duplicates"] else {}),
+        **({"skip_bad_rows": True} if data["skip_bad_rows"] else {}),
         "lora_r": lora["r"], "lora_alpha": lora["alpha"], "lora_dropout": lora["dropout"],
         "target_modules": lora["target_modules"],
         "mmlu": ev["mmlu"], "mmlu_shots": ev["shots"], "mmlu_limit": ev["limit"] or None,

@@ -1,5 +1,8 @@
 """Profiles: TOML files that hold only what differs from profiles/_defaults.toml.
 
+A profile given by path may also be YAML (.yaml, .yml) with the same sections and keys, read with
+PyYAML's safe loader and checked as strictly. (YAML 1.1 reads `1e-4` as text: write `1.0e-4`.)
+
 load_profile() merges defaults <- profile file <- command-line overrides and validates the
 result, collecting every problem into one BenchError. It never imports torch.
 """
@@ -20,7 +23,7 @@ CHOICES = {
     ("run", "optimizer"): ("adamw_torch", "adamw_8bit", "paged_adamw", "paged_adamw_8bit"),
     ("run", "device"): ("auto", "cpu", "cuda"),
     ("run", "precision"): ("auto", "fp32", "bf16-true", "bf16-mixed", "fp16-mixed"),
-    ("data", "format"): ("auto", "text", "prompt-completion", "alpaca", "chat"),
+    ("data", "format"): ("auto", "text", "prompt-completion", "alpaca", "chat", "sharegpt"),
     ("run", "strategy"): ("auto", "ddp", "fsdp"),
 }
 POSITIVE = {("run", "steps"), ("run", "batch_size"), ("run", "grad_accum"), ("run", "seq_len"),
@@ -32,7 +35,29 @@ def available() -> list:
     return sorted(p.stem for p in PROFILES_DIR.glob("*.toml") if not p.stem.startswith("_"))
 
 
-def _read_toml(path: Path) -> dict:
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def _read_yaml(path: Path) -> dict:
+    import yaml
+
+    try:
+        with open(path, "rb") as handle:
+            loaded = yaml.safe_load(handle)
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise BenchError(f"profile {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+    except OSError as exc:
+        raise BenchError(f"cannot read profile {path}: {exc.strerror or exc}") from None
+    if not isinstance(loaded, dict):
+        raise BenchError(f"profile {path} must be a mapping of sections ([run], [data], ...), got "
+                         f"{type(loaded).__name__}")
+    return loaded
+
+
+def _read(path: Path) -> dict:
+    """A profile file's sections: YAML by its suffix, else TOML."""
+    if path.suffix.lower() in YAML_SUFFIXES:
+        return _read_yaml(path)
     try:
         with open(path, "rb") as handle:
             return tomllib.load(handle)
@@ -44,18 +69,18 @@ def _read_toml(path: Path) -> dict:
 
 def profile_path(name_or_path: str) -> Path:
     path = Path(name_or_path)
-    if path.suffix == ".toml" or path.exists():
+    if path.suffix in (".toml", *YAML_SUFFIXES) or path.exists():
         if not path.is_file() or not os.access(path, os.R_OK):
             raise BenchError(f"profile file {path} does not exist or is not a readable file")
         return path
     candidate = PROFILES_DIR / f"{name_or_path}.toml"
     if not candidate.is_file() or name_or_path.startswith("_"):
-        raise BenchError(f"unknown profile {name_or_path!r}; valid choices: {', '.join(available())}, or a path to a .toml file")
+        raise BenchError(f"unknown profile {name_or_path!r}; valid choices: {', '.join(available())}, or a path to a .toml (or .yaml) file")
     return candidate
 
 
 def defaults() -> dict:
-    return _read_toml(DEFAULTS)
+    return _read(DEFAULTS)
 
 
 def load_profile(name_or_path: str = "default", *, overrides: dict | None = None) -> dict:
@@ -64,9 +89,9 @@ def load_profile(name_or_path: str = "default", *, overrides: dict | None = None
     settings = defaults()
     settings["gate"] = _gate_defaults()
     errors = []
-    _merge(settings, _read_toml(path), errors, where=str(path))
+    _merge(settings, _read(path), errors, where=str(path))
     _merge(settings, overrides or {}, errors, where="command line")
-    notes = [] if errors else _fit_warmup(settings["run"])
+    notes = _fit_warmup(settings["run"])  # even beside another error: a fitted warm-up is no second error
     errors += validate(settings)
     if errors:
         raise BenchError("; ".join(errors))

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from bench import trackers
 from bench.errors import BenchError
-from bench.paths import REPO_ROOT
 
 # option -> (section, key, type)
 OVERRIDES = {
@@ -18,7 +17,7 @@ OVERRIDES = {
     "run_timeout": ("run", "run_timeout_s", int), "max_memory": ("run", "max_memory", str),
     "nproc": ("run", "nproc", int), "strategy": ("run", "strategy", str),
     "lora_r": ("lora", "r", int), "target_modules": ("lora", "target_modules", None),
-    "shots": ("eval", "shots", int), "mmlu_limit": ("eval", "limit", int),
+    "shots": ("eval", "shots", int), "mmlu_limit": ("eval", "limit", int),  # 0 = all in a profile
     "eval_batch_size": ("eval", "batch_size", int), "tasks": ("eval", "tasks", None),
     "target_limit": ("eval", "target_limit", int),
     "forget": ("eval", "forget", None), "forget_limit": ("eval", "forget_limit", int),
@@ -36,10 +35,10 @@ def add_parser(subparsers) -> None:
                              ("--batch-size", int, "sequences per micro-batch"), ("--grad-accum", int, "micro-batches per step"),
                              ("--lr", float, "learning rate"), ("--heldout", int, "examples held out for the held-out loss"),
                              ("--lora-r", int, "LoRA rank"), ("--shots", int, "MMLU few-shot examples (0-25)"),
-                             ("--mmlu-limit", int, "first K test questions per subject (0 = all)"),
+                             ("--mmlu-limit", _limit, "first K test questions per subject, or all (14,042)"),
                              ("--eval-batch-size", int, "lm-eval batch size"),
-                             ("--target-limit", int, "first K test questions of the target task (0 = all)"),
-                             ("--forget-limit", int, "first K questions of each forgetting-suite task (0 = all)"),
+                             ("--target-limit", _limit, "first K test questions of the target task, or all"),
+                             ("--forget-limit", _limit, "first K questions of each forgetting-suite task, or all"),
                              ("--run-timeout", int, "seconds before a run is killed (status timeout)")):
         p.add_argument(flag, type=kind, help=text)
     p.add_argument("--nproc", type=int, help="processes per run (torchrun); >1 splits each global batch across ranks")
@@ -55,29 +54,83 @@ def add_parser(subparsers) -> None:
     p.add_argument("--device", help="auto, cpu or cuda (auto and the precision are resolved where the run runs)")
     p.add_argument("--precision", help="auto, fp32, bf16-true, bf16-mixed or fp16-mixed (see docs/precision.md)")
     p.add_argument("--data", help="training data: a built-in dataset name or a JSONL/JSON/CSV/Parquet file")
-    p.add_argument("--data-format", help="auto, text, prompt-completion, alpaca or chat (default: detected)")
+    p.add_argument("--data-format", help="auto (detected), text, prompt-completion, alpaca, chat or sharegpt")
     p.add_argument("--train-on-prompt", action=argparse.BooleanOptionalAction, default=None,
-                   help="loss on prompt tokens too (default: completion only)")
+                   help="loss on prompt tokens too (off: on the completion only)")
     p.add_argument("--packing", action=argparse.BooleanOptionalAction, default=None,
-                   help="pack examples into seq_len rows (default: one padded example per row)")
+                   help="pack examples into seq_len rows (off: one padded example per row)")
+    p.add_argument("--skip-bad-rows", action=argparse.BooleanOptionalAction, default=None,
+                   help="train on the rows that read, leaving out the bad ones (counted in the record); "
+                        "off: list every bad row and stop")
+    p.add_argument("--data-check", action="store_true",
+                   help="only check the data of every run (every bad row listed, token lengths) and exit")
     p.add_argument("--target-modules", nargs="+", help="LoRA targets: all-linear or module names (q_proj v_proj ...)")
     p.add_argument("--grad-checkpointing", action=argparse.BooleanOptionalAction, default=None,
-                   help="gradient checkpointing on or off (default: the profile's)")
+                   help="gradient checkpointing on or off")
     p.add_argument("--tasks", nargs="+", help="extra lm-eval tasks whose data is reachable")
     p.add_argument("--forget", nargs="+", metavar="TASK",
                    help="forgetting suite: any of hellaswag arc-challenge winogrande piqa (scored before and after)")
     p.add_argument("--no-eval", action="store_true",
                    help="skip MMLU, target-task and forgetting-suite scoring (the cheap held-out loss is still measured)")
-    p.add_argument("--max-memory", help="per-run memory budget, e.g. 8GiB; over it the run is recorded as oom")
+    p.add_argument("--max-memory", help="per-run memory budget, e.g. 8GiB; over it the run is recorded as oom "
+                                        "(CPU runs given none: 85%% of the memory available at start)")
     p.add_argument("--trust-remote-code", action="store_true", help="allow model code from the checkpoint (off by default)")
-    p.add_argument("--out", type=Path, help="output directory (default: reports/<profile>)")
+    p.add_argument("--out", type=Path, help="output directory (default: ./reports/<profile>, under the working directory)")
     p.add_argument("--resume", action="store_true", help="run only what OUT is missing or what failed there")
     p.add_argument("--append", action="store_true", help="add repeat runs to an existing OUT")
     p.add_argument("--no-report", action="store_true", help="do not write OUT/index.html")
     p.add_argument("--log-to", nargs="+", metavar="TRACKER", default=[],
                    help="also log each run to mlflow (SQLite store OUT/mlflow.db) and/or tensorboard "
                         "(OUT/tensorboard/); needs the trackers extra: pip install -e .[trackers]")
+    _show_defaults(p)
     p.set_defaults(func=run)
+
+
+# flags whose value, when not given, comes from the profile: --help shows the default profile's
+PROFILE_FLAGS = {**{attr: (section, key) for attr, (section, key, _) in OVERRIDES.items()},
+                 "grad_checkpointing": ("run", "grad_checkpointing"), "train_on_prompt": ("data", "train_on_prompt"),
+                 "packing": ("data", "packing"), "skip_bad_rows": ("data", "skip_bad_rows")}
+
+
+def _default_profile() -> dict:
+    """profiles/_defaults.toml with profiles/default.toml over it, unvalidated: only for --help."""
+    from bench.profile import _read, defaults, profile_path
+
+    settings = defaults()
+    for section, values in _read(profile_path("default")).items():
+        settings.get(section, {}).update(values if isinstance(values, dict) else {})
+    return settings
+
+
+def _shown(value) -> str:
+    if isinstance(value, list):
+        return " ".join(map(str, value)) or "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return {"": "none"}.get(value, str(value)) if isinstance(value, str) else str(value)
+
+
+def _show_defaults(parser) -> None:
+    """Append '(default profile: VALUE)' to each option the profile decides."""
+    settings = _default_profile()
+    for action in parser._actions:
+        place = PROFILE_FLAGS.get(action.dest)
+        if place is None or action.help is None:
+            continue
+        value = settings[place[0]][place[1]]
+        if action.dest in ("mmlu_limit", "target_limit", "forget_limit") and value == 0:
+            value = "all"
+        action.help = f"{action.help} (default profile: {_shown(value).replace('%', '%%')})"
+
+
+def _limit(text: str) -> int:
+    """argparse type for question limits: a positive K, or `all` (0 inside a profile)."""
+    if text.strip().lower() == "all":
+        return 0
+    if not text.strip().isdigit() or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"a question limit is a positive number of questions or all, got {text!r}; "
+                                         "use all for every question")
+    return int(text)
 
 
 def overrides_from(args) -> dict:
@@ -89,7 +142,8 @@ def overrides_from(args) -> dict:
                 value = "all-linear"
             out.setdefault(section, {})[key] = value
     for attr, section, key in (("grad_checkpointing", "run", "grad_checkpointing"),
-                               ("train_on_prompt", "data", "train_on_prompt"), ("packing", "data", "packing")):
+                               ("train_on_prompt", "data", "train_on_prompt"), ("packing", "data", "packing"),
+                               ("skip_bad_rows", "data", "skip_bad_rows")):
         if getattr(args, attr) is not None:
             out.setdefault(section, {})[key] = getattr(args, attr)
     if args.no_eval:
@@ -130,8 +184,12 @@ def run(args) -> int:
     from bench.hardware import runs_on_cpu
     budget.check(specs, on_cpu=runs_on_cpu)
     check_data(specs)
-    out_dir = (args.out or REPO_ROOT / "reports" / settings["profile"]).resolve()
+    if args.data_check:
+        return 0
+    _memory_budget(specs, executor=args.executor)
+    out_dir = (args.out or Path.cwd() / "reports" / settings["profile"]).resolve()
     _check_out_dir(out_dir, resume=args.resume, append=args.append)
+    print(f"writing to {out_dir}", flush=True)
     # SIGINT and SIGTERM stop the matrix cleanly, whatever this process inherited: a job started
     # with & from a script (CI, nohup) inherits SIGINT ignored, and a blocked mask survives exec.
     signal.signal(signal.SIGTERM, _raise_interrupt)
@@ -145,7 +203,7 @@ def run(args) -> int:
 
 
 DATA_KEYS = ("data_source", "data_format", "seq_len", "train_on_prompt", "packing", "heldout_examples",
-             "max_unsupervised_pct", "keep_duplicates")
+             "max_unsupervised_pct", "keep_duplicates", "skip_bad_rows")
 
 
 def check_data(specs: list) -> None:
@@ -164,7 +222,8 @@ def check_data(specs: list) -> None:
                       seq_len=spec["seq_len"], train_on_prompt=spec["train_on_prompt"], packing=spec["packing"],
                       heldout=spec["heldout_examples"], max_unsupervised_pct=spec["max_unsupervised_pct"],
                       keep_duplicates=spec.get("keep_duplicates", False),
-                      trust_remote_code=spec.get("trust_remote_code", False))["data"]
+                      trust_remote_code=spec.get("trust_remote_code", False),
+                      skip_bad_rows=spec.get("skip_bad_rows", False))["data"]
         duplicates = found.get("duplicates_removed")
         print(f"    {found['format']}: {found['train_examples']:,} training and {found['heldout_examples']:,} held-out "
               f"examples after removing {'no' if duplicates is None else f'{duplicates:,}'} duplicate(s)"
@@ -173,10 +232,29 @@ def check_data(specs: list) -> None:
               f"({found.get('prompt_cut_examples', 0):,} with the prompt cut from the left), "
               f"{found['unsupervised_examples']:,} left without a supervised token at seq_len {spec['seq_len']}",
               flush=True)
+        skipped = found.get("skipped_rows")
+        if skipped and skipped["count"]:
+            print(f"    skipped {skipped['count']:,} bad row(s) (--skip-bad-rows): {skipped['reasons']}", flush=True)
         if found.get("split_tokenisation_differs"):
             print(f"    warning: {found['split_tokenisation_differs']:,} example(s) tokenise differently as prompt then "
                   "completion (what trains) than as one text (what lm-eval scores); the trained answer tokens are "
                   "not the scored ones for those", flush=True)
+
+
+def _memory_budget(specs: list, *, executor: str) -> None:
+    """The default budget for CPU runs given none (bench.budget), said once; then each run whose
+    planner floor already exceeds its budget, one line each. Only where runs start on this
+    machine one at a time: a Ray or Slurm node's memory is not this machine's."""
+    from bench import budget
+    from bench.hardware import run_device, runs_on_cpu
+
+    if executor in ("local", "submitit-local"):
+        default = budget.apply_default(specs, on_cpu=runs_on_cpu, concurrent=1)
+        if default:
+            print(f"memory budget per CPU run: {default['source']} (no --max-memory given; a run over it is "
+                  "recorded as oom)", flush=True)
+    for line in budget.over_budget(specs, device_of=run_device):
+        print(f"warning: {line}", flush=True)
 
 
 def _raise_interrupt(signum, frame):

@@ -19,7 +19,7 @@ REQUIRED = (
 )
 
 # Fields that change neither the work nor its figures: left out of `spec_hash`.
-NON_WORK_FIELDS = ("out_dir", "run_timeout_s", "resume", "skip_bad_lines")
+NON_WORK_FIELDS = ("out_dir", "run_timeout_s", "resume", "skip_bad_lines", "memory_budget")
 
 V1_POLICY = {"float32": "fp32", "bfloat16": "bf16-true", "float16": "fp16-true"}
 

@@ -115,7 +115,8 @@ def _load(spec: dict, record: dict, *, tracker, ranks) -> tuple:
                                 seq_len=spec["seq_len"], train_on_prompt=spec["train_on_prompt"],
                                 packing=spec["packing"], heldout=spec["heldout_examples"],
                                 max_unsupervised_pct=spec["max_unsupervised_pct"],
-                                keep_duplicates=spec.get("keep_duplicates", False))
+                                keep_duplicates=spec.get("keep_duplicates", False),
+                                skip_bad_rows=spec.get("skip_bad_rows", False))
         record["data"] = prepared.info
         batches = prepared.train_batches(seed=spec["seed"], steps=spec["steps"], grad_accum=spec["grad_accum"],
                                          batch_size=spec["batch_size"])

@@ -48,7 +48,7 @@ CASES = [(fmt, ext) for fmt in ROWS for ext in (".jsonl", ".json", ".parquet")] 
 @pytest.mark.parametrize("fmt,ext", CASES)
 def test_each_format_is_detected_in_each_file_type(fmt, ext, tmp_path):
     path = write(tmp_path / f"data{ext}", ROWS[fmt])
-    resolved, detected, examples = sources.load(str(path))
+    resolved, detected, examples, _ = sources.load(str(path))
     assert resolved == str(path.resolve()) and detected == fmt
     assert [e["id"] for e in examples] == [0, 1]
     form = {"text": {"id", "text"}, "chat": {"id", "messages"}}.get(fmt, {"id", "prompt", "completion"})
@@ -56,7 +56,7 @@ def test_each_format_is_detected_in_each_file_type(fmt, ext, tmp_path):
 
 
 def test_alpaca_uses_the_stanford_templates(tmp_path):
-    _, _, examples = sources.load(str(write(tmp_path / "a.jsonl", ROWS["alpaca"])))
+    _, _, examples, _ = sources.load(str(write(tmp_path / "a.jsonl", ROWS["alpaca"])))
     assert examples[0]["prompt"].endswith("### Instruction:\nAdd the numbers.\n\n### Input:\n2 and 2\n\n### Response:\n")
     assert "### Input:" not in examples[1]["prompt"]  # empty input: the no-input template
     assert examples[0]["completion"] == "4"
@@ -64,10 +64,10 @@ def test_alpaca_uses_the_stanford_templates(tmp_path):
 
 def test_ids_come_from_a_unique_id_column(tmp_path):
     rows = [dict(r, id=f"q{i}") for i, r in enumerate(ROWS["text"])]
-    _, _, examples = sources.load(str(write(tmp_path / "t.jsonl", rows)))
+    _, _, examples, _ = sources.load(str(write(tmp_path / "t.jsonl", rows)))
     assert [e["id"] for e in examples] == ["q0", "q1"]
     rows = [dict(r, id="same") for r in ROWS["text"]]
-    _, _, examples = sources.load(str(write(tmp_path / "dup.jsonl", rows)))
+    _, _, examples, _ = sources.load(str(write(tmp_path / "dup.jsonl", rows)))
     assert [e["id"] for e in examples] == [0, 1]  # not unique: row numbers
 
 
@@ -75,7 +75,7 @@ def test_detection_order_and_forcing(tmp_path):
     both = [{"text": "whole", "prompt": "p", "completion": " c"}]
     path = write(tmp_path / "both.jsonl", both)
     assert sources.load(str(path))[1] == "prompt-completion"
-    _, fmt, examples = sources.load(str(path), data_format="text")
+    _, fmt, examples, _ = sources.load(str(path), data_format="text")
     assert fmt == "text" and examples[0]["text"] == "whole"
 
 
@@ -129,11 +129,12 @@ def test_unknown_extension_directory_and_unknown_name(tmp_path):
     ({"messages": [{"role": "robot", "content": "hi"}]}, "role one of system, user, assistant, tool"),
     ({"messages": []}, "non-empty list"),
 ])
-def test_bad_values_name_the_row(row, expected, tmp_path):
-    path = write(tmp_path / "bad.jsonl", [row, row])  # one type per column, as a file would have
+@pytest.mark.parametrize("ext, place", [(".jsonl", "line 1: "), (".parquet", "row 1: ")])
+def test_bad_values_name_the_row(row, expected, ext, place, tmp_path):
+    path = write(tmp_path / f"bad{ext}", [row, row])  # one type per column, as a file would have
     with pytest.raises(BenchError, match=expected) as info:
         sources.load(str(path))
-    assert "row 0" in str(info.value)
+    assert place in str(info.value) and "2 bad" in str(info.value)
 
 
 def test_builtin_refuses_another_format():

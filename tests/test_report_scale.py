@@ -64,8 +64,8 @@ def test_ratios_and_where_lora_begins_to_pay(ladder):
     assert rows["shape:llama-3.2-1b"]["ratio"] == "> 2.05 : 1.67 : 1"  # oom > 6144 : 5000 : 3000
     assert rows["shape:llama-3.2-1b"]["full"] == "oom (> 6.4 GB budget)"
     text = scale.lora_advantage(ladder)
-    assert text.startswith("LoRA's train peak is below full fine-tuning's from shape:qwen2.5-0.5b (0.49B params): "
-                           "lora 3.15 GB, full 5.24 GB; at the size below, smollm2-135m (0.13B params): "
+    assert text.startswith("LoRA's train peak is below full fine-tuning's from shape:qwen2.5-0.5b (494M params): "
+                           "lora 3.15 GB, full 5.24 GB; at the size below, smollm2-135m (135M params): "
                            "lora 2.20 GB, full 2.10 GB.")
 
 
@@ -195,3 +195,25 @@ def test_planner_check_now_re_estimates_with_this_release(records):
         record = next(r for r in records if r.get("run_id") == row["run_id"])
         direct = scale.plan(record, config=scale.model_config(record)[1], method=record["method"])
         assert row["predicted"] == direct["total_bytes"] != record["estimate"]["total_bytes"]
+
+
+def test_a_config_the_planner_cannot_price_is_said_as_such(records, tmp_path):
+    """A GPT-2 checkpoint has a config.json; the note says the planner does not price it, not 'no config'."""
+    gpt2 = tmp_path / "gpt2-tiny"
+    gpt2.mkdir()
+    (gpt2 / "config.json").write_text(json.dumps({"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"],
+                                                  "n_embd": 64, "n_layer": 2, "n_head": 2, "vocab_size": 100}))
+    renamed = copy.deepcopy(records)
+    for r in renamed:
+        if r["model"] == "smollm2-135m":
+            r["model"], r["model_path"] = "gpt2-tiny", str(gpt2)
+    _, notes = scale.planner_lines(scale.ladder(renamed))
+    (note,) = [n for n in notes if n.startswith("gpt2-tiny")]
+    assert "the planner cannot price its config" in note and "model_type 'gpt2'" in note
+    assert not any("no config for" in n for n in notes)
+
+
+@pytest.mark.parametrize("n, shown", [(8_030_261_248, "8.03B"), (134_515_008, "135M"), (1_032_320, "1.03M"),
+                                      (34_816, "34.8K")])
+def test_parameter_counts_read_at_their_scale_never_0_00B(n, shown):
+    assert scale.params_text(n) == shown

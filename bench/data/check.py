@@ -22,7 +22,7 @@ from bench.data import formats, sources
 from bench.errors import BenchError
 
 ARGS = ("source", "data_format", "tokenizer_path", "seq_len", "train_on_prompt", "packing", "heldout",
-        "max_unsupervised_pct", "keep_duplicates", "trust_remote_code")
+        "max_unsupervised_pct", "keep_duplicates", "trust_remote_code", "skip_bad_rows")
 
 
 def _child_env() -> dict:
@@ -34,7 +34,7 @@ def _child_env() -> dict:
 
 def check(*, source: str, data_format: str = "auto", tokenizer_path, seq_len: int, train_on_prompt: bool = False,
           packing: bool = False, heldout: int = 64, max_unsupervised_pct: float = 10.0, keep_duplicates: bool = False,
-          trust_remote_code: bool = False, timeout_s: float = 600) -> dict:
+          trust_remote_code: bool = False, skip_bad_rows: bool = False, timeout_s: float = 600) -> dict:
     """{"data": the `data` block runs will record, "token_lengths": {...}}; BenchError if unusable.
     `trust_remote_code` is passed to transformers as given, never left unset: unset, transformers
     asks on stdin whether to run a model's own code."""
@@ -44,7 +44,7 @@ def check(*, source: str, data_format: str = "auto", tokenizer_path, seq_len: in
     args = dict(source=resolved, data_format=data_format, tokenizer_path=str(tokenizer_path), seq_len=seq_len,
                 train_on_prompt=train_on_prompt, packing=packing, heldout=heldout,
                 max_unsupervised_pct=max_unsupervised_pct, keep_duplicates=keep_duplicates,
-                trust_remote_code=trust_remote_code)
+                trust_remote_code=trust_remote_code, skip_bad_rows=skip_bad_rows)
     try:
         done = subprocess.run([sys.executable, "-m", "bench.data.check", json.dumps(args)], capture_output=True,
                               stdin=subprocess.DEVNULL,

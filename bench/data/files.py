@@ -1,11 +1,16 @@
-"""Read a user's data file (JSONL, JSON, CSV or Parquet) through `datasets`, offline.
+"""Read a user's data file (JSONL, JSON, CSV or Parquet), offline.
 
-`datasets`' packaged builders do the parsing (`load_dataset("json" | "csv" | "parquet")`), with
-their cache under ftbench's cache, never ~/.cache. Every way a file can be unusable (missing, a
-directory, an unknown extension, unparsable, empty) is one BenchError line naming the file and
-what would be valid. No torch here: the driver's pre-flight may import this module.
+JSONL is read line by line with `json`, so a line that is not a JSON object is reported by its
+1-based line number (with every other bad line) instead of stopping the whole file: `datasets`'
+JSON builder parses the file as one block and reports a byte offset. JSON, CSV and Parquet go
+through `datasets`' packaged builders (`load_dataset("json" | "csv" | "parquet")`), with their
+cache under ftbench's cache, never ~/.cache; their rows are named "row N", 1-based (a CSV's
+header is not a row). Every way a whole file can be unusable (missing, a directory, an unknown
+extension, unparsable, empty) is one BenchError line naming the file and what would be valid.
+No torch here: the driver's pre-flight may import this module.
 """
 
+import json
 from pathlib import Path
 
 from bench import paths
@@ -54,12 +59,64 @@ def _csv_options(path: Path, datasets) -> dict:
             "keep_default_na": False}
 
 
-def read_rows(path: Path) -> tuple:
-    """(column names, list of row dicts) of a local data file, read through `datasets`."""
+SHOWN_PROBLEMS = 20  # bad rows listed in one message; the rest are counted
+
+
+def problems_text(problems: list) -> str:
+    """'line 7: missing field 'output'; line 41: ...', the first SHOWN_PROBLEMS, then 'and N more'."""
+    shown = "; ".join(f"{place}: {why}" for place, why in problems[:SHOWN_PROBLEMS])
+    more = len(problems) - SHOWN_PROBLEMS
+    return shown + (f"; and {more} more" if more > 0 else "")
+
+
+class Rows:
+    """A data file's rows: `columns` (names, first seen first), `rows` (dicts), `where` (each row's
+    place in the file, "line 7" or "row 7", 1-based) and `bad` ((where, why) of the lines that are
+    not a row at all, e.g. truncated JSON)."""
+
+    def __init__(self, *, columns, rows, where, bad=()):
+        self.columns, self.rows, self.where, self.bad = list(columns), list(rows), list(where), list(bad)
+
+
+def _jsonl_rows(path: Path) -> Rows:
+    columns, rows, where, bad = {}, [], [], []
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                bad.append((f"line {number}", f"not UTF-8 text ({exc.reason} at byte {exc.start})"))
+                continue
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line.strip())
+            except json.JSONDecodeError as exc:
+                bad.append((f"line {number}", f"not valid JSON: {exc.msg} at column {exc.colno}"))
+                continue
+            if not isinstance(row, dict):
+                bad.append((f"line {number}", f"expected a JSON object {{field: value, ...}}, got {type(row).__name__}"))
+                continue
+            columns.update(dict.fromkeys(row))
+            rows.append(row)
+            where.append(f"line {number}")
+    return Rows(columns=columns, rows=rows, where=where, bad=bad)
+
+
+def read_rows(path: Path) -> Rows:
+    """The rows of a local data file (see Rows); BenchError if the file as a whole is unusable."""
     path = Path(path).resolve()
     kind = builder(path)
     if path.stat().st_size == 0:
         raise BenchError(f"data file {path} is empty; give at least one example")
+    if path.suffix.lower() == ".jsonl":
+        found = _jsonl_rows(path)
+        if not found.rows and found.bad:
+            raise BenchError(f"data file {path} is not readable as json lines (one object per line): "
+                             f"{problems_text(found.bad)}")
+        if not found.rows:
+            raise BenchError(f"data file {path} has no rows; give at least one example")
+        return found
     datasets = _quiet_datasets()
     try:
         options = _csv_options(path, datasets) if kind == "csv" else {}
@@ -69,4 +126,5 @@ def read_rows(path: Path) -> tuple:
         raise BenchError(f"data file {path} is not readable as {kind}: {_reason(exc)}") from None
     if table.num_rows == 0:
         raise BenchError(f"data file {path} has no rows; give at least one example")
-    return list(table.column_names), table.to_list()
+    return Rows(columns=table.column_names, rows=table.to_list(),
+                where=[f"row {n}" for n in range(1, table.num_rows + 1)])

@@ -27,7 +27,7 @@ import json
 import math
 import random
 
-from bench.data import clean, sources
+from bench.data import clean, files, sources
 from bench.data.encode import IGNORE, encode_all, split_differs
 from bench.errors import BenchError
 
@@ -178,14 +178,16 @@ def _check_supervision(prepared: Prepared, *, limit_pct: float) -> None:
 
 def prepare(*, tokenizer, source: str, data_format: str = "auto", seq_len: int, train_on_prompt: bool = False,
             packing: bool = False, heldout: int = 64, max_unsupervised_pct: float = 10.0,
-            keep_duplicates: bool = False) -> Prepared:
+            keep_duplicates: bool = False, skip_bad_rows: bool = False) -> Prepared:
     """Load, clean (bench.data.clean: duplicates, unless kept, and the target task's test questions
-    out), tokenise and split `source`; BenchError (one line) for anything unusable."""
+    out), tokenise and split `source`; BenchError (one line) for anything unusable. With
+    skip_bad_rows, rows that cannot be read or do not fit the format are left out and counted
+    in info["skipped_rows"] (absent without it)."""
     _positive_int("seq_len", seq_len, minimum=2)
     _positive_int("heldout", heldout, minimum=0)
     if not isinstance(max_unsupervised_pct, (int, float)) or not 0 <= max_unsupervised_pct <= 100:
         raise BenchError(f"max_unsupervised_pct {max_unsupervised_pct!r} is not valid; use a number from 0 to 100")
-    resolved, fmt, examples = sources.load(source, data_format=data_format)
+    resolved, fmt, examples, skipped = sources.load(source, data_format=data_format, skip_bad_rows=skip_bad_rows)
     examples, cleaned = clean.clean(examples, tested=sources.tested(resolved), keep_duplicates=keep_duplicates)
     if heldout >= len(examples):
         raise BenchError(f"heldout {heldout} leaves no training examples: {resolved} has {len(examples)}; "
@@ -199,5 +201,7 @@ def prepare(*, tokenizer, source: str, data_format: str = "auto", seq_len: int, 
     prepared = Prepared(source=resolved, fmt=fmt, examples=examples, encoded=encoded, heldout_index=heldout_index,
                         seq_len=seq_len, pad_id=pad_id, train_on_prompt=train_on_prompt, packing=packing,
                         cleaned=cleaned, split_differs=_split_differs(tokenizer, examples, fmt))
+    if skip_bad_rows:
+        prepared.info["skipped_rows"] = {"count": len(skipped), "reasons": files.problems_text(skipped) or None}
     _check_supervision(prepared, limit_pct=max_unsupervised_pct)
     return prepared

@@ -25,8 +25,8 @@ def resolve(source: str) -> str:
 
 
 def normal_form(fmt: str) -> str:
-    """The form the tokenizer sees: Alpaca is rendered into prompt/completion."""
-    return "prompt-completion" if fmt == "alpaca" else fmt
+    """The form the tokenizer sees: Alpaca is rendered into prompt/completion, ShareGPT is chat."""
+    return {"alpaca": "prompt-completion", "sharegpt": "chat"}.get(fmt, fmt)
 
 
 def tested(resolved: str) -> list:
@@ -34,8 +34,14 @@ def tested(resolved: str) -> list:
     return builtin.tested(resolved) if resolved in builtin.NAMES else []
 
 
-def load(source: str, *, data_format: str = "auto") -> tuple:
-    """(resolved source, format, normal-form examples) for a `data` setting."""
+def _place_order(problem: tuple) -> int:
+    return int(problem[0].rsplit(" ", 1)[-1])
+
+
+def load(source: str, *, data_format: str = "auto", skip_bad_rows: bool = False) -> tuple:
+    """(resolved source, format, normal-form examples, skipped) for a `data` setting. Every row
+    that cannot be read or does not fit the format is listed in one BenchError, unless
+    skip_bad_rows: then they are left out and `skipped` holds their (place, why) pairs."""
     resolved = resolve(source)
     if data_format not in formats.FORMATS:
         raise BenchError(f"unknown data format {data_format!r}; valid choices: {', '.join(formats.FORMATS)}")
@@ -43,7 +49,15 @@ def load(source: str, *, data_format: str = "auto") -> tuple:
         if data_format not in ("auto", "prompt-completion"):
             raise BenchError(f"built-in source {resolved!r} is prompt-completion data; data_format must be "
                              f"auto or prompt-completion, not {data_format!r}")
-        return resolved, "prompt-completion", builtin.examples(resolved)
-    columns, rows = files.read_rows(Path(resolved))
-    fmt = formats.detect(columns, forced=data_format, where=f"data file {resolved}")
-    return resolved, fmt, formats.examples(rows, fmt, where=f"data file {resolved}")
+        return resolved, "prompt-completion", builtin.examples(resolved), []
+    found = files.read_rows(Path(resolved))
+    fmt = formats.detect(found.columns, forced=data_format, where=f"data file {resolved}")
+    examples, problems = formats.examples(found.rows, fmt, where=found.where)
+    problems = sorted(found.bad + problems, key=_place_order)
+    if problems and (not skip_bad_rows or not examples):
+        rows = "line" if resolved.lower().endswith(".jsonl") else "row"
+        fix = ("fix them, or pass --skip-bad-rows (data.skip_bad_rows = true) to train on the other "
+               f"{len(examples):,}" if examples else "no good rows are left")
+        raise BenchError(f"data file {resolved}: {len(problems):,} bad {rows}{'s' if len(problems) > 1 else ''} "
+                         f"for {fmt} data: {files.problems_text(problems)}; {fix}")
+    return resolved, fmt, examples, problems

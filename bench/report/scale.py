@@ -87,18 +87,38 @@ def setting(record: dict) -> tuple:
 def model_config(record: dict):
     """(preset label, config) of the record's model: `shape:NAME` or a preset name, else the
     model directory's config.json when it is still there; None when neither is found."""
+    return _config_and_problem(record)[0]
+
+
+def config_problem(record: dict) -> str:
+    """Why the planner has no config for the record's model: none found, or one it cannot price."""
+    return _config_and_problem(record)[1] or "no config found"
+
+
+def _config_and_problem(record: dict) -> tuple:
     from bench.plan import presets
 
     name = str(record.get("model"))
     name = name[len(SHAPE_PREFIX):] if name.startswith(SHAPE_PREFIX) else name
     candidates = [name] if name in presets.preset_names() or name.endswith(".json") else []
     candidates.append(str(Path(str(record.get("model_path") or "")) / "config.json"))
+    problem = None
     for candidate in candidates:
         try:
-            return presets.load(candidate)
-        except BenchError:
-            continue
-    return None
+            return presets.load(candidate), None
+        except BenchError as exc:
+            if Path(candidate).is_file():  # a config the planner cannot price says more than a missing one
+                problem = f"the planner cannot price its config: {exc}"
+    return None, problem
+
+
+def params_text(n: int) -> str:
+    """A parameter count at a readable scale: '3.21B', '135M', '1.2M', '34K'."""
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            value = n / scale
+            return f"{value:.2f}{unit}" if unit == "B" else f"{value:.3g}{unit}"
+    return str(int(n))
 
 
 def train_peak(record: dict):
@@ -123,6 +143,7 @@ class Ladder:
     machine_bytes: int | None
     budget_bytes: int | None
     notes: list = field(default_factory=list)
+    config_problems: dict = field(default_factory=dict)  # model -> why configs[model] is None
 
 
 def _group(records: list) -> list:
@@ -183,6 +204,8 @@ def ladder(records: list) -> Ladder | None:
     for r in group:
         by_key.setdefault((r["model"], r["method"]), []).append(r)
     configs = {model: model_config(r) for (model, _), runs in by_key.items() for r in runs[:1]}
+    problems = {model: config_problem(r) for (model, _), runs in by_key.items() for r in runs[:1]
+                if configs[model] is None}
     points, sizes = [], {}
     for (model, method), runs in by_key.items():
         size = _params(model, [r for (m, _), rs in by_key.items() if m == model for r in rs], configs[model])
@@ -216,7 +239,8 @@ def ladder(records: list) -> Ladder | None:
     return Ladder(points=sorted(points, key=lambda p: (p["params"], p["method"])),
                   sizes=sorted((s, m) for m, s in sizes.items()), configs=configs, templates=templates,
                   setting=dict({name: config.get(name) for name in SETTINGS}, policy=", ".join(policies) or None),
-                  machine_bytes=_machine(group), budget_bytes=budgets[-1] if budgets else None, notes=notes)
+                  machine_bytes=_machine(group), budget_bytes=budgets[-1] if budgets else None, notes=notes,
+                  config_problems=problems)
 
 
 def plan_options(record: dict, *, policy=None) -> dict:
@@ -264,9 +288,10 @@ def planner_lines(ladder: Ladder) -> tuple:
     notes, lines = [], {}
     policy = ladder.setting.get("policy")
     sizes = [(s, ladder.configs.get(m)) for s, m in ladder.sizes]
-    missing = [m for _, m in ladder.sizes if not ladder.configs.get(m)]
-    if missing:
-        notes.append(f"no config for {', '.join(missing)}: the planner line skips that size")
+    for _, model in ladder.sizes:
+        if not ladder.configs.get(model):
+            why = ladder.config_problems.get(model, "no config found")
+            notes.append(f"{model}: {why}; the planner line skips that size")
     points = [(s, c[0], c[1], True) for s, c in sizes if c] + [(s, n, c, False) for s, n, c in _extension(ladder)]
     for method, template in ladder.templates.items():
         line = []
@@ -331,7 +356,7 @@ def lora_advantage(ladder: Ladder) -> str:
         return lora["peak_bytes"] < full["peak_bytes"]
 
     def shown(model, size, full, lora):
-        return f"{model} ({size / 1e9:.2f}B params): lora {_peak_text(lora)}, full {_peak_text(full)}"
+        return f"{model} ({params_text(size)} params): lora {_peak_text(lora)}, full {_peak_text(full)}"
 
     first = next((i for i, (_, _, full, lora) in enumerate(rows) if below(full, lora)), None)
     if first is None:

@@ -13,7 +13,7 @@ Built from bench.report.scale's data; figures shown in GB (10^9 bytes). Draws, d
 import math
 
 from bench.report import style
-from bench.report.scale import COMPONENTS
+from bench.report.scale import COMPONENTS, params_text
 
 COMPONENT_COLORS = {"weights": "#2c7fb8", "gradients": "#fd8d3c", "optimizer state": "#e6550d",
                     "activations": "#d62728", "the rest": "#bdbdbd"}
@@ -52,7 +52,7 @@ def _hlines(ladder, *, labels: bool) -> list:
 
 
 def _tip(p) -> str:
-    head = f"<b>{style.safe(p['model'])} · {p['method']}</b> ({p['params'] / 1e9:.2f}B params)<br/>"
+    head = f"<b>{style.safe(p['model'])} · {p['method']}</b> ({params_text(p['params'])} params)<br/>"
     if p["status"] == "oom":
         budget = f"{_gb(p['budget_bytes']):.2f} GB" if p["budget_bytes"] else "its budget"
         return head + f"out of memory under {budget}: needed more<br/>{style.safe(p['error'] or '')}"
