@@ -90,3 +90,26 @@ def test_lm_eval_requests_are_counted_while_scoring(monkeypatch):
     assert lines[-1] == "ftbench_mmlu (10 questions): 40/40 requests (100%), 0.1 requests/s, 6m40s in all"
     assert len(lines) <= 400 / LOG_EVERY_S + 10
     assert "loglikelihood" not in vars(lm)  # the instance is as it was
+
+
+def spec(name):
+    return {"spec_hash": name}
+
+
+def test_eta_before_the_first_run_ends_is_the_planners():
+    from bench.session import eta
+
+    text = eta(finished=[], remaining=[spec("a"), spec("b")], estimates={"a": 60.0, "b": 120.0})
+    assert text == "  (ETA 3m00s, planner)"
+
+
+def test_eta_blends_in_measured_times():
+    from bench.session import eta
+
+    estimates = {"a": 60.0, "b": 120.0, "c": 30.0}
+    # run a took twice its estimate: the rest are expected to as well
+    assert eta(finished=[(spec("a"), 120.0)], remaining=[spec("b"), spec("c")], estimates=estimates) \
+        == "  (ETA 5m00s, planner x 2.00 from finished runs)"
+    # without estimates, the mean of finished runs, as before
+    assert eta(finished=[(spec("a"), 90.0)], remaining=[spec("b")], estimates={}) == "  (ETA 1m30s, mean of finished runs)"
+    assert eta(finished=[], remaining=[spec("b")], estimates={}) == ""
