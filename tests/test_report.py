@@ -44,7 +44,8 @@ def test_headline_points_equal_the_records(tmp_path, n):
     for record in ok:
         point, series = plotted[record["run_id"]]
         assert point["value"][0] == pytest.approx(record["memory"]["train"]["peak_bytes"] / 1e9)
-        assert series == record["method"]
+        several = len({r["model"] for r in ok}) > 1  # then each series is one model's method
+        assert series == (f"{record['model']} · {record['method']}" if several else record["method"])
         assert point["value"][1] == pytest.approx(record["mmlu"]["acc"] * 100)
         size = expected_size(record["params"]["trainable"], min(trainables), max(trainables))
         assert point["symbolSize"] == pytest.approx(size, abs=0.01)
@@ -165,3 +166,24 @@ def test_rebuild_replaces_the_page_whole(tmp_path):
     second = build(sources=[write_results(tmp_path / "two", records)], out_dir=tmp_path)
     assert second == first and "2 runs" in second.read_text() and second.read_text() != first_text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index.html", "two"]  # no temp files left
+
+
+def test_two_models_are_told_apart_with_one_front_each(tmp_path):
+    from tests.report_helpers import two_models
+
+    index = build(sources=[write_results(tmp_path / "r", two_models())], out_dir=tmp_path / "out", image_svg=False)
+    options = page_options(index)["chart-headline"]
+    scatter = {s["name"]: s for s in options["series"] if s["type"] == "scatter"}
+    assert {"smollm2-135m · lora", "phi3-mini · lora", "smollm2-135m · base", "phi3-mini · base"} <= set(scatter)
+    assert {"smollm2-135m · lora", "phi3-mini · lora"} <= set(options["legend"][0]["data"])
+    # colour by model, marker by method
+    assert scatter["smollm2-135m · lora"]["itemStyle"]["color"] == scatter["smollm2-135m · full"]["itemStyle"]["color"]
+    assert scatter["smollm2-135m · lora"]["itemStyle"]["color"] != scatter["phi3-mini · lora"]["itemStyle"]["color"]
+    assert {p["symbol"] for p in scatter["phi3-mini · lora"]["data"]} != {p["symbol"] for p in scatter["phi3-mini · full"]["data"]}
+    assert [p["name"] for p in scatter["phi3-mini · qlora"]["data"]] == ["phi3-mini · qlora"]
+    # a Pareto front per model, each through its own model's points only
+    fronts = {s["name"]: s["data"] for s in options["series"] if s["name"].startswith("Pareto front")}
+    assert set(fronts) == {"Pareto front · smollm2-135m", "Pareto front · phi3-mini"}
+    for model, front in fronts.items():
+        own = {tuple(p["value"]) for name, s in scatter.items() if name.startswith(model.split(" · ")[1]) for p in s["data"]}
+        assert front and {tuple(p) for p in front} <= own

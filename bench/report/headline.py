@@ -5,7 +5,9 @@ x = memory.train.peak_bytes / 1e9 (GB); y = the metric (accuracy x 100, or the l
 area linear in log10(params.trainable) so that 0.1% and 100% trainable are both readable.
 `base` trains nothing: it is the reference, drawn as a small diamond with a dashed horizontal
 line at its value, and it is not a candidate on the Pareto front (the dashed step line over the
-trained methods: lower memory and a better metric). Runs of one method with several seeds are
+trained methods: lower memory and a better metric). With several models, colour is the model, the
+marker is the method, every label reads "model · method", and each model (on each data set) has
+its own Pareto front: a front across models would compare different things. Runs of one method with several seeds are
 drawn as one point, their mean, with the interval from bench.compare's seed summary; a single
 run's bars are +-1 stderr (accuracy) or absent (loss).
 """
@@ -97,8 +99,31 @@ def points(runs: pd.DataFrame, metric: dict, *, summaries: dict = None) -> pd.Da
     lo, hi = (positive.min(), positive.max()) if len(positive) else (1, 1)
     pts["size"] = [bubble_size(t, lo, hi) for t in pts["trainable"]]
     trained = pts[pts["method"] != "base"]
-    pts["pareto"] = pareto(trained, higher=metric["higher"]).reindex(pts.index, fill_value=False) if len(trained) else False
+    flags = pd.Series(False, index=pts.index)
+    for _, group in trained.groupby(front_keys(trained), sort=False, dropna=False):  # one front per model and data set
+        flags.update(pareto(group, higher=metric["higher"]))
+    pts["pareto"] = flags.astype(bool)
     return pts
+
+
+DATA_COLUMN = "config.data_source"
+
+
+def front_keys(pts: pd.DataFrame) -> list:
+    """What a Pareto front is drawn within: one model on one data set (a front across models or data
+    sets would compare what the methods did to different things)."""
+    return ["model"] + ([DATA_COLUMN] if DATA_COLUMN in pts else [])
+
+
+def several_models(pts: pd.DataFrame) -> bool:
+    return len(pts) > 0 and pts["model"].nunique() > 1
+
+
+def label(row, *, models: bool, sources: bool) -> str:
+    """A point's name: "model · method" when the chart holds several models, the source appended
+    when it holds several sources."""
+    name = f"{row.model} · {row.method}" if models else row.method
+    return f"{name} [{row.source}]" if sources else name
 
 
 def memory_title(devices) -> str:
@@ -142,11 +167,21 @@ def tooltip(row, metric: dict) -> str:
     return "<br/>".join(line for line in lines if line)
 
 
-def _point(row, many: bool, symbol: str) -> dict:
-    return {"name": f"{row.method} [{row.source}]" if many else row.method, "run_id": row.run_id,
+def _point(row, many: bool, symbol: str, models: bool = False) -> dict:
+    return {"name": label(row, models=models, sources=many), "run_id": row.run_id,
             "run_ids": list(row.run_ids), "seeds": int(row.seeds),
             "value": [round(float(row.x), 6), round(float(row.y), 6)], "symbolSize": float(row.size),
-            "symbol": "diamond" if row.method == "base" else symbol}
+            "symbol": "diamond" if row.method == "base" and not models else symbol}
+
+
+def _series(pts: pd.DataFrame, models: bool) -> list:
+    """(model, method) per series: one per method, or per model and method when there are several models."""
+    if not len(pts):
+        return []
+    if not models:
+        return [(None, method) for method in style.method_order(pts["method"])]
+    return [(model, method) for model in dict.fromkeys(pts["model"])
+            for method in style.method_order(pts[pts["model"] == model]["method"])]
 
 
 def chart(runs: pd.DataFrame, metric: dict, *, summaries: dict = None) -> Scatter:
@@ -158,33 +193,43 @@ def chart(runs: pd.DataFrame, metric: dict, *, summaries: dict = None) -> Scatte
     scatter = Scatter(init_opts=opts.InitOpts(width=style.WIDTH, height=style.HEIGHT,
                                               animation_opts=opts.AnimationOpts(animation=False)))
     scatter.add_xaxis([])  # x comes with each point: [memory GB, metric]
-    for method in style.method_order(pts["method"]) if len(pts) else []:
-        rows = pts[pts["method"] == method]
-        data = [dict(_point(row, many, symbol[row.source]), tooltip={"formatter": tooltip(row, metric)})
+    models = several_models(pts)
+    model_order = list(dict.fromkeys(pts["model"])) if models else []
+    for model, method in _series(pts, models):
+        rows = pts[(pts["method"] == method) & ((pts["model"] == model) if models else True)]
+        name = f"{model} · {method}" if models else method
+        colour = style.model_color(model_order.index(model)) if models else style.color(method)
+        shape = style.method_symbol(method) if models else None
+        data = [dict(_point(row, many, shape or symbol[row.source], models), tooltip={"formatter": tooltip(row, metric)})
                 for row in rows.itertuples()]
-        scatter.add_yaxis(method, data, color=style.color(method), symbol_size=BASE_SIZE,
+        scatter.add_yaxis(name, data, color=colour, symbol_size=BASE_SIZE,
                           label_opts=opts.LabelOpts(position="right", formatter="{b}"),
-                          itemstyle_opts=opts.ItemStyleOpts(color=style.color(method), opacity=0.75))
+                          itemstyle_opts=opts.ItemStyleOpts(color=colour, opacity=0.75))
         series = scatter.options["series"][-1]
         series["labelLayout"] = {"hideOverlap": True}  # crowded plots stay legible
         if method == "base":  # the reference: a dashed horizontal line at each base value
-            series["markLine"] = {"silent": True, "symbol": "none", "lineStyle": {"type": "dashed", "color": style.color("base")},
-                                  "label": {"formatter": "base"}, "data": [{"yAxis": round(float(y), 6)} for y in rows["y"]]}
+            series["markLine"] = {"silent": True, "symbol": "none", "lineStyle": {"type": "dashed", "color": colour},
+                                  "label": {"formatter": name}, "data": [{"yAxis": round(float(y), 6)} for y in rows["y"]]}
         bars = []
         for row in rows.itertuples():  # one vertical segment per point, '-' breaks the line
             bars += [[row.x, row.lo], [row.x, row.hi], [row.x, "-"]]
         scatter.options["series"].append({
-            "type": "line", "name": method, "data": bars, "showSymbol": False, "silent": True,
+            "type": "line", "name": name, "data": bars, "showSymbol": False, "silent": True,
             "connectNulls": False, "tooltip": {"show": False}, "lineStyle": {"width": 1.5},
-            "itemStyle": {"color": style.color(method)}, "z": 1,
+            "itemStyle": {"color": colour}, "z": 1,
         })
-    front = pts[pts["pareto"]].sort_values("x") if len(pts) else pts
-    scatter.options["series"].append({
-        "type": "line", "name": "Pareto front", "step": "end", "silent": True,
-        "showSymbol": False, "data": [[round(float(x), 6), round(float(y), 6)] for x, y in zip(front["x"], front["y"])],
-        "lineStyle": {"type": "dashed", "color": "#444"}, "itemStyle": {"color": "#444"}, "tooltip": {"show": False}, "z": 0,
-    })
-    scatter.options["legend"][0]["data"].append("Pareto front")
+    fronts = pts[pts["pareto"]] if len(pts) else pts
+    for key, front in (fronts.groupby(front_keys(fronts), sort=False, dropna=False) if models else [(None, fronts)]):
+        front = front.sort_values("x")
+        name = f"Pareto front · {front['model'].iloc[0]}" if models else "Pareto front"
+        colour = style.model_color(model_order.index(front["model"].iloc[0])) if models else "#444"
+        scatter.options["series"].append({
+            "type": "line", "name": name, "step": "end", "silent": True,
+            "showSymbol": False, "data": [[round(float(x), 6), round(float(y), 6)] for x, y in zip(front["x"], front["y"])],
+            "lineStyle": {"type": "dashed", "color": colour}, "itemStyle": {"color": colour}, "tooltip": {"show": False},
+            "z": 0,
+        })
+        scatter.options["legend"][0]["data"].append(name)
     bars_note = "bars: 95% interval over seeds where there are several, else ±1 stderr" if metric["err"] else \
         "bars: 95% interval over seeds where there are several"
     scatter.set_global_opts(
