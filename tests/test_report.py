@@ -43,7 +43,7 @@ def test_headline_points_equal_the_records(tmp_path, n):
     assert len(plotted) == len(ok)
     for record in ok:
         point, series = plotted[record["run_id"]]
-        assert point["value"][0] == pytest.approx(record["memory"]["train"]["peak_bytes"] / 1e9)
+        assert point["value"][0] == pytest.approx(record["memory"]["train"]["peak_bytes"] / 2**30)
         several = len({r["model"] for r in ok}) > 1  # then each series is one model's method
         assert series == (f"{record['model']} · {record['method']}" if several else record["method"])
         assert point["value"][1] == pytest.approx(record["mmlu"]["acc"] * 100)
@@ -63,12 +63,13 @@ def test_base_gets_the_minimal_size_and_says_so(tmp_path):
 def test_tooltip_error_bars_and_pareto_front(tmp_path):
     options = page_options(build(sources=[FIXTURE], out_dir=tmp_path))["chart-headline"]
     lora = next(p for p, s in scatter_points({"chart-headline": options}).values() if s == "lora")
-    for figure in ("31.0%", "± 4.3", "1.300 GB", "4.88M", "520.0 tokens/s", "3.63%", "smollm2-135m"):
+    for figure in ("31.0%", "± 4.3", "1.211 GiB", "4.88M", "520.0 tokens/s", "3.63%", "smollm2-135m"):
         assert figure in lora["tooltip"]["formatter"]
     bars = next(s for s in options["series"] if s["type"] == "line" and s["name"] == "lora")
-    assert bars["data"][:2] == [[1.3, pytest.approx(26.7)], [1.3, pytest.approx(35.3)]]
+    lora_x = pytest.approx(1.3e9 / 2**30)  # GiB
+    assert bars["data"][:2] == [[lora_x, pytest.approx(26.7)], [lora_x, pytest.approx(35.3)]]
     front = next(s for s in options["series"] if s["name"] == "Pareto front")
-    assert front["data"] == [[1.0, 29.0], [1.3, 31.0]]  # qlora and lora; full is dominated; base is the reference
+    assert front["data"] == [[pytest.approx(1e9 / 2**30, abs=1e-6), 29.0], [pytest.approx(1.3e9 / 2**30, abs=1e-6), 31.0]]  # qlora and lora; full is dominated; base is the reference
 
 
 def test_axis_names_the_device(tmp_path):
@@ -112,11 +113,11 @@ def test_failed_runs_are_in_the_table_with_status_and_error(tmp_path):
 
 def test_estimates_show_predicted_and_error(tmp_path):
     html = build(sources=[FIXTURE], out_dir=tmp_path / "a").read_text()
-    assert "predicted train peak GB" not in html
+    assert "predicted train peak GiB" not in html
     records = fixture_records()
     records[2]["estimate"] = {"total_bytes": 1_430_000_000, "terms": {}, "error_pct": None}  # lora, 1.3 GB measured
     html = build(sources=[write_results(tmp_path / "e", records)], out_dir=tmp_path / "b").read_text()
-    assert "predicted train peak GB" in html and ">1.430<" in html and ">+10.0<" in html
+    assert "predicted train peak GiB" in html and ">1.332<" in html and ">+10.0<" in html
 
 
 def test_sources_are_labelled_and_environments_shown(tmp_path):
