@@ -106,3 +106,19 @@ def test_learns_versus_forgets_uses_the_forgetting_suite_when_measured():
     del rows[0]["suite_change"]
     point = next(s for s in learn_forget_chart(rows).options["series"] if s["type"] == "scatter")["data"][0]
     assert point["value"][1] == pytest.approx(-3.0)  # no suite measured: MMLU's change
+
+
+def test_learns_versus_forgets_tells_models_apart():
+    from bench.report.benefit import learn_forget_chart
+
+    figure = {"diff": 0.1, "lo": 0.05, "hi": 0.15, "n": 40, "verdict": "better"}
+    rows = [{"model": model, "method": method, "source": "s", "seeds": [0], "target_task": "t",
+             "target_gain": figure, "mmlu_change": dict(figure, diff=-0.03, lo=-0.05, hi=-0.01)}
+            for model in ("gpt2", "phi3") for method in ("full", "lora")]
+    scatter = {s["name"]: s for s in learn_forget_chart(rows).options["series"] if s["type"] == "scatter"}
+    assert set(scatter) == {"gpt2 · full", "gpt2 · lora", "phi3 · full", "phi3 · lora"}
+    assert scatter["gpt2 · full"]["itemStyle"]["color"] != scatter["phi3 · full"]["itemStyle"]["color"]
+    assert scatter["gpt2 · full"]["data"][0]["symbol"] != scatter["gpt2 · lora"]["data"][0]["symbol"]
+    assert scatter["phi3 · lora"]["data"][0]["name"] == "phi3 · lora"
+    one = learn_forget_chart([r for r in rows if r["model"] == "gpt2"])  # one model: as before
+    assert {s["name"] for s in one.options["series"] if s["type"] == "scatter"} == {"full", "lora"}
