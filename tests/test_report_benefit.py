@@ -115,7 +115,10 @@ def test_learns_versus_forgets_tells_models_apart():
     rows = [{"model": model, "method": method, "source": "s", "seeds": [0], "target_task": "t",
              "target_gain": figure, "mmlu_change": dict(figure, diff=-0.03, lo=-0.05, hi=-0.01)}
             for model in ("gpt2", "phi3") for method in ("full", "lora")]
-    scatter = {s["name"]: s for s in learn_forget_chart(rows).options["series"] if s["type"] == "scatter"}
+    import json
+
+    dumped = json.loads(learn_forget_chart(rows).dump_options())
+    scatter = {s["name"]: s for s in dumped["series"] if s["type"] == "scatter"}
     assert set(scatter) == {"gpt2 · full", "gpt2 · lora", "phi3 · full", "phi3 · lora"}
     assert scatter["gpt2 · full"]["itemStyle"]["color"] != scatter["phi3 · full"]["itemStyle"]["color"]
     assert scatter["gpt2 · full"]["data"][0]["symbol"] != scatter["gpt2 · lora"]["data"][0]["symbol"]
