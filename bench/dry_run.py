@@ -37,8 +37,8 @@ def estimate(spec: dict) -> dict:
             grad_checkpointing=spec["grad_checkpointing"], optimizer=spec["optimizer"], precision=where["precision"],
             kbit_upcast=False, device=where["device"], lora_r=spec["lora_r"], target_modules=spec["target_modules"],
             lora_dropout=spec["lora_dropout"], packing=spec["packing"])["total_bytes"]
-    except BenchError as exc:  # a family the planner does not price: the run itself may still work
-        out["why_not"] = str(exc)
+    except (BenchError, KeyError, TypeError, ValueError) as exc:  # a config the planner cannot price (a family
+        out["why_not"] = f"{exc.__class__.__name__}: {exc}"            # it does not know): the run itself may work
     return out
 
 
