@@ -19,11 +19,14 @@ def evaluate(model, tokenizer, prepared, *, spec: dict, record: dict, run_dir: P
     """What the method bought, on the trained weights: held-out loss on the fixed held-out examples,
     the target task's test split and MMLU through lm-eval, each with per-example figures kept."""
     from bench.heldout import describe, heldout_block, per_example_losses
+    from bench.progress import Progress
 
     batch_size = spec["eval_batch_size"] if isinstance(spec["eval_batch_size"], int) else 8
     if prepared.info["heldout_examples"]:
+        progress = Progress(what="held-out loss", total=prepared.info["heldout_examples"], unit="examples", say=say)
         losses, tokens, mean = per_example_losses(model, prepared.heldout_batches(batch_size=batch_size),
-                                                  device=spec["device"])
+                                                  device=spec["device"], on_batch=progress.update)
+        progress.finish()
         record["heldout"] = heldout_block(losses=losses, tokens=tokens, mean=mean, ids=prepared.heldout_ids)
         say(describe(record["heldout"]))
     if spec["target_task"]:
@@ -31,14 +34,14 @@ def evaluate(model, tokenizer, prepared, *, spec: dict, record: dict, run_dir: P
 
         task, name = spec["target_task"], f"{spec['target_task']}_predictions.jsonl"
         block = score_task(lm=make_lm(model=model, tokenizer=tokenizer, batch_size=batch_size, device=spec["device"]),
-                           task=task, limit=spec["target_limit"], predictions_path=run_dir / name)
+                           task=task, limit=spec["target_limit"], predictions_path=run_dir / name, say=say)
         record["tasks"][task] = dict(block, role="target", predictions_file=f"runs/{run_dir.name}/{name}")
         say(f"{task}: acc {100 * block['acc']:.1f}% on {block['n']} questions")
     if spec.get("forget_tasks"):
         from bench.targets import score_suite
 
         suite = score_suite(model=model, tokenizer=tokenizer, batch_size=batch_size, device=spec["device"],
-                            names=spec["forget_tasks"], limit=spec["forget_limit"], run_dir=run_dir)
+                            names=spec["forget_tasks"], limit=spec["forget_limit"], run_dir=run_dir, say=say)
         record["tasks"].update(suite)
         say("forgetting suite: " + ", ".join(f"{t} {100 * b['acc']:.1f}% on {b['n']}" for t, b in suite.items()))
     if spec["mmlu"]:
@@ -46,7 +49,7 @@ def evaluate(model, tokenizer, prepared, *, spec: dict, record: dict, run_dir: P
 
         scored = score(model=model, tokenizer=tokenizer, shots=spec["mmlu_shots"], limit=spec["mmlu_limit"],
                        batch_size=spec["eval_batch_size"], predictions_path=run_dir / "mmlu_predictions.jsonl",
-                       tasks=spec["tasks"], device=spec["device"])
+                       tasks=spec["tasks"], device=spec["device"], say=say)
         record["mmlu"] = scored.get("mmlu")
         record["tasks"].update({name: dict(block, role="extra") for name, block in scored.get("tasks", {}).items()})
         if record["mmlu"]:

@@ -19,9 +19,10 @@ def _autocast(device: str, dtype):
     return torch.autocast(device_type=device.split(":")[0], dtype=dtype)
 
 
-def per_example_losses(model, batches, *, device: str = "cpu", autocast=None) -> tuple:
+def per_example_losses(model, batches, *, device: str = "cpu", autocast=None, on_batch=None) -> tuple:
     """(losses, tokens, mean): per-example mean losses in batch order (None for an example with no
-    supervised token), the supervised token count, and the token-weighted mean over all of them."""
+    supervised token), the supervised token count, and the token-weighted mean over all of them.
+    `on_batch(n)` hears of each batch's n examples as they are scored (bench.progress)."""
     import torch
     import torch.nn.functional as F
 
@@ -42,6 +43,8 @@ def per_example_losses(model, batches, *, device: str = "cpu", autocast=None) ->
                 for s, n in zip(sums.tolist(), counts.tolist()):
                     losses.append(s / n if n else None)
                     total, tokens = total + s, tokens + n
+                if on_batch is not None:
+                    on_batch(len(counts))
     finally:
         model.train(was_training)
     return losses, tokens, (total / tokens if tokens else math.nan)

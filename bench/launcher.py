@@ -39,6 +39,7 @@ def child_env(spec: dict | None = None, *, device: str | None = None) -> dict:
     env.update(HF_HOME=str(paths.hf_home()), FTBENCH_CACHE=str(paths.cache_dir()),
                HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1",
+               FTBENCH_TTY="1" if sys.stdout.isatty() else "0",  # how often progress lines come (bench.progress)
                PYTHONPATH=os.pathsep.join(filter(None, [str(paths.REPO_ROOT), env.get("PYTHONPATH")])))
     return env
 

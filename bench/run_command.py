@@ -79,6 +79,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--resume", action="store_true", help="run only what OUT is missing or what failed there")
     p.add_argument("--append", action="store_true", help="add repeat runs to an existing OUT")
     p.add_argument("--no-report", action="store_true", help="do not write OUT/index.html")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the matrix as it will run (resolved device and precision, data counts, questions "
+                        "per task, planned memory against the budget, estimated time) and exit without training")
     p.add_argument("--log-to", nargs="+", metavar="TRACKER", default=[],
                    help="also log each run to mlflow (SQLite store OUT/mlflow.db) and/or tensorboard "
                         "(OUT/tensorboard/); needs the trackers extra: pip install -e .[trackers]")
@@ -187,6 +190,10 @@ def run(args) -> int:
     if args.data_check:
         return 0
     _memory_budget(specs, executor=args.executor)
+    from bench import dry_run
+    if args.dry_run:
+        print(dry_run.render(specs), flush=True)
+        return 0
     out_dir = (args.out or Path.cwd() / "reports" / settings["profile"]).resolve()
     _check_out_dir(out_dir, resume=args.resume, append=args.append)
     print(f"writing to {out_dir}", flush=True)
@@ -199,7 +206,7 @@ def run(args) -> int:
                              slurm_partition=args.slurm_partition, cpus_per_run=args.cpus_per_run)
     logs = [trackers.open_tracker(name, out_dir=out_dir) for name in dict.fromkeys(args.log_to)]
     return run_matrix(specs, out_dir=out_dir, resume=args.resume, report=not args.no_report, executor=executor,
-                      trackers=logs)
+                      trackers=logs, estimates=dry_run.seconds_by_run(specs))
 
 
 DATA_KEYS = ("data_source", "data_format", "seq_len", "train_on_prompt", "packing", "heldout_examples",

@@ -18,10 +18,11 @@ def completed(out_dir: Path) -> set:
 
 
 def run_matrix(specs: list, *, out_dir: Path, resume: bool = False, report: bool = True, executor=None,
-               trackers=()) -> int:
+               trackers=(), estimates=None) -> int:
     """Run every spec not already ok (with resume) on `executor` (default: local), appending each
     record as it comes back, then handing it to each tracker (bench.trackers). This process is the
-    only writer of results.jsonl, whichever executor."""
+    only writer of results.jsonl, whichever executor. `estimates` ({spec_hash: seconds}, the
+    planner's, bench.dry_run) give the ETA before the first run ends."""
     from bench.executors.local import LocalExecutor
 
     executor = executor or LocalExecutor()
@@ -30,13 +31,14 @@ def run_matrix(specs: list, *, out_dir: Path, resume: bool = False, report: bool
     if resume:
         print(f"resume: {len(specs) - len(todo)} of {len(specs)} runs already ok in {out_dir}")
     records, durations, pending, in_flight = [], [], list(todo), {}
+    estimates, finished = estimates or {}, []
     try:
         while pending or in_flight:
             while pending and len(in_flight) < executor.slots:
                 spec = dict(pending.pop(0))
                 spec["run_id"] = run_id(spec)
                 print(f"[{len(todo) - len(pending)}/{len(todo)}] {spec['model']} x {spec['method']}"
-                      f"{_eta(durations, len(pending) + 1)}", flush=True)
+                      f"{eta(finished=finished, remaining=[spec, *pending], estimates=estimates)}", flush=True)
                 in_flight[executor.submit(spec, out_dir=out_dir)] = (spec, time.perf_counter())
             for handle, result in executor.wait(list(in_flight)):
                 spec, started = in_flight.pop(handle)
@@ -45,6 +47,7 @@ def run_matrix(specs: list, *, out_dir: Path, resume: bool = False, report: bool
                 records.append(record)
                 _track(trackers, record)
                 durations.append(time.perf_counter() - started)
+                finished.append((spec, durations[-1]))
                 print(f"    -> {record['method']} {record['status']}" + (f": {record['error']}" if record["error"] else "")
                       + f" ({durations[-1]:.0f} s)", flush=True)
     except KeyboardInterrupt as exc:
@@ -82,11 +85,30 @@ def _track(trackers, record: dict) -> None:
             print(f"    tracker: could not log {record['run_id']}: {exc.__class__.__name__}: {exc}", flush=True)
 
 
-def _eta(durations: list, remaining: int) -> str:
-    if not durations:
+def eta(*, finished: list, remaining: list, estimates: dict) -> str:
+    """The time left for `remaining` specs (this one included). With the planner's estimates, each
+    remaining run's estimate scaled by how the finished runs' measured times compared with theirs
+    (1 before any finishes); without, the mean of the finished runs' times. `finished` holds
+    (spec, measured seconds)."""
+    from bench.progress import clock_text
+
+    priced = [(spec, s) for spec, s in finished if spec["spec_hash"] in estimates]
+    planned = sum(estimates[spec["spec_hash"]] for spec, _ in priced)
+    scale = sum(s for _, s in priced) / planned if planned else 1.0
+    mean = sum(s for _, s in finished) / len(finished) if finished else None
+    left, known = 0.0, True
+    for spec in remaining:
+        if spec["spec_hash"] in estimates:
+            left += estimates[spec["spec_hash"]] * scale
+        elif mean is not None:
+            left += mean
+        else:
+            known = False
+    if not known or (not finished and not estimates):
         return ""
-    left = sum(durations) / len(durations) * remaining
-    return f"  (ETA {int(left // 60)}m{int(left % 60):02d}s)"
+    source = ("planner" if not finished else f"planner x {scale:.2f} from finished runs" if priced
+              else "mean of finished runs")
+    return f"  (ETA {clock_text(left)}, {source})"
 
 
 def _record_interrupt(cut_short: list, not_started: list, out_dir: Path, *, reason: str) -> None:

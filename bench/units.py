@@ -30,9 +30,17 @@ def parse_size(text) -> int:
     return value
 
 
+GIB = 2**30
+
+
 def gb(n_bytes) -> float:
-    """Bytes to decimal gigabytes (10**9), the unit GPU vendors and the charts use."""
+    """Bytes to decimal gigabytes (10**9), the unit GPU vendors sell memory in."""
     return n_bytes / 1e9
+
+
+def gib(n_bytes) -> float:
+    """Bytes to binary gibibytes (2**30): the unit of every chart and table, as the console's MiB."""
+    return n_bytes / GIB
 
 
 def mib(n_bytes) -> float:

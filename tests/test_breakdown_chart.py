@@ -31,10 +31,10 @@ def test_breakdown_plots_every_measured_category_beside_every_predicted_term():
     for i, r in enumerate(trained):
         b = r["memory"]["breakdown"]
         for name, nbytes in {**b["categories"], "unattributed": b["unattributed_bytes"]}.items():
-            assert series[f"measured: {name}"]["data"][i] == round(nbytes / 1e9, 4)
+            assert series[f"measured: {name}"]["data"][i] == round(nbytes / 2**30, 4)
             assert series[f"measured: {name}"]["stack"] == "measured"
         for name, nbytes in r["estimate"]["terms"].items():
-            assert series[f"predicted: {name}"]["data"][i] == round(nbytes / 1e9, 4)
+            assert series[f"predicted: {name}"]["data"][i] == round(nbytes / 2**30, 4)
             assert series[f"predicted: {name}"]["stack"] == "predicted"
     # the unattributed segment is drawn last (on top), so it is never covered
     measured = [s["name"] for s in got["series"] if s["stack"] == "measured"]

@@ -49,7 +49,7 @@ def test_table_and_only_fits(capsys):
     (["--memory", "24GB", "--optimizer", "lion"], "unknown optimizer 'lion'"),
     (["--memory", "24GB", "--gpus", "8", "--fsdp-root", "apart"], "unknown fsdp root 'apart'"),
     (["--memory", "24GB", "--frontier", "--models", "llama-2-70b"],
-     "below llama-2-70b's weights alone (36.4 GB per device with qlora)"),
+     "below llama-2-70b's weights alone (33.9 GiB per device with qlora)"),
 ])
 def test_bad_input_exits_2(argv, match, capsys):
     assert cli.main(["plan", *argv]) == 2

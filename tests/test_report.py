@@ -43,8 +43,9 @@ def test_headline_points_equal_the_records(tmp_path, n):
     assert len(plotted) == len(ok)
     for record in ok:
         point, series = plotted[record["run_id"]]
-        assert point["value"][0] == pytest.approx(record["memory"]["train"]["peak_bytes"] / 1e9)
-        assert series == record["method"]
+        assert point["value"][0] == pytest.approx(record["memory"]["train"]["peak_bytes"] / 2**30)
+        several = len({r["model"] for r in ok}) > 1  # then each series is one model's method
+        assert series == (f"{record['model']} · {record['method']}" if several else record["method"])
         assert point["value"][1] == pytest.approx(record["mmlu"]["acc"] * 100)
         size = expected_size(record["params"]["trainable"], min(trainables), max(trainables))
         assert point["symbolSize"] == pytest.approx(size, abs=0.01)
@@ -62,12 +63,13 @@ def test_base_gets_the_minimal_size_and_says_so(tmp_path):
 def test_tooltip_error_bars_and_pareto_front(tmp_path):
     options = page_options(build(sources=[FIXTURE], out_dir=tmp_path))["chart-headline"]
     lora = next(p for p, s in scatter_points({"chart-headline": options}).values() if s == "lora")
-    for figure in ("31.0%", "± 4.3", "1.300 GB", "4.88M", "520.0 tokens/s", "3.63%", "smollm2-135m"):
+    for figure in ("31.0%", "± 4.3", "1.211 GiB", "4.88M", "520.0 tokens/s", "3.63%", "smollm2-135m"):
         assert figure in lora["tooltip"]["formatter"]
     bars = next(s for s in options["series"] if s["type"] == "line" and s["name"] == "lora")
-    assert bars["data"][:2] == [[1.3, pytest.approx(26.7)], [1.3, pytest.approx(35.3)]]
+    lora_x = pytest.approx(1.3e9 / 2**30)  # GiB
+    assert bars["data"][:2] == [[lora_x, pytest.approx(26.7)], [lora_x, pytest.approx(35.3)]]
     front = next(s for s in options["series"] if s["name"] == "Pareto front")
-    assert front["data"] == [[1.0, 29.0], [1.3, 31.0]]  # qlora and lora; full is dominated; base is the reference
+    assert front["data"] == [[pytest.approx(1e9 / 2**30, abs=1e-6), 29.0], [pytest.approx(1.3e9 / 2**30, abs=1e-6), 31.0]]  # qlora and lora; full is dominated; base is the reference
 
 
 def test_axis_names_the_device(tmp_path):
@@ -111,11 +113,11 @@ def test_failed_runs_are_in_the_table_with_status_and_error(tmp_path):
 
 def test_estimates_show_predicted_and_error(tmp_path):
     html = build(sources=[FIXTURE], out_dir=tmp_path / "a").read_text()
-    assert "predicted train peak GB" not in html
+    assert "predicted train peak GiB" not in html
     records = fixture_records()
     records[2]["estimate"] = {"total_bytes": 1_430_000_000, "terms": {}, "error_pct": None}  # lora, 1.3 GB measured
     html = build(sources=[write_results(tmp_path / "e", records)], out_dir=tmp_path / "b").read_text()
-    assert "predicted train peak GB" in html and ">1.430<" in html and ">+10.0<" in html
+    assert "predicted train peak GiB" in html and ">1.332<" in html and ">+10.0<" in html
 
 
 def test_sources_are_labelled_and_environments_shown(tmp_path):
@@ -165,3 +167,24 @@ def test_rebuild_replaces_the_page_whole(tmp_path):
     second = build(sources=[write_results(tmp_path / "two", records)], out_dir=tmp_path)
     assert second == first and "2 runs" in second.read_text() and second.read_text() != first_text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index.html", "two"]  # no temp files left
+
+
+def test_two_models_are_told_apart_with_one_front_each(tmp_path):
+    from tests.report_helpers import two_models
+
+    index = build(sources=[write_results(tmp_path / "r", two_models())], out_dir=tmp_path / "out", image_svg=False)
+    options = page_options(index)["chart-headline"]
+    scatter = {s["name"]: s for s in options["series"] if s["type"] == "scatter"}
+    assert {"smollm2-135m · lora", "phi3-mini · lora", "smollm2-135m · base", "phi3-mini · base"} <= set(scatter)
+    assert {"smollm2-135m · lora", "phi3-mini · lora"} <= set(options["legend"][0]["data"])
+    # colour by model, marker by method
+    assert scatter["smollm2-135m · lora"]["itemStyle"]["color"] == scatter["smollm2-135m · full"]["itemStyle"]["color"]
+    assert scatter["smollm2-135m · lora"]["itemStyle"]["color"] != scatter["phi3-mini · lora"]["itemStyle"]["color"]
+    assert {p["symbol"] for p in scatter["phi3-mini · lora"]["data"]} != {p["symbol"] for p in scatter["phi3-mini · full"]["data"]}
+    assert [p["name"] for p in scatter["phi3-mini · qlora"]["data"]] == ["phi3-mini · qlora"]
+    # a Pareto front per model, each through its own model's points only
+    fronts = {s["name"]: s["data"] for s in options["series"] if s["name"].startswith("Pareto front")}
+    assert set(fronts) == {"Pareto front · smollm2-135m", "Pareto front · phi3-mini"}
+    for model, front in fronts.items():
+        own = {tuple(p["value"]) for name, s in scatter.items() if name.startswith(model.split(" · ")[1]) for p in s["data"]}
+        assert front and {tuple(p) for p in front} <= own

@@ -41,9 +41,9 @@ def test_seeds_are_one_point_with_the_summary_interval(tmp_path, with_statistics
     options = page_options(build(sources=[V2], out_dir=tmp_path))
     (full,) = [p for s in series(options, "chart-headline-target", "full") if s["type"] == "scatter" for p in s["data"]]
     assert full["seeds"] == 3 and len(full["run_ids"]) == 3
-    assert full["value"] == [pytest.approx(2.9), pytest.approx(55.0)]  # FIGURES: full ARC 0.55, mean over seeds
+    assert full["value"] == [pytest.approx(2.9e9 / 2**30), pytest.approx(55.0)]  # FIGURES: full ARC 0.55, mean over seeds
     bars = next(s for s in series(options, "chart-headline-target", "full") if s["type"] == "line")["data"]
-    assert bars[:2] == [[pytest.approx(2.9), pytest.approx(53.0)], [pytest.approx(2.9), pytest.approx(57.0)]]
+    assert bars[:2] == [[pytest.approx(2.9e9 / 2**30), pytest.approx(53.0)], [pytest.approx(2.9e9 / 2**30), pytest.approx(57.0)]]
     assert "mean of 3 seeds, 95% interval 53.0 to 57.0" in full["tooltip"]["formatter"]
 
 
@@ -54,10 +54,10 @@ def test_base_is_a_reference_line_not_on_the_pareto_front(tmp_path, with_statist
         assert base["data"][0]["symbol"] == "diamond"
         assert base["markLine"]["data"] == [{"yAxis": pytest.approx(base_y)}]
         front = series(options, chart, "Pareto front")[0]["data"]
-        assert [0.9, pytest.approx(base_y)] not in front and front  # base (0.9 GB) is never on the front
+        assert [0.9e9 / 2**30, pytest.approx(base_y)] not in front and front  # base (0.9 GB) is never on the front
     # held-out loss: lower is better, so the front runs qlora (1.0 GB) -> lora (1.3) -> full (2.9)
     front = series(options, "chart-headline-heldout", "Pareto front")[0]["data"]
-    assert [round(x, 1) for x, _ in front] == [1.0, 1.3, 2.9] and [y for _, y in front] == sorted(y for _, y in front)[::-1]
+    assert [round(x, 1) for x, _ in front] == [0.9, 1.2, 2.7]  # in GiB and [y for _, y in front] == sorted(y for _, y in front)[::-1]
 
 
 def test_learns_versus_forgets_chart(tmp_path, with_statistics):
@@ -106,3 +106,22 @@ def test_learns_versus_forgets_uses_the_forgetting_suite_when_measured():
     del rows[0]["suite_change"]
     point = next(s for s in learn_forget_chart(rows).options["series"] if s["type"] == "scatter")["data"][0]
     assert point["value"][1] == pytest.approx(-3.0)  # no suite measured: MMLU's change
+
+
+def test_learns_versus_forgets_tells_models_apart():
+    from bench.report.benefit import learn_forget_chart
+
+    figure = {"diff": 0.1, "lo": 0.05, "hi": 0.15, "n": 40, "verdict": "better"}
+    rows = [{"model": model, "method": method, "source": "s", "seeds": [0], "target_task": "t",
+             "target_gain": figure, "mmlu_change": dict(figure, diff=-0.03, lo=-0.05, hi=-0.01)}
+            for model in ("gpt2", "phi3") for method in ("full", "lora")]
+    import json
+
+    dumped = json.loads(learn_forget_chart(rows).dump_options())
+    scatter = {s["name"]: s for s in dumped["series"] if s["type"] == "scatter"}
+    assert set(scatter) == {"gpt2 · full", "gpt2 · lora", "phi3 · full", "phi3 · lora"}
+    assert scatter["gpt2 · full"]["itemStyle"]["color"] != scatter["phi3 · full"]["itemStyle"]["color"]
+    assert scatter["gpt2 · full"]["data"][0]["symbol"] != scatter["gpt2 · lora"]["data"][0]["symbol"]
+    assert scatter["phi3 · lora"]["data"][0]["name"] == "phi3 · lora"
+    one = learn_forget_chart([r for r in rows if r["model"] == "gpt2"])  # one model: as before
+    assert {s["name"] for s in one.options["series"] if s["type"] == "scatter"} == {"full", "lora"}

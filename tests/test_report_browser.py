@@ -17,7 +17,7 @@ import pytest
 
 from bench.report import build
 from bench.report.compare import build_compare
-from tests.report_helpers import XSS_MODEL, fixture_records, write_results
+from tests.report_helpers import XSS_MODEL, fixture_records, two_models, write_results
 
 pytestmark = pytest.mark.browser
 
@@ -105,3 +105,18 @@ def test_scale_page_draws_the_size_chart(tmp_path):
     verdict = self_check(tmp_path, index)
     assert list(verdict["charts"])[0] == "chart-scale" and verdict["overflow"]["runs"] <= 0
     screenshot(tmp_path, index, "report-scale.png")
+
+
+@pytest.mark.skipif(BROWSER is None, reason="no Chromium on PATH (Debian: apt-get install chromium)")
+def test_two_models_legend_names_each_model(tmp_path):
+    out = tmp_path / "out"
+    index = build(sources=[write_results(tmp_path / "r", two_models())], out_dir=out)
+    verdict = self_check(tmp_path, index)
+    legend = verdict["legends"]["chart-headline"]
+    for model in ("smollm2-135m", "phi3-mini"):
+        assert {f"{model} · {m}" for m in ("base", "full", "lora", "qlora")} <= set(legend)
+        assert f"Pareto front · {model}" in legend
+    if (out / "headline.svg").exists():  # node draws the static SVG from the same options
+        svg = (out / "headline.svg").read_text(encoding="utf-8")
+        assert "smollm2-135m · lora" in svg and "phi3-mini · lora" in svg
+    screenshot(tmp_path, index, "report-two-models.png")

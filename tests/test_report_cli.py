@@ -61,12 +61,12 @@ def headline_labels(index) -> str:
 
 def test_the_smoke_runs_page_plots_each_run_where_its_record_says(smoke_run):
     """The page the session's real smoke run wrote (conftest): each ok run is one headline point
-    at its own record's train peak (GB) and MMLU accuracy (%)."""
+    at its own record's train peak (GiB) and MMLU accuracy (%)."""
     points = {p["run_id"]: p["value"] for p in headline_points(smoke_run.out / "index.html")}
     assert points.keys() == {r["run_id"] for r in smoke_run.records.values()}
     for record in smoke_run.records.values():
         x, y = points[record["run_id"]]
-        assert x == pytest.approx(record["memory"]["train"]["peak_bytes"] / 1e9, rel=1e-6)
+        assert x == pytest.approx(record["memory"]["train"]["peak_bytes"] / 2**30, rel=1e-6)
         assert y == pytest.approx(100 * record["mmlu"]["acc"], rel=1e-6)
 
 
@@ -91,6 +91,6 @@ def test_static_svg_of_the_headline(tmp_path):
     assert done.returncode == 0, done.stderr
     svg = (source / "headline.svg").read_text()
     assert svg.startswith("<svg") and svg.rstrip().endswith("</svg>")
-    assert "MMLU accuracy vs train-phase peak memory" in svg and "train-phase peak RAM (GB)" in svg
+    assert "MMLU accuracy vs train-phase peak memory" in svg and "train-phase peak RAM (GiB)" in svg
     assert svg.count("<path") > 10  # axes, bubbles, error bars drawn
     assert "<script" not in svg and 'href="headline.svg"' in (source / "index.html").read_text()

@@ -32,12 +32,12 @@ def test_each_run_shows_the_gates_worst_verdict_and_the_changes():
         ("qlora", "abcd0003"): "regression", ("dora", "deadbeef"): "missing", ("lora8", "abcd0005"): "missing"}
     assert all(table[k]["gate verdict"]["key"] in gate[k] for k in table)  # shown, not decided here
     lora = table[("lora", "abcd0002")]
-    assert lora["train peak GB"]["text"] == "1.300 → 1.690 (+30.0%)" and lora["train peak GB"]["cls"] == "delta v-regression"
-    assert lora["tokens/s"]["cls"] == "delta v-inconclusive" and lora["load peak GB"]["cls"] == "delta"  # not gated
+    assert lora["train peak GiB"]["text"] == "1.211 → 1.574 (+30.0%)" and lora["train peak GiB"]["cls"] == "delta v-regression"
+    assert lora["tokens/s"]["cls"] == "delta v-inconclusive" and lora["load peak GiB"]["cls"] == "delta"  # not gated
     assert lora["gate verdict"]["text"] == "regression: memory.train.peak_bytes"
     assert table[("base", "abcd0000")]["MMLU %"]["text"] == "30.0 → 20.0 (-10.0 pt)"
     assert table[("full", "abcd0001")]["tokens/s"]["key"] == pytest.approx(-50.0)
-    assert table[("lora8", "abcd0005")]["train peak GB"]["text"] == "- → 1.000"
+    assert table[("lora8", "abcd0005")]["train peak GiB"]["text"] == "- → 0.931"
 
 
 def test_v2_figures_tasks_and_held_out_loss(tmp_path):
@@ -97,4 +97,4 @@ def test_a_run_that_ran_differently_is_named_not_scored():
     full = next(dict(zip(table["columns"], r["cells"])) for r in table["rows"] if r["cells"][1]["text"] == "full")
     assert full["gate verdict"]["text"] == "inconclusive: pairing"
     assert "precision policy differs: fp32 vs bf16-true; not scored" in full["gate verdict"]["title"]
-    assert full["train peak GB"]["cls"] == "delta"  # shown, not coloured by a verdict
+    assert full["train peak GiB"]["cls"] == "delta"  # shown, not coloured by a verdict

@@ -17,7 +17,7 @@ from tests.fixtures import make_scale_fixtures as fx
 from tests.report_helpers import FIXTURE, fixture_records, page_options, write_results
 
 SCALE = fx.OUT
-MIB, GB = 2**20, 1e9
+MIB, GB = 2**20, 2**30  # GB: the unit the charts show, GiB
 
 
 @pytest.fixture(autouse=True)
@@ -62,11 +62,11 @@ def test_ratios_and_where_lora_begins_to_pay(ladder):
     assert rows["smollm2-135m"]["ratio"] == "1.05 : 1.11 : 1"  # 2000 : 2100 : 1900 MiB
     assert rows["shape:qwen2.5-0.5b"]["ratio"] == "2.50 : 1.50 : 1"  # 5000 : 3000 : 2000
     assert rows["shape:llama-3.2-1b"]["ratio"] == "> 2.05 : 1.67 : 1"  # oom > 6144 : 5000 : 3000
-    assert rows["shape:llama-3.2-1b"]["full"] == "oom (> 6.4 GB budget)"
+    assert rows["shape:llama-3.2-1b"]["full"] == "oom (> 6.0 GiB budget)"
     text = scale.lora_advantage(ladder)
     assert text.startswith("LoRA's train peak is below full fine-tuning's from shape:qwen2.5-0.5b (494M params): "
-                           "lora 3.15 GB, full 5.24 GB; at the size below, smollm2-135m (135M params): "
-                           "lora 2.20 GB, full 2.10 GB.")
+                           "lora 2.93 GiB, full 4.88 GiB; at the size below, smollm2-135m (135M params): "
+                           "lora 2.05 GiB, full 1.95 GiB.")
 
 
 def test_lora_advantage_when_it_never_begins(records):

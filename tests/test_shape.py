@@ -171,7 +171,7 @@ def test_a_disk_too_small_for_the_shape_is_refused_before_building(tmp_path, mon
 
     _cache_with_tokenizer(tmp_path, monkeypatch)
     monkeypatch.setattr(shape.shutil, "disk_usage", lambda path: type("U", (), {"free": 10**9})())
-    with pytest.raises(BenchError, match=r"building shape:llama-3.1-8b needs 17\.7 GB free in .*, 1\.0 GB is"):
+    with pytest.raises(BenchError, match=r"building shape:llama-3.1-8b needs 16\.5 GiB free in .*, 0\.9 GiB is"):
         shape.ensure_shape("shape:llama-3.1-8b")  # 2 B x 8.03B params x 1.1
     assert not list((tmp_path / "cache" / "models").glob("shape-*"))
 

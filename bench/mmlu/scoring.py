@@ -9,6 +9,7 @@ import contextlib
 import io
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from bench import paths
 from bench.errors import BenchError, choices_error
 from bench.mmlu import results, tasks as local_tasks
 from bench.mmlu.options import validate
+from bench.progress import Progress
 
 # local: ftbench's generated tasks over the offline JSONL; builtin: lm-eval's own `mmlu`
 # (needs the Hugging Face hub for `cais/mmlu`).
@@ -47,13 +49,83 @@ def _task_manager(*, source: str, extra=()):
     return TaskManager(include_path=str(folder), include_defaults=builtin)
 
 
-def _evaluate(*, lm, names, manager, shots, limit, quiet) -> dict:
-    """One lm-eval run; progress bars go to a buffer when quiet, errors become BenchError."""
+REQUEST_KINDS = ("loglikelihood", "loglikelihood_rolling", "generate_until")
+
+
+class _Counter:
+    """Stands in for tqdm in the LM's module: lm-eval's HFLM counts each request it scores with
+    `pbar.update(1)` (or by iterating through tqdm), and each count goes to `progress`."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+
+    def __call__(self, iterable=None, *args, **kwargs):
+        if iterable is None:
+            return self
+        return self._counted(iterable)
+
+    def _counted(self, iterable):
+        for item in iterable:
+            yield item
+            self.progress.update(1)
+
+    def update(self, n=1):
+        self.progress.update(n)
+
+    def close(self):
+        pass
+
+
+@contextlib.contextmanager
+def reporting(lm, *, what: str, say):
+    """While lm-eval scores through `lm`, say how many requests (one per answer choice scored) are
+    done out of how many, for how many questions, at Progress's bounded rate. Each request kind's
+    call is wrapped on this instance only; inside it, the tqdm of the LM's own module (where HFLM
+    counts per request) counts into the same Progress. Without `say`, nothing changes."""
+    if say is None:
+        yield
+        return
+    module = sys.modules.get(type(lm).__module__)
+    originals = {kind: getattr(lm, kind) for kind in REQUEST_KINDS if hasattr(lm, kind)}
+
+    def wrap(kind, call):
+        def counted(requests, *args, **kwargs):
+            questions = len({(getattr(r, "task_name", None), getattr(r, "doc_id", i)) for i, r in enumerate(requests)})
+            progress = Progress(what=f"{what} ({questions:,} questions)", total=len(requests), unit="requests", say=say)
+            patched = module is not None and hasattr(module, "tqdm")
+            saved = getattr(module, "tqdm", None)
+            if patched:
+                module.tqdm = _Counter(progress)
+            try:
+                return call(requests, *args, **kwargs)
+            finally:
+                if patched:
+                    module.tqdm = saved
+                progress.finish()
+        return counted
+
+    own = {kind: vars(lm)[kind] for kind in originals if kind in vars(lm)}
+    for kind, call in originals.items():
+        setattr(lm, kind, wrap(kind, call))
+    try:
+        yield
+    finally:
+        for kind in originals:
+            if kind in own:
+                setattr(lm, kind, own[kind])
+            else:
+                delattr(lm, kind)  # the class's own method shows through again
+
+
+def _evaluate(*, lm, names, manager, shots, limit, quiet, say=None) -> dict:
+    """One lm-eval run; progress bars go to a buffer when quiet (our own progress lines go to `say`),
+    errors become BenchError."""
     from lm_eval import simple_evaluate
 
     sink = io.StringIO() if quiet else None
     try:
-        with contextlib.redirect_stderr(sink) if quiet else contextlib.nullcontext():
+        with contextlib.redirect_stderr(sink) if quiet else contextlib.nullcontext(), \
+                reporting(lm, what=", ".join(names), say=say):
             res = simple_evaluate(model=lm, tasks=list(names), num_fewshot=shots, limit=limit,
                                   task_manager=manager, log_samples=True, verbosity="ERROR")
     except OSError as exc:  # datasets raises ConnectionError / FileNotFoundError for unreachable data
@@ -71,7 +143,7 @@ def _check_batch_size(batch_size) -> None:
 
 
 def score(*, model, tokenizer, shots, limit, batch_size, predictions_path, tasks=(), device="cpu",
-          source="local", quiet=True) -> dict:
+          source="local", quiet=True, say=None) -> dict:
     """Score `model` on MMLU; return {"mmlu": record block, "tasks": {task: {metric: value}}}.
 
     Writes one JSONL line per MMLU question to `predictions_path` (atomically). `limit` is
@@ -85,7 +157,7 @@ def score(*, model, tokenizer, shots, limit, batch_size, predictions_path, tasks
 
     lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
     return score_lm(lm=lm, shots=shots, limit=limit, predictions_path=predictions_path, tasks=tasks,
-                    source=source, quiet=quiet)
+                    source=source, quiet=quiet, say=say)
 
 
 def _preflight(*, shots, limit, tasks, source) -> None:
@@ -96,14 +168,15 @@ def _preflight(*, shots, limit, tasks, source) -> None:
     _prepare_environment(offline=source == "local")
 
 
-def score_lm(*, lm, shots, limit, predictions_path, tasks=(), source="local", quiet=True) -> dict:
-    """`score` for any lm-eval `LM` object (tests pass a stub; `score` passes HFLM)."""
+def score_lm(*, lm, shots, limit, predictions_path, tasks=(), source="local", quiet=True, say=None) -> dict:
+    """`score` for any lm-eval `LM` object (tests pass a stub; `score` passes HFLM). `say` gets
+    progress lines while scoring (bench.progress)."""
     _preflight(shots=shots, limit=limit, tasks=tasks, source=source)
     group = local_tasks.GROUP if source == "local" else "mmlu"
     subjects = {s: f"{group}_{s}" for s in local_tasks.builtin_subjects()}
     manager = _task_manager(source=source)
     started = time.perf_counter()
-    res = _evaluate(lm=lm, names=[group], manager=manager, shots=shots, limit=limit, quiet=quiet)
+    res = _evaluate(lm=lm, names=[group], manager=manager, shots=shots, limit=limit, quiet=quiet, say=say)
     eval_s = time.perf_counter() - started
     block = results.mmlu_block(res, group=group, subjects=subjects, shots=shots, limit=limit)
     results.write_jsonl(Path(predictions_path),
@@ -113,6 +186,6 @@ def score_lm(*, lm, shots, limit, predictions_path, tasks=(), source="local", qu
     extra = {}
     if tasks:
         manager = _task_manager(source=source, extra=tasks)
-        res = _evaluate(lm=lm, names=tasks, manager=manager, shots=shots, limit=limit, quiet=quiet)
+        res = _evaluate(lm=lm, names=tasks, manager=manager, shots=shots, limit=limit, quiet=quiet, say=say)
         extra = results.other_tasks(res, tasks)
     return {"mmlu": block, "tasks": extra}

@@ -89,7 +89,7 @@ def _check_disk(name: str, config: dict, where: Path) -> None:
     need = int(2 * counts(config)["total"] * 1.1)
     free = shutil.disk_usage(where).free
     if free < need:
-        raise BenchError(f"building {name} needs {need / 1e9:.1f} GB free in {where}, {free / 1e9:.1f} GB is; "
+        raise BenchError(f"building {name} needs {need / 2**30:.1f} GiB free in {where}, {free / 2**30:.1f} GiB is; "
                          f"free some space or point FTBENCH_CACHE at a larger disk")
 
 

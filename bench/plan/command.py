@@ -110,7 +110,7 @@ def _frontier(args, *, models, memory, seq_lens, options) -> int:
 
 
 def render(rows, *, memory_bytes, device, gpus) -> str:
-    """A readable table: sizes in decimal GB (what GPUs are sold in), largest term named."""
+    """A readable table: sizes in GiB (as the rest of the console and the charts), largest term named."""
     import pandas as pd
 
     if not rows:
@@ -118,10 +118,10 @@ def render(rows, *, memory_bytes, device, gpus) -> str:
     table = pd.DataFrame([{
         "model": r["model"], "method": r["method"], "seq": r["seq_len"], "batch": r["batch_size"],
         "ckpt": "on" if r["grad_checkpointing"] else "off",
-        "predicted_GB": round(r["predicted_bytes"] / 1e9, 2),
-        "headroom_GB": round(r["headroom_bytes"] / 1e9, 2),
+        "predicted_GiB": round(r["predicted_bytes"] / 2**30, 2),
+        "headroom_GiB": round(r["headroom_bytes"] / 2**30, 2),
         "fits": "yes" if r["fits"] else "no",
         "largest_term": max(r["terms"], key=r["terms"].get),
     } for r in rows])
     where = f"{gpus} x {device}" if gpus > 1 else device
-    return f"memory per device: {memory_bytes / 1e9:.1f} GB ({where})\n" + table.to_string(index=False)
+    return f"memory per device: {memory_bytes / 2**30:.1f} GiB ({where})\n" + table.to_string(index=False)

@@ -43,7 +43,7 @@ def verdict(*, label, config, memory_bytes, options: dict) -> str:
         return needed_bytes(estimate(config=config, method="qlora", **{**options, **VERDICT_SHAPE, **kw}))
 
     def gb(n):
-        return f"{n / 1e9:.1f} GB"
+        return f"{n / 2**30:.1f} GiB"
 
     base = need()
     shape = "QLoRA (NF4+DQ, batch 1 x 512, checkpointing)"

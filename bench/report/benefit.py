@@ -80,7 +80,7 @@ def _said(figure: dict) -> str:
     return f"{text} [{scope}]" if scope else text
 
 
-def _learn_forget_point(r: dict, many: bool) -> dict:
+def _learn_forget_point(r: dict, many: bool, models: bool = False) -> dict:
     gain, (change, label) = r["target_gain"], _forgetting(r)
     x, y = 100 * gain["diff"], 100 * change["diff"]
     name = f"{r['model']} · {r['method']}" + (f" [{r['source']}]" if many else "")
@@ -88,7 +88,8 @@ def _learn_forget_point(r: dict, many: bool) -> dict:
            f"(95% {100 * gain['lo']:+.1f} to {100 * gain['hi']:+.1f}), {_said(gain)}<br/>{label} vs base: "
            f"{y:+.1f} pt (95% {100 * change['lo']:+.1f} to {100 * change['hi']:+.1f}), {_said(change)}<br/>"
            f"seeds: {', '.join(map(str, r.get('seeds') or []))}")
-    return {"name": r["method"], "value": [round(x, 4), round(y, 4)], "tooltip": {"formatter": tip}}
+    return {"name": f"{r['model']} · {r['method']}" if models else r["method"], "value": [round(x, 4), round(y, 4)],
+            "tooltip": {"formatter": tip}}
 
 
 def learn_forget_chart(rows: list):
@@ -102,20 +103,29 @@ def learn_forget_chart(rows: list):
     axis = labels.pop() if len(labels) == 1 else "forgetting-suite change, or MMLU's where no suite ran"
     scatter = Scatter(init_opts=opts.InitOpts(width=style.WIDTH, height=style.HEIGHT,
                                               animation_opts=opts.AnimationOpts(animation=False))).add_xaxis([])
-    for method in style.method_order(r["method"] for r in usable):
-        mine = [r for r in usable if r["method"] == method]
-        data = [_learn_forget_point(r, many) for r in mine]
+    model_order = list(dict.fromkeys(r["model"] for r in usable))
+    models = len(model_order) > 1  # then colour is the model, the marker the method (as the headline)
+    series = [(model, method) for model in model_order
+              for method in style.method_order(r["method"] for r in usable if r["model"] == model)] if models \
+        else [(None, method) for method in style.method_order(r["method"] for r in usable)]
+    for model, method in series:
+        mine = [r for r in usable if r["method"] == method and (model is None or r["model"] == model)]
+        data = [dict(_learn_forget_point(r, many, models), **({"symbol": style.method_symbol(method)} if models else {}))
+                for r in mine]
+        name = f"{model} · {method}" if models else method
+        colour = style.model_color(model_order.index(model)) if models else style.color(method)
         bars = []
         for r in mine:  # a horizontal and a vertical interval per point; '-' breaks the line
             gain, (change, _) = r["target_gain"], _forgetting(r)
             x, y = 100 * gain["diff"], 100 * change["diff"]
             bars += [[100 * gain["lo"], y], [100 * gain["hi"], y], [x, "-"],
                      [x, 100 * change["lo"]], [x, 100 * change["hi"]], [x, "-"]]
-        scatter.add_yaxis(method, data, color=style.color(method), symbol_size=14,
-                          label_opts=opts.LabelOpts(position="right", formatter="{b}"))
-        scatter.options["series"].append({"type": "line", "name": method, "data": bars, "showSymbol": False,
+        scatter.add_yaxis(name, data, color=colour, symbol_size=14,
+                          label_opts=opts.LabelOpts(position="right", formatter="{b}"),
+                          itemstyle_opts=opts.ItemStyleOpts(color=colour) if models else None)
+        scatter.options["series"].append({"type": "line", "name": name, "data": bars, "showSymbol": False,
                                           "silent": True, "connectNulls": False, "tooltip": {"show": False},
-                                          "itemStyle": {"color": style.color(method)}, "lineStyle": {"width": 1.5}})
+                                          "itemStyle": {"color": colour}, "lineStyle": {"width": 1.5}})
     scatter.options["series"][0]["markLine"] = {"silent": True, "symbol": "none", "label": {"show": False},
                                                 "lineStyle": {"color": "#999", "type": "dashed"},
                                                 "data": [{"xAxis": 0}, {"yAxis": 0}]}

@@ -6,7 +6,7 @@
 
 Both take records as read from results.jsonl (upgraded) and leave out what did not measure: runs
 that are not ok, `base`, a breakdown that recorded an error, a run without MFU. Bytes are stored
-in bytes and shown in GB here. The same kind of memory has one colour in both stacks, so a
+in bytes and shown in GiB here. The same kind of memory has one colour in both stacks, so a
 measured segment sits beside the term that predicts it. Building never decides anything.
 """
 
@@ -59,8 +59,8 @@ def _names(runs) -> list:
     return names
 
 
-def _gb(value) -> float | None:
-    return None if value is None else round(value / 1e9, 4)
+def _gib(value) -> float | None:
+    return None if value is None else round(value / 2**30, 4)
 
 
 def breakdown(records) -> Bar | None:
@@ -78,7 +78,7 @@ def breakdown(records) -> Bar | None:
         names = _ordered({k for row in rows for k in row}, measured=is_measured)
         for name in names:
             color = KINDS[kind(name, measured=is_measured)]
-            bar.add_yaxis(f"{stack}: {style.safe(name)}", [_gb(row.get(name)) for row in rows], stack=stack,
+            bar.add_yaxis(f"{stack}: {style.safe(name)}", [_gib(row.get(name)) for row in rows], stack=stack,
                           color=color, label_opts=opts.LabelOpts(is_show=False),
                           itemstyle_opts=opts.ItemStyleOpts(color=color, border_color="#ffffff", border_width=0.5))
     bar.options.update(grid={"bottom": 140, "containLabel": False})
@@ -87,7 +87,7 @@ def breakdown(records) -> Bar | None:
                                   subtitle="left bar: measured at the step's peak (memory.breakdown); "
                                            "right bar: the planner's terms (estimate)"),
         xaxis_opts=opts.AxisOpts(axislabel_opts=opts.LabelOpts(rotate=30, interval=0)),
-        yaxis_opts=opts.AxisOpts(name="GB"),
+        yaxis_opts=opts.AxisOpts(name="GiB"),
         tooltip_opts=opts.TooltipOpts(trigger="axis"),
         legend_opts=opts.LegendOpts(type_="scroll", pos_top="bottom"),
     )

@@ -56,11 +56,11 @@ def throughput(runs: pd.DataFrame) -> Bar:
 
 
 def memory(runs: pd.DataFrame) -> Bar:
-    """Peak memory of each phase (load, train, eval) for every run that measured them, in GB."""
+    """Peak memory of each phase (load, train, eval) for every run that measured them, in GiB."""
     measured = runs[runs["train_peak_bytes"].notna()]
     bar = Bar(init_opts=_init()).add_xaxis(run_names(measured))
     for phase in PHASES:
-        values = [None if pd.isna(v) else round(v / 1e9, 4) for v in measured[f"{phase}_peak_bytes"]]
+        values = [None if pd.isna(v) else round(v / 2**30, 4) for v in measured[f"{phase}_peak_bytes"]]
         bar.add_yaxis(phase, values, color=PHASE_COLORS[phase], label_opts=opts.LabelOpts(is_show=False))
     devices = set(measured["device"].dropna())
     what = "GPU memory" if devices == {"cuda"} else "RAM" if devices <= {"cpu"} else "memory (GPU on CUDA, RAM on CPU)"
@@ -68,7 +68,7 @@ def memory(runs: pd.DataFrame) -> Bar:
     return bar.set_global_opts(
         title_opts=opts.TitleOpts(title="Peak memory per phase", subtitle=f"peak {what}, reset at each phase start"),
         xaxis_opts=opts.AxisOpts(axislabel_opts=opts.LabelOpts(rotate=30, interval=0)),
-        yaxis_opts=opts.AxisOpts(name="GB"),
+        yaxis_opts=opts.AxisOpts(name="GiB"),
         tooltip_opts=opts.TooltipOpts(trigger="axis"),
         legend_opts=opts.LegendOpts(type_="scroll", pos_top="bottom"),
         datazoom_opts=_zoom(len(measured)),

@@ -25,8 +25,8 @@ from bench.report import page, style
 
 PAGE = "compare.html"
 # (dotted path, column, kind): kind "bytes" and "rate" show a relative change, "acc" points, "loss" a difference
-FIGURES = (("memory.train.peak_bytes", "train peak GB", "bytes"), ("memory.load.peak_bytes", "load peak GB", "bytes"),
-           ("memory.eval.peak_bytes", "eval peak GB", "bytes"), ("throughput.tokens_per_s", "tokens/s", "rate"),
+FIGURES = (("memory.train.peak_bytes", "train peak GiB", "bytes"), ("memory.load.peak_bytes", "load peak GiB", "bytes"),
+           ("memory.eval.peak_bytes", "eval peak GiB", "bytes"), ("throughput.tokens_per_s", "tokens/s", "rate"),
            ("mmlu.acc", "MMLU %", "acc"), ("heldout.loss", "held-out loss", "loss"))
 SEVERITY = {v: i for i, v in enumerate((MISSING, REGRESSION, INCONCLUSIVE, IMPROVED, PASS))}  # worst first
 
@@ -41,7 +41,7 @@ def _summary(records: list, path: str, kind: str):
 def _shown(value, kind: str) -> str:
     if value is None:
         return "-"
-    return {"bytes": f"{value / 1e9:.3f}", "rate": f"{value:.1f}", "acc": f"{100 * value:.1f}", "loss": f"{value:.3f}"}[kind]
+    return {"bytes": f"{value / 2**30:.3f}", "rate": f"{value:.1f}", "acc": f"{100 * value:.1f}", "loss": f"{value:.3f}"}[kind]
 
 
 def _change(base, cand, kind: str):

@@ -1,11 +1,13 @@
 """The headline charts: one benefit metric against train-phase peak memory, one chart per metric
 measured (MMLU accuracy, the target task's accuracy, held-out loss), one series per method.
 
-x = memory.train.peak_bytes / 1e9 (GB); y = the metric (accuracy x 100, or the loss); bubble
+x = memory.train.peak_bytes in GiB (2**30 bytes, as the console's MiB); y = the metric (accuracy x 100, or the loss); bubble
 area linear in log10(params.trainable) so that 0.1% and 100% trainable are both readable.
 `base` trains nothing: it is the reference, drawn as a small diamond with a dashed horizontal
 line at its value, and it is not a candidate on the Pareto front (the dashed step line over the
-trained methods: lower memory and a better metric). Runs of one method with several seeds are
+trained methods: lower memory and a better metric). With several models, colour is the model, the
+marker is the method, every label reads "model · method", and each model (on each data set) has
+its own Pareto front: a front across models would compare different things. Runs of one method with several seeds are
 drawn as one point, their mean, with the interval from bench.compare's seed summary; a single
 run's bars are +-1 stderr (accuracy) or absent (loss).
 """
@@ -18,6 +20,7 @@ from pyecharts.charts import Scatter
 
 from bench.report import load, style
 from bench.report.style import count, num, safe
+from bench.units import gib
 
 D_MIN, D_MAX = 12.0, 56.0  # bubble diameters (px) for the fewest and most trainable params
 BASE_SIZE = 9.0  # diameter for runs with 0 trainable params (base)
@@ -72,7 +75,7 @@ def _seed_groups(ok: pd.DataFrame, metric: dict, summaries: dict) -> pd.DataFram
         summary = (summaries or {}).get((first.source, first.model, first.group, first.method, metric["path"]))
         if summary and summary.get("n", 1) > 1 and summary.get("lo") is not None:
             row = first.to_dict()
-            row.update(x=group["train_peak_bytes"].mean() / 1e9, y=summary["mean"] * metric["scale"],
+            row.update(x=gib(group["train_peak_bytes"].mean()), y=summary["mean"] * metric["scale"],
                        lo=summary["lo"] * metric["scale"], hi=summary["hi"] * metric["scale"],
                        seeds=len(summary["seeds"]), run_ids=list(group["run_id"]))
             rows.append(row)
@@ -82,7 +85,7 @@ def _seed_groups(ok: pd.DataFrame, metric: dict, summaries: dict) -> pd.DataFram
             err = run.get(metric["err"]) if metric["err"] else None
             err = 0.0 if style.missing(err) else err * metric["scale"]
             y = run[metric["column"]] * metric["scale"]
-            row.update(x=run["train_peak_bytes"] / 1e9, y=y, lo=y - err, hi=y + err, seeds=1, run_ids=[run["run_id"]])
+            row.update(x=gib(run["train_peak_bytes"]), y=y, lo=y - err, hi=y + err, seeds=1, run_ids=[run["run_id"]])
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -97,18 +100,41 @@ def points(runs: pd.DataFrame, metric: dict, *, summaries: dict = None) -> pd.Da
     lo, hi = (positive.min(), positive.max()) if len(positive) else (1, 1)
     pts["size"] = [bubble_size(t, lo, hi) for t in pts["trainable"]]
     trained = pts[pts["method"] != "base"]
-    pts["pareto"] = pareto(trained, higher=metric["higher"]).reindex(pts.index, fill_value=False) if len(trained) else False
+    flags = pd.Series(False, index=pts.index)
+    for _, group in trained.groupby(front_keys(trained), sort=False, dropna=False):  # one front per model and data set
+        flags.update(pareto(group, higher=metric["higher"]))
+    pts["pareto"] = flags.astype(bool)
     return pts
+
+
+DATA_COLUMN = "config.data_source"
+
+
+def front_keys(pts: pd.DataFrame) -> list:
+    """What a Pareto front is drawn within: one model on one data set (a front across models or data
+    sets would compare what the methods did to different things)."""
+    return ["model"] + ([DATA_COLUMN] if DATA_COLUMN in pts else [])
+
+
+def several_models(pts: pd.DataFrame) -> bool:
+    return len(pts) > 0 and pts["model"].nunique() > 1
+
+
+def label(row, *, models: bool, sources: bool) -> str:
+    """A point's name: "model · method" when the chart holds several models, the source appended
+    when it holds several sources."""
+    name = f"{row.model} · {row.method}" if models else row.method
+    return f"{name} [{row.source}]" if sources else name
 
 
 def memory_title(devices) -> str:
     """Axis title naming what was measured: GPU memory on CUDA, peak RAM on CPU."""
     kinds = set(devices)
     if kinds == {"cuda"}:
-        return "train-phase peak GPU memory (GB)"
+        return "train-phase peak GPU memory (GiB)"
     if kinds <= {"cpu"}:
-        return "train-phase peak RAM (GB)"
-    return "train-phase peak memory (GB): GPU memory on CUDA, RAM on CPU"
+        return "train-phase peak RAM (GiB)"
+    return "train-phase peak memory (GiB): GPU memory on CUDA, RAM on CPU"
 
 
 def tooltip(row, metric: dict) -> str:
@@ -125,14 +151,14 @@ def tooltip(row, metric: dict) -> str:
         f"<b>{safe(row.model)} · {safe(row.method)}</b> [{safe(row.source)}]",
         f"run: {safe(row.run_id)}" + (f" and {row.seeds - 1} more seed(s)" if row.seeds > 1 else ""), value,
         f"MMLU n={num(row.mmlu_n, '{:.0f}')}, {num(row.mmlu_shots, '{:.0f}')}-shot" if metric["column"] == "acc" else "",
-        f"train peak {kind}: {row.x:.3f} GB (load {num(row.load_peak_bytes / 1e9, '{:.3f}')}, "
-        f"eval {num(row.eval_peak_bytes / 1e9, '{:.3f}')})",
+        f"train peak {kind}: {row.x:.3f} GiB (load {num(gib(row.load_peak_bytes), '{:.3f}')}, "
+        f"eval {num(gib(row.eval_peak_bytes), '{:.3f}')})",
         f"trainable: {count(row.trainable)} of {count(row.total)} ({num(row.trainable_pct, '{:.3g}')}%)",
         f"throughput: {num(row.tokens_per_s, '{:.1f}')} tokens/s, step p50 {num(row.step_p50_s)} s",
         f"wall: {num(row.wall_s, '{:.1f}')} s · device: {safe(row.device)} ({safe(row.device_name)})",
     ]
     if not style.missing(row.est_bytes):
-        lines.append(f"estimate: {row.est_bytes / 1e9:.3f} GB, error {num(row.est_error_pct, '{:+.1f}')}%")
+        lines.append(f"estimate: {gib(row.est_bytes):.3f} GiB, error {num(row.est_error_pct, '{:+.1f}')}%")
     if row.pareto:
         lines.append("on the Pareto front (no trained run uses less memory for a better value)")
     if row.method == "base":
@@ -142,11 +168,21 @@ def tooltip(row, metric: dict) -> str:
     return "<br/>".join(line for line in lines if line)
 
 
-def _point(row, many: bool, symbol: str) -> dict:
-    return {"name": f"{row.method} [{row.source}]" if many else row.method, "run_id": row.run_id,
+def _point(row, many: bool, symbol: str, models: bool = False) -> dict:
+    return {"name": label(row, models=models, sources=many), "run_id": row.run_id,
             "run_ids": list(row.run_ids), "seeds": int(row.seeds),
             "value": [round(float(row.x), 6), round(float(row.y), 6)], "symbolSize": float(row.size),
-            "symbol": "diamond" if row.method == "base" else symbol}
+            "symbol": "diamond" if row.method == "base" and not models else symbol}
+
+
+def _series(pts: pd.DataFrame, models: bool) -> list:
+    """(model, method) per series: one per method, or per model and method when there are several models."""
+    if not len(pts):
+        return []
+    if not models:
+        return [(None, method) for method in style.method_order(pts["method"])]
+    return [(model, method) for model in dict.fromkeys(pts["model"])
+            for method in style.method_order(pts[pts["model"] == model]["method"])]
 
 
 def chart(runs: pd.DataFrame, metric: dict, *, summaries: dict = None) -> Scatter:
@@ -157,34 +193,44 @@ def chart(runs: pd.DataFrame, metric: dict, *, summaries: dict = None) -> Scatte
     many = len(sources) > 1
     scatter = Scatter(init_opts=opts.InitOpts(width=style.WIDTH, height=style.HEIGHT,
                                               animation_opts=opts.AnimationOpts(animation=False)))
-    scatter.add_xaxis([])  # x comes with each point: [memory GB, metric]
-    for method in style.method_order(pts["method"]) if len(pts) else []:
-        rows = pts[pts["method"] == method]
-        data = [dict(_point(row, many, symbol[row.source]), tooltip={"formatter": tooltip(row, metric)})
+    scatter.add_xaxis([])  # x comes with each point: [memory GiB, metric]
+    models = several_models(pts)
+    model_order = list(dict.fromkeys(pts["model"])) if models else []
+    for model, method in _series(pts, models):
+        rows = pts[(pts["method"] == method) & ((pts["model"] == model) if models else True)]
+        name = f"{model} · {method}" if models else method
+        colour = style.model_color(model_order.index(model)) if models else style.color(method)
+        shape = style.method_symbol(method) if models else None
+        data = [dict(_point(row, many, shape or symbol[row.source], models), tooltip={"formatter": tooltip(row, metric)})
                 for row in rows.itertuples()]
-        scatter.add_yaxis(method, data, color=style.color(method), symbol_size=BASE_SIZE,
+        scatter.add_yaxis(name, data, color=colour, symbol_size=BASE_SIZE,
                           label_opts=opts.LabelOpts(position="right", formatter="{b}"),
-                          itemstyle_opts=opts.ItemStyleOpts(color=style.color(method), opacity=0.75))
+                          itemstyle_opts=opts.ItemStyleOpts(color=colour, opacity=0.75))
         series = scatter.options["series"][-1]
         series["labelLayout"] = {"hideOverlap": True}  # crowded plots stay legible
         if method == "base":  # the reference: a dashed horizontal line at each base value
-            series["markLine"] = {"silent": True, "symbol": "none", "lineStyle": {"type": "dashed", "color": style.color("base")},
-                                  "label": {"formatter": "base"}, "data": [{"yAxis": round(float(y), 6)} for y in rows["y"]]}
+            series["markLine"] = {"silent": True, "symbol": "none", "lineStyle": {"type": "dashed", "color": colour},
+                                  "label": {"formatter": name}, "data": [{"yAxis": round(float(y), 6)} for y in rows["y"]]}
         bars = []
         for row in rows.itertuples():  # one vertical segment per point, '-' breaks the line
             bars += [[row.x, row.lo], [row.x, row.hi], [row.x, "-"]]
         scatter.options["series"].append({
-            "type": "line", "name": method, "data": bars, "showSymbol": False, "silent": True,
+            "type": "line", "name": name, "data": bars, "showSymbol": False, "silent": True,
             "connectNulls": False, "tooltip": {"show": False}, "lineStyle": {"width": 1.5},
-            "itemStyle": {"color": style.color(method)}, "z": 1,
+            "itemStyle": {"color": colour}, "z": 1,
         })
-    front = pts[pts["pareto"]].sort_values("x") if len(pts) else pts
-    scatter.options["series"].append({
-        "type": "line", "name": "Pareto front", "step": "end", "silent": True,
-        "showSymbol": False, "data": [[round(float(x), 6), round(float(y), 6)] for x, y in zip(front["x"], front["y"])],
-        "lineStyle": {"type": "dashed", "color": "#444"}, "itemStyle": {"color": "#444"}, "tooltip": {"show": False}, "z": 0,
-    })
-    scatter.options["legend"][0]["data"].append("Pareto front")
+    fronts = pts[pts["pareto"]] if len(pts) else pts
+    for key, front in (fronts.groupby(front_keys(fronts), sort=False, dropna=False) if models else [(None, fronts)]):
+        front = front.sort_values("x")
+        name = f"Pareto front · {front['model'].iloc[0]}" if models else "Pareto front"
+        colour = style.model_color(model_order.index(front["model"].iloc[0])) if models else "#444"
+        scatter.options["series"].append({
+            "type": "line", "name": name, "step": "end", "silent": True,
+            "showSymbol": False, "data": [[round(float(x), 6), round(float(y), 6)] for x, y in zip(front["x"], front["y"])],
+            "lineStyle": {"type": "dashed", "color": colour}, "itemStyle": {"color": colour}, "tooltip": {"show": False},
+            "z": 0,
+        })
+        scatter.options["legend"][0]["data"].append(name)
     bars_note = "bars: 95% interval over seeds where there are several, else ±1 stderr" if metric["err"] else \
         "bars: 95% interval over seeds where there are several"
     scatter.set_global_opts(

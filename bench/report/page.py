@@ -55,8 +55,8 @@ def _error_pct(row):
     return 100 * (row.est_bytes - row.train_peak_bytes) / row.train_peak_bytes
 
 
-def _gb(value) -> str:
-    return num(None if missing(value) else value / 1e9, "{:.3f}")
+def _gib(value) -> str:
+    return num(None if missing(value) else value / 2**30, "{:.3f}")
 
 
 def table(runs) -> dict:
@@ -68,10 +68,10 @@ def table(runs) -> dict:
     heldout = runs["heldout_loss"].notna().any()
     estimates = runs["est_bytes"].notna().any()
     columns = (["source"] if many else []) + ["model", "method"] + (["seed"] if seeds else []) + [
-        "status", "error", "train peak GB", "load / eval GB", "MMLU % ± se",
+        "status", "error", "train peak GiB", "load / eval GiB", "MMLU % ± se",
     ] + [f"{t.removeprefix('ftbench_')} %" for t in tasks] + (["held-out loss"] if heldout else []) + [
         "trainable (%)", "tokens/s", "step p50 s", "wall s",
-    ] + (["predicted train peak GB", "estimate error %"] if estimates else [])
+    ] + (["predicted train peak GiB", "estimate error %"] if estimates else [])
     rows = []
     for row in runs.itertuples():
         failed = row.status != "ok"
@@ -79,8 +79,8 @@ def table(runs) -> dict:
             cell(row.model, cls="wrap", title=f"run id: {row.run_id}"), cell(row.method),
             *([cell(row.seed, fmt="{:.0f}")] if seeds else []),
             cell(row.status, cls="status-bad" if failed else None), cell(row.error, cls="wrap"),
-            cell(row.train_peak_bytes, fmt="{}", text=_gb(row.train_peak_bytes)),
-            cell(row.load_peak_bytes, fmt="{}", text=f"{_gb(row.load_peak_bytes)} / {_gb(row.eval_peak_bytes)}"),
+            cell(row.train_peak_bytes, fmt="{}", text=_gib(row.train_peak_bytes)),
+            cell(row.load_peak_bytes, fmt="{}", text=f"{_gib(row.load_peak_bytes)} / {_gib(row.eval_peak_bytes)}"),
             cell(row.acc, fmt="{}", text=f"{num(row.acc * 100)} ± {num(row.stderr * 100, '{:.1f}')}"
                  if not missing(row.acc) else None),
             *[_task_cell(runs.at[row.Index, f"tasks.{t}.acc"]) for t in tasks],
@@ -89,7 +89,7 @@ def table(runs) -> dict:
             cell(row.tokens_per_s, fmt="{:.1f}"), cell(row.step_p50_s, fmt="{:.3f}"), cell(row.wall_s, fmt="{:.1f}"),
         ]
         if estimates:
-            cells += [cell(row.est_bytes, fmt="{}", text=_gb(row.est_bytes)), cell(_error_pct(row), fmt="{:+.1f}")]
+            cells += [cell(row.est_bytes, fmt="{}", text=_gib(row.est_bytes)), cell(_error_pct(row), fmt="{:+.1f}")]
         rows.append({"failed": failed, "cells": cells})
     return {"columns": columns, "rows": rows}
 

@@ -322,8 +322,8 @@ def _peak_text(point) -> str:
         return "not run"
     if point["status"] == "oom":
         budget = point["budget_bytes"]
-        return f"oom (> {budget / 1e9:.1f} GB budget)" if budget else "oom"
-    return f"{point['peak_bytes'] / 1e9:.2f} GB"
+        return f"oom (> {budget / 2**30:.1f} GiB budget)" if budget else "oom"
+    return f"{point['peak_bytes'] / 2**30:.2f} GiB"
 
 
 def ratios(ladder: Ladder) -> list:

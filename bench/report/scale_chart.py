@@ -7,7 +7,7 @@
       bottom  linear: each measured run's peak stacked by component (scale.COMPONENTS), the
               planner's figure for that run (a dash), an oom run as an empty dashed bar to its budget
 
-Built from bench.report.scale's data; figures shown in GB (10^9 bytes). Draws, decides nothing.
+Built from bench.report.scale's data; figures shown in GiB (2^30 bytes, as the console's MiB). Draws, decides nothing.
 """
 
 import math
@@ -17,7 +17,7 @@ from bench.report.scale import COMPONENTS, params_text
 
 COMPONENT_COLORS = {"weights": "#2c7fb8", "gradients": "#fd8d3c", "optimizer state": "#e6550d",
                     "activations": "#d62728", "the rest": "#bdbdbd"}
-GB = 1e9
+GIB = 2**30
 OOM = "out of memory (needed more than the budget)"
 PLANNED = "planner, this run (estimate)"
 
@@ -26,8 +26,8 @@ def _b(params) -> float:
     return round(params / 1e9, 4)
 
 
-def _gb(value) -> float:
-    return round(value / GB, 3)
+def _gib(value) -> float:
+    return round(value / GIB, 3)
 
 
 def _short(model: str) -> str:
@@ -41,24 +41,24 @@ def _decade(value, up: bool) -> float:
 def _hlines(ladder, *, labels: bool) -> list:
     lines = []
     if ladder.machine_bytes:
-        lines.append({"yAxis": _gb(ladder.machine_bytes), "lineStyle": {"color": "#333", "type": "solid", "width": 1.5},
+        lines.append({"yAxis": _gib(ladder.machine_bytes), "lineStyle": {"color": "#333", "type": "solid", "width": 1.5},
                       "label": {"show": labels, "position": "insideStartTop",
-                                "formatter": f"this machine's memory: {_gb(ladder.machine_bytes):.1f} GB"}})
+                                "formatter": f"this machine's memory: {_gib(ladder.machine_bytes):.1f} GiB"}})
     if ladder.budget_bytes:
-        lines.append({"yAxis": _gb(ladder.budget_bytes), "lineStyle": {"color": "#b00", "type": "dashed", "width": 1.2},
+        lines.append({"yAxis": _gib(ladder.budget_bytes), "lineStyle": {"color": "#b00", "type": "dashed", "width": 1.2},
                       "label": {"show": labels, "position": "insideEndTop",
-                                "formatter": f"budget (--max-memory): {_gb(ladder.budget_bytes):.1f} GB"}})
+                                "formatter": f"budget (--max-memory): {_gib(ladder.budget_bytes):.1f} GiB"}})
     return lines
 
 
 def _tip(p) -> str:
     head = f"<b>{style.safe(p['model'])} · {p['method']}</b> ({params_text(p['params'])} params)<br/>"
     if p["status"] == "oom":
-        budget = f"{_gb(p['budget_bytes']):.2f} GB" if p["budget_bytes"] else "its budget"
+        budget = f"{_gib(p['budget_bytes']):.2f} GiB" if p["budget_bytes"] else "its budget"
         return head + f"out of memory under {budget}: needed more<br/>{style.safe(p['error'] or '')}"
-    text = head + f"measured train peak {_gb(p['peak_bytes']):.2f} GB"
+    text = head + f"measured train peak {_gib(p['peak_bytes']):.2f} GiB"
     if p["estimate"]:
-        text += f"<br/>planner {_gb(p['estimate']['total_bytes']):.2f} GB"
+        text += f"<br/>planner {_gib(p['estimate']['total_bytes']):.2f} GiB"
     return text + f"<br/>run {style.safe(p['run_id'])}"
 
 
@@ -69,23 +69,23 @@ def _top_series(ladder, lines) -> list:
     for method in methods:
         mine = [p for p in ladder.points if p["method"] == method]
         color = style.color(method)
-        measured = [{"value": [_b(p["params"]), _gb(p["peak_bytes"])], "tooltip": {"formatter": _tip(p)}}
+        measured = [{"value": [_b(p["params"]), _gib(p["peak_bytes"])], "tooltip": {"formatter": _tip(p)}}
                     for p in mine if p["status"] == "ok"]
         series.append({"type": "line", "name": method, "xAxisIndex": 0, "yAxisIndex": 0, "data": measured,
                        "color": color, "symbol": "circle", "symbolSize": 9, "lineStyle": {"width": 2.5}})
         plan = lines.get(method) or []
-        data = [{"value": [_b(q["params"]), _gb(q["total_bytes"])],
+        data = [{"value": [_b(q["params"]), _gib(q["total_bytes"])],
                  "tooltip": {"formatter": f"<b>planner · {method}</b><br/>{style.safe(q['label'])} "
-                                          f"({q['params'] / 1e9:.2f}B): {_gb(q['total_bytes']):.1f} GB"}}
+                                          f"({q['params'] / 1e9:.2f}B): {_gib(q['total_bytes']):.1f} GiB"}}
                 for q in plan]
         if data:
             shift = 14 * (rank[method] - (len(methods) - 1) / 2)  # labels at 70B apart, highest on top
             data[-1]["label"] = {"show": True, "position": "right", "color": color, "offset": [0, shift],
-                                 "formatter": f"{method} {_gb(plan[-1]['total_bytes']):,.0f} GB"}
+                                 "formatter": f"{method} {_gib(plan[-1]['total_bytes']):,.0f} GiB"}
         series.append({"type": "line", "name": method, "xAxisIndex": 0, "yAxisIndex": 0, "data": data,
                        "color": color, "symbol": "emptyCircle", "symbolSize": 6,
                        "lineStyle": {"type": "dashed", "width": 1.5}})
-        ooms = [{"value": [_b(p["params"]), _gb(p["budget_bytes"] or p["reached_bytes"] or 0)],
+        ooms = [{"value": [_b(p["params"]), _gib(p["budget_bytes"] or p["reached_bytes"] or 0)],
                  "tooltip": {"formatter": _tip(p)}} for p in mine if p["status"] == "oom"]
         if ooms:
             series.append({"type": "scatter", "name": OOM, "xAxisIndex": 0, "yAxisIndex": 0, "data": ooms,
@@ -103,18 +103,18 @@ def _bottom(ladder) -> tuple:
     series = []
     for name in COMPONENTS:
         data = [None if p["status"] != "ok" or p["components"] is None else
-                {"value": _gb(p["components"][name]),
+                {"value": _gib(p["components"][name]),
                  "tooltip": {"formatter": f"<b>{style.safe(p['model'])} · {p['method']}</b><br/>{name}: "
-                                          f"{_gb(p['components'][name]):.2f} GB of {_gb(p['peak_bytes']):.2f} GB"}}
+                                          f"{_gib(p['components'][name]):.2f} GiB of {_gib(p['peak_bytes']):.2f} GiB"}}
                 for p in runs]
         series.append({"type": "bar", "name": name, "stack": "measured", "xAxisIndex": 1, "yAxisIndex": 1,
                        "data": data, "color": COMPONENT_COLORS[name], "barMaxWidth": 36,
                        "itemStyle": {"borderColor": "#fff", "borderWidth": 0.5}})
-    whole = [_gb(p["peak_bytes"]) if p["status"] == "ok" and p["components"] is None else None for p in runs]
+    whole = [_gib(p["peak_bytes"]) if p["status"] == "ok" and p["components"] is None else None for p in runs]
     if any(v is not None for v in whole):
         series.append({"type": "bar", "name": "not broken down", "stack": "measured", "xAxisIndex": 1,
                        "yAxisIndex": 1, "data": whole, "color": "#eeeeee", "barMaxWidth": 36})
-    ooms = [{"value": _gb(p["budget_bytes"] or p["reached_bytes"] or 0), "tooltip": {"formatter": _tip(p)}}
+    ooms = [{"value": _gib(p["budget_bytes"] or p["reached_bytes"] or 0), "tooltip": {"formatter": _tip(p)}}
             if p["status"] == "oom" else None for p in runs]
     if any(ooms):
         series.append({"type": "bar", "name": OOM, "stack": "measured", "xAxisIndex": 1, "yAxisIndex": 1,
@@ -122,7 +122,7 @@ def _bottom(ladder) -> tuple:
                        "itemStyle": {"color": "rgba(0,0,0,0)", "borderColor": "#b00", "borderType": "dashed",
                                      "borderWidth": 1.5},
                        "label": {"show": True, "position": "insideTop", "formatter": "oom", "color": "#b00"}})
-    planned = [_gb(p["estimate"]["total_bytes"]) if p["status"] == "ok" and p["estimate"] else None for p in runs]
+    planned = [_gib(p["estimate"]["total_bytes"]) if p["status"] == "ok" and p["estimate"] else None for p in runs]
     series.append({"type": "line", "name": PLANNED, "xAxisIndex": 1, "yAxisIndex": 1, "data": planned,
                    "color": "#000", "symbol": "rect", "symbolSize": [26, 3], "lineStyle": {"opacity": 0},
                    "connectNulls": False})
@@ -138,7 +138,7 @@ def _ranges(ladder, lines) -> tuple:
                       + [q["total_bytes"] for line in lines.values() for q in line]
                       + [ladder.machine_bytes]) if v]
     return ((_decade(min(xs) / 1e9, False), _decade(max(xs) / 1e9, True)),
-            (_decade(min(ys) / GB, False), _decade(max(ys) / GB, True)))
+            (_decade(min(ys) / GIB, False), _decade(max(ys) / GIB, True)))
 
 
 def subtitle(ladder) -> str:
@@ -168,7 +168,7 @@ def chart(ladder, lines: dict) -> dict:
                    "nameLocation": "middle", "nameGap": 24},
                   {"type": "category", "gridIndex": 1, "data": names,
                    "axisLabel": {"interval": 0, "fontSize": 10, "lineHeight": 13}}],
-        "yAxis": [{"type": "log", "gridIndex": 0, "min": y0, "max": y1, "name": "train peak (GB)"},
-                  {"type": "value", "gridIndex": 1, "name": "GB"}],
+        "yAxis": [{"type": "log", "gridIndex": 0, "min": y0, "max": y1, "name": "train peak (GiB)"},
+                  {"type": "value", "gridIndex": 1, "name": "GiB"}],
         "series": top + bottom,
     }

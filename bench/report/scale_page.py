@@ -51,10 +51,10 @@ def _planner_table(rows: list) -> dict:
         out.append({"failed": False, "cells": [
             cell(r["model"] + (" (calibration model)" if r["in_sample"] else ""), cls="wrap"), cell(r["method"]),
             cell(r["params"], fmt="{}", text=num(r["params"] and r["params"] / 1e9, "{:.2f}B")),
-            cell(r["measured"], fmt="{}", text=f"{r['measured'] / 1e9:.2f}"),
-            cell(r["predicted"], fmt="{}", text=f"{r['predicted'] / 1e9:.2f}"),
+            cell(r["measured"], fmt="{}", text=f"{r['measured'] / 2**30:.2f}"),
+            cell(r["predicted"], fmt="{}", text=f"{r['predicted'] / 2**30:.2f}"),
             cell(r["error_pct"], fmt="{:+.1f}"), *parts]})
-    return {"columns": ["model", "method", "params", "measured GB", "predicted GB", "error %",
+    return {"columns": ["model", "method", "params", "measured GiB", "predicted GiB", "error %",
                         *[f"{c} error %" for c in scale.COMPONENTS]], "rows": out}
 
 
@@ -72,13 +72,13 @@ def table_specs(records: list) -> list:
                         for m, s in summary["methods"].items())
     ooms = planner_check.oom_rows(shown)
     verdict = {None: "cannot be computed.", True: "does not fit either.", False: "would fit: the planner is wrong here."}
-    oom_note = [f"{o['model']} {o['method']} ran out of memory under {o['budget'] / 1e9:.2f} GB; the planner's "
-                f"figure for it, {num(o['predicted'] and o['predicted'] / 1e9, '{:.2f}')} GB, {verdict[o['agrees']]}"
+    oom_note = [f"{o['model']} {o['method']} ran out of memory under {o['budget'] / 2**30:.2f} GiB; the planner's "
+                f"figure for it, {num(o['predicted'] and o['predicted'] / 2**30, '{:.2f}')} GiB, {verdict[o['agrees']]}"
                 for o in ooms]
     return [
         {"id": "scale-ratios", "title": "Full : LoRA : QLoRA at each size", "tall": False,
          "table": _ratio_table(ladder),
-         "notes": ["Measured train-phase peaks (GB) of the ladder's runs, and their ratio with QLoRA = 1 (when all "
+         "notes": ["Measured train-phase peaks (GiB) of the ladder's runs, and their ratio with QLoRA = 1 (when all "
                    "three finished).", scale.lora_advantage(ladder)]},
         {"id": "scale-planner", "title": "The planner against these runs (out of sample)", "tall": True,
          "table": _planner_table(rows),

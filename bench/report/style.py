@@ -11,6 +11,10 @@ METHOD_COLORS = {
     "qlora": "#2ca02c", "dora": "#9467bd", "lora8": "#ff7f0e",
 }
 SOURCE_SYMBOLS = ("circle", "rect", "triangle", "diamond", "roundRect", "pin", "arrow")
+# With several models in one chart, colour tells the models apart and the marker the methods.
+MODEL_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+METHOD_SYMBOLS = {"base": "diamond", "full": "rect", "lora": "circle", "qlora": "triangle", "dora": "roundRect",
+                  "lora8": "pin"}
 WIDTH, HEIGHT = "100%", "460px"
 
 
@@ -22,6 +26,14 @@ def method_order(methods) -> list:
 
 def color(method: str) -> str:
     return METHOD_COLORS.get(method, "#17becf")
+
+
+def model_color(index: int) -> str:
+    return MODEL_COLORS[index % len(MODEL_COLORS)]
+
+
+def method_symbol(method: str) -> str:
+    return METHOD_SYMBOLS.get(method, "arrow")
 
 
 def safe(text) -> str:

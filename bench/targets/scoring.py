@@ -51,7 +51,7 @@ def task_block(res: dict, *, task: str, limit, shots: int) -> dict:
     return block
 
 
-def score_task(*, lm, task: str, limit, predictions_path, shots: int = 0, quiet: bool = True) -> dict:
+def score_task(*, lm, task: str, limit, predictions_path, shots: int = 0, quiet: bool = True, say=None) -> dict:
     """Score `lm` on local target `task`; write its predictions file; return the `tasks.<task>` block
     (acc, acc_norm, stderr, n, limit, ...; the caller adds role and the run-relative predictions_file)."""
     _check(task, limit, shots)
@@ -61,7 +61,8 @@ def score_task(*, lm, task: str, limit, predictions_path, shots: int = 0, quiet:
 
     manager = TaskManager(include_path=str(folder), include_defaults=False)
     started = time.perf_counter()
-    res = mmlu_scoring._evaluate(lm=lm, names=[task], manager=manager, shots=shots, limit=limit, quiet=quiet)
+    res = mmlu_scoring._evaluate(lm=lm, names=[task], manager=manager, shots=shots, limit=limit, quiet=quiet,
+                                 say=say)
     eval_s = time.perf_counter() - started
     block = task_block(res, task=task, limit=limit, shots=shots)
     predictions.write_jsonl(Path(predictions_path), predictions.prediction_rows(res, {task: None}))
@@ -70,7 +71,8 @@ def score_task(*, lm, task: str, limit, predictions_path, shots: int = 0, quiet:
     return block
 
 
-def score_suite(*, model, tokenizer, batch_size, device, names, limit, run_dir, quiet: bool = True) -> dict:
+def score_suite(*, model, tokenizer, batch_size, device, names, limit, run_dir, quiet: bool = True,
+                say=None) -> dict:
     """The forgetting suite (bench.targets.suite names, e.g. hellaswag) on the first `limit`
     questions of each task, 0-shot, in one lm-eval run: {task: its `tasks.<task>` block with
     role "forget" and a run-relative predictions_file}, one predictions file per task in run_dir."""
@@ -88,7 +90,7 @@ def score_suite(*, model, tokenizer, batch_size, device, names, limit, run_dir, 
     lm = make_lm(model=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
     started = time.perf_counter()
     res = mmlu_scoring._evaluate(lm=lm, names=tasks, manager=TaskManager(include_path=str(folder), include_defaults=False),
-                                 shots=0, limit=limit, quiet=quiet)
+                                 shots=0, limit=limit, quiet=quiet, say=say)
     eval_s = time.perf_counter() - started
     run_dir, out = Path(run_dir), {}
     questions = 0
