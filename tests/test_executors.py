@@ -49,6 +49,9 @@ MAY_DIFFER = {
     "host": "the node the executor picked (the same machine here)",
     "env.hostname": "the node the executor picked",
     "executor": "names the executor",
+    "resources": "what a cluster executor gave its task (Ray and Slurm records only)",
+    "config.memory_budget": "the default CPU budget is given only where runs start on this machine "
+                            "(local, submitit-local), never on a Ray node",
 }
 
 
