@@ -1,8 +1,11 @@
 """The fine-tuning methods: one registry, one signature.
 
 Each method takes the resolved spec and returns the model ready to train (or, for `base`, to
-score): frozen or not, quantised or not, wrapped in a peft adapter or not. Adding a method
-is one small function here plus a test.
+score): frozen or not, quantised or not, wrapped in a peft adapter or not. What a method is
+(adapter? k-bit, and which quantisation? what "auto" means for nproc > 1?) is one row of
+bench.method_table.TABLE, which the schema, matrix, planner and FSDP loading read. Adding a
+method is that one row, one small builder here registered in METHODS under the row's name,
+and a test (tests/test_methods.py checks the builders cover exactly the table's names).
 
 The spec carries the precision policy's resolved dtypes (bench.precision): `weights_dtype` for
 every unquantised weight, `compute_dtype` for bitsandbytes' quantised matmuls. The adapter

@@ -14,6 +14,7 @@ import time
 import traceback
 from pathlib import Path
 
+from bench import method_table
 from bench.atomic import write_atomic
 from bench.failure import classify, one_line
 from bench.record import now_iso, skeleton
@@ -137,12 +138,13 @@ def _weights(spec: dict) -> tuple:
     from bench.models.shape_load import quantised_cache
 
     how = "layer by layer from the cached seeded-random safetensors, read with pread"
-    if spec["method"] == "qlora":
+    quant = method_table.method(spec["method"]).quant
+    if quant == "nf4":
         cache = quantised_cache(spec["model_path"], quantization_config=nf4_config(spec),
                                 dtype=DTYPES[spec["weights_dtype"]])
         how += ("; NF4 weights read from the cache" if cache.is_dir() and any(cache.iterdir())
                 else "; quantised to NF4 layer by layer now (then cached)")
-    elif spec["method"] == "lora8":
+    elif quant == "int8":
         how += "; quantised to int8 layer by layer"
     return "random", {"load": how}
 
