@@ -58,6 +58,8 @@ def _model_path(name: str) -> Path:
 
 def load(path) -> list:
     """Rows for the fit: each ok CPU training record's estimate arguments and measured figures."""
+    from bench.plan.options import from_run
+
     rows = []
     for line in Path(path).read_text().splitlines():
         rec = json.loads(line)
@@ -67,12 +69,7 @@ def load(path) -> list:
         policy = rec.get("precision") if isinstance(rec.get("precision"), dict) else {}  # schema v2
         rows.append({
             "model": Path(rec["model"]).name, "method": rec["method"],
-            "kwargs": dict(method=rec["method"], seq_len=cfg["seq_len"], batch_size=cfg["batch_size"],
-                           grad_checkpointing=cfg["grad_checkpointing"], optimizer=cfg["optimizer"],
-                           precision=policy.get("policy"), compute_dtype=cfg.get("compute_dtype"),
-                           kbit_upcast=bool(policy.get("kbit_upcast")), device="cpu", lora_r=cfg["lora_r"],
-                           target_modules=cfg["target_modules"], lora_dropout=cfg["lora_dropout"],
-                           baseline_bytes=rec["memory"]["baseline_bytes"]),
+            "kwargs": dict(method=rec["method"], **from_run(rec, device="cpu", kbit_upcast=bool(policy.get("kbit_upcast")))),
             "measured_bytes": rec["memory"]["train"]["peak_bytes"],
         })
     return rows

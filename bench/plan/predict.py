@@ -99,6 +99,17 @@ def weight_terms(config: dict, *, method: str, p: dict, double_quant: bool = Tru
     return {"weights": p["weights"] * n["total"]}
 
 
+def without_retention(predicted: dict, *, device: str, mmap_threshold) -> dict:
+    """Drop the CPU allocator term from `predicted` (in place) when the run set
+    MALLOC_MMAP_THRESHOLD_: the term models glibc keeping freed blocks resident, which mmap'd
+    blocks are not. Every caller pricing a run that set it (the worker, report, `fit`, the
+    driver's budget check) drops it here."""
+    if device == "cpu" and mmap_threshold and "allocator" in predicted["terms"]:
+        predicted["total_bytes"] -= predicted["terms"].pop("allocator")
+        predicted.setdefault("notes", []).append("allocator retention term dropped: MALLOC_MMAP_THRESHOLD_ set")
+    return predicted
+
+
 def estimate(*, config: dict, method: str, **options) -> dict:
     """Predicted train-phase peak of one run, per device (per GPU when gpus > 1). `options` are
     the fields of bench.plan.options.Options (seq_len and batch_size required)."""
