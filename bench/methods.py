@@ -16,6 +16,8 @@ and lm_head to fp32 for the k-bit methods alone, so QLoRA would differ from LoRA
 
 import torch
 
+from bench.weights import is_shape
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -24,7 +26,7 @@ def _load(spec: dict, **kwargs):
 
     if spec["device"] == "meta":  # FSDP ranks > 0 (bench.fsdp_load): the structure, no weights read
         return _on_meta(spec, **kwargs)
-    if str(spec.get("model", "")).startswith("shape:"):  # random weights, read layer by layer (bench.models.shape_load)
+    if is_shape(spec.get("model")):  # random weights, read layer by layer (bench.models.shape_load)
         from bench.models.shape_load import load_shape
         return load_shape(spec["model_path"], dtype=DTYPES[spec["weights_dtype"]], device=spec["device"],
                           trust_remote_code=spec["trust_remote_code"], **kwargs)

@@ -35,7 +35,13 @@ def gb(n_bytes) -> float:
     return n_bytes / 1e9
 
 
+def gb_text(n_bytes) -> str:
+    """'12.3 GB': decimal gigabytes to one place, as the planner's one-line verdicts print them."""
+    return f"{gb(n_bytes):.1f} GB"
+
+
 def mib(n_bytes) -> float:
+    """Bytes to binary mebibytes (2**20), the unit the worker's log and the calibration tables print."""
     return n_bytes / 2**20
 
 

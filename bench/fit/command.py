@@ -21,7 +21,7 @@ from bench.hardware import runs_on_cpu
 from bench.paths import REPO_ROOT
 from bench.run_command import check_data
 from bench.schema import METHODS
-from bench.units import parse_size
+from bench.units import mib, parse_size
 
 MAX_BATCH = 4096
 SEQ_STEP = 8  # sequence lengths are searched on a grid of 8 tokens
@@ -97,7 +97,7 @@ def _search(job, *, out_dir: Path, clock) -> dict:
         found.append((n, fits))
         peak, what = measured_peak(record)
         print(f"  [{clock.runs}] {job.label(n)}: {'fits' if fits else 'oom'}"
-              + (f", {what} {peak / 2**20:,.0f} MiB" if peak else "") + f" ({clock.last:.0f} s)"
+              + (f", {what} {mib(peak):,.0f} MiB" if peak else "") + f" ({clock.last:.0f} s)"
               + clock.eta(search.remaining_probes(found, step=step)), flush=True)
         return fits
 
@@ -121,7 +121,7 @@ def _search(job, *, out_dir: Path, clock) -> dict:
     if result["largest"] == 0:
         peak, what = measured_peak(records[low])
         error = (f"{job.model} x {job.method}: the smallest point ({job.label(low)}) already fails under "
-                 f"{job.memory}: measured {what} {(peak or 0) / 2**20:,.0f} MiB ({records[low]['error'][:160]}){note[:300]}")
+                 f"{job.memory}: measured {what} {mib(peak or 0):,.0f} MiB ({records[low]['error'][:160]}){note[:300]}")
     return _row(job, largest=result["largest"], probes=found, error=error, capped=result["capped"],
                 predicted=job.predicted_largest(low=low, cap=cap, step=step), records=records)
 

@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.units import mib
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # (models, methods, batch, seq, checkpointing). smollm2-135m is the fit set. The out-of-sample
@@ -116,7 +118,7 @@ def table(rows, *, fraction: float = None) -> str:
         k, out = r["kwargs"], predict(r, fraction=fraction)
         lines.append(f"| {r['model']} | {r['method']} | {k['batch_size']} x {k['seq_len']} "
                      f"| {'on' if k['grad_checkpointing'] else 'off'} | {k['lora_dropout']} "
-                     f"| {r['measured_bytes'] / 2**20:,.0f} MiB | {out['predicted'] / 2**20:,.0f} MiB "
+                     f"| {mib(r['measured_bytes']):,.0f} MiB | {mib(out['predicted']):,.0f} MiB "
                      f"| {out['error_pct']:+.1f}% |")
     return "\n".join(lines)
 

@@ -12,7 +12,7 @@ from bench.plan import activations, fit, frontier, precision, presets
 from bench.plan.options import DEVICES, OFFLOADS
 from bench.plan.terms import OPTIMIZERS
 from bench.schema import METHODS
-from bench.units import parse_size
+from bench.units import gb, parse_size
 
 DEFAULT_MODELS = ("smollm2-135m", "llama-3-8b", "llama-2-70b")
 CHECKPOINTING = {"on": (True,), "off": (False,), "both": (False, True)}
@@ -118,10 +118,10 @@ def render(rows, *, memory_bytes, device, gpus) -> str:
     table = pd.DataFrame([{
         "model": r["model"], "method": r["method"], "seq": r["seq_len"], "batch": r["batch_size"],
         "ckpt": "on" if r["grad_checkpointing"] else "off",
-        "predicted_GB": round(r["predicted_bytes"] / 1e9, 2),
-        "headroom_GB": round(r["headroom_bytes"] / 1e9, 2),
+        "predicted_GB": round(gb(r["predicted_bytes"]), 2),
+        "headroom_GB": round(gb(r["headroom_bytes"]), 2),
         "fits": "yes" if r["fits"] else "no",
         "largest_term": max(r["terms"], key=r["terms"].get),
     } for r in rows])
     where = f"{gpus} x {device}" if gpus > 1 else device
-    return f"memory per device: {memory_bytes / 1e9:.1f} GB ({where})\n" + table.to_string(index=False)
+    return f"memory per device: {gb(memory_bytes):.1f} GB ({where})\n" + table.to_string(index=False)

@@ -33,6 +33,7 @@ every term whatever the moment.
 from bench.errors import BenchError
 from bench.method_table import ADAPTER, KBIT, method as method_row
 from bench.plan import activations as A, options as O, params, precision, presets, sharding, terms as T
+from bench.units import mib
 
 OPTIMIZERS, DEVICES, OFFLOADS = T.OPTIMIZERS, O.DEVICES, O.OFFLOADS
 
@@ -287,10 +288,10 @@ def _assemble(resident, moments, *, o, forward_volume, notes, policy, fsdp=None)
             terms["fsdp_stream_pool"] = int(fsdp["layer_bytes"])
         context = CUDA_CONTEXT_BYTES
         notes.append(f"cuda: total predicts max_memory_reserved; device_bytes adds paged optimizer state and "
-                     f"the CUDA context ({CUDA_CONTEXT_BYTES / 2**20:.0f} MiB, assumed, not measured)")
+                     f"the CUDA context ({mib(CUDA_CONTEXT_BYTES):.0f} MiB, assumed, not measured)")
         if o.gpus > 1:
             nccl = NCCL_BYTES
-            notes.append(f"FSDP: device_bytes adds NCCL's buffers ({NCCL_BYTES / 2**20:.0f} MiB, assumed) and a "
+            notes.append(f"FSDP: device_bytes adds NCCL's buffers ({mib(NCCL_BYTES):.0f} MiB, assumed) and a "
                          f"'fits' needs {FSDP_HEADROOM:.0%} headroom beyond the prediction")
     if paged:
         notes.append(f"{o.optimizer}: state in CUDA managed memory, outside torch's reserved figure (paged_bytes)")

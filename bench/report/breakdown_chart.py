@@ -14,6 +14,7 @@ from pyecharts import options as opts
 from pyecharts.charts import Bar
 
 from bench.report import style
+from bench.units import gb
 
 # colour per kind of memory; each measured category and each planner term belongs to one kind
 KINDS = {
@@ -60,7 +61,7 @@ def _names(runs) -> list:
 
 
 def _gb(value) -> float | None:
-    return None if value is None else round(value / 1e9, 4)
+    return None if value is None else round(gb(value), 4)
 
 
 def breakdown(records) -> Bar | None:

@@ -18,6 +18,7 @@ from pyecharts.charts import Scatter
 
 from bench.report import load, style
 from bench.report.style import count, num, safe
+from bench.units import gb
 
 D_MIN, D_MAX = 12.0, 56.0  # bubble diameters (px) for the fewest and most trainable params
 BASE_SIZE = 9.0  # diameter for runs with 0 trainable params (base)
@@ -72,7 +73,7 @@ def _seed_groups(ok: pd.DataFrame, metric: dict, summaries: dict) -> pd.DataFram
         summary = (summaries or {}).get((first.source, first.model, first.group, first.method, metric["path"]))
         if summary and summary.get("n", 1) > 1 and summary.get("lo") is not None:
             row = first.to_dict()
-            row.update(x=group["train_peak_bytes"].mean() / 1e9, y=summary["mean"] * metric["scale"],
+            row.update(x=gb(group["train_peak_bytes"].mean()), y=summary["mean"] * metric["scale"],
                        lo=summary["lo"] * metric["scale"], hi=summary["hi"] * metric["scale"],
                        seeds=len(summary["seeds"]), run_ids=list(group["run_id"]))
             rows.append(row)
@@ -82,7 +83,7 @@ def _seed_groups(ok: pd.DataFrame, metric: dict, summaries: dict) -> pd.DataFram
             err = run.get(metric["err"]) if metric["err"] else None
             err = 0.0 if style.missing(err) else err * metric["scale"]
             y = run[metric["column"]] * metric["scale"]
-            row.update(x=run["train_peak_bytes"] / 1e9, y=y, lo=y - err, hi=y + err, seeds=1, run_ids=[run["run_id"]])
+            row.update(x=gb(run["train_peak_bytes"]), y=y, lo=y - err, hi=y + err, seeds=1, run_ids=[run["run_id"]])
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -125,14 +126,14 @@ def tooltip(row, metric: dict) -> str:
         f"<b>{safe(row.model)} · {safe(row.method)}</b> [{safe(row.source)}]",
         f"run: {safe(row.run_id)}" + (f" and {row.seeds - 1} more seed(s)" if row.seeds > 1 else ""), value,
         f"MMLU n={num(row.mmlu_n, '{:.0f}')}, {num(row.mmlu_shots, '{:.0f}')}-shot" if metric["column"] == "acc" else "",
-        f"train peak {kind}: {row.x:.3f} GB (load {num(row.load_peak_bytes / 1e9, '{:.3f}')}, "
-        f"eval {num(row.eval_peak_bytes / 1e9, '{:.3f}')})",
+        f"train peak {kind}: {row.x:.3f} GB (load {num(gb(row.load_peak_bytes), '{:.3f}')}, "
+        f"eval {num(gb(row.eval_peak_bytes), '{:.3f}')})",
         f"trainable: {count(row.trainable)} of {count(row.total)} ({num(row.trainable_pct, '{:.3g}')}%)",
         f"throughput: {num(row.tokens_per_s, '{:.1f}')} tokens/s, step p50 {num(row.step_p50_s)} s",
         f"wall: {num(row.wall_s, '{:.1f}')} s · device: {safe(row.device)} ({safe(row.device_name)})",
     ]
     if not style.missing(row.est_bytes):
-        lines.append(f"estimate: {row.est_bytes / 1e9:.3f} GB, error {num(row.est_error_pct, '{:+.1f}')}%")
+        lines.append(f"estimate: {gb(row.est_bytes):.3f} GB, error {num(row.est_error_pct, '{:+.1f}')}%")
     if row.pareto:
         lines.append("on the Pareto front (no trained run uses less memory for a better value)")
     if row.method == "base":

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.units import parse_size
+from bench.units import gb, parse_size
 from bench.weights import SHAPE_PREFIX, random_weights
 
 COMPONENTS = ("weights", "gradients", "optimizer state", "activations", "the rest")
@@ -99,7 +99,7 @@ def _config_and_problem(record: dict) -> tuple:
     from bench.plan import presets
 
     name = str(record.get("model"))
-    name = name[len(SHAPE_PREFIX):] if name.startswith(SHAPE_PREFIX) else name
+    name = name.removeprefix(SHAPE_PREFIX)
     candidates = [name] if name in presets.preset_names() or name.endswith(".json") else []
     candidates.append(str(Path(str(record.get("model_path") or "")) / "config.json"))
     problem = None
@@ -317,8 +317,8 @@ def _peak_text(point) -> str:
         return "not run"
     if point["status"] == "oom":
         budget = point["budget_bytes"]
-        return f"oom (> {budget / 1e9:.1f} GB budget)" if budget else "oom"
-    return f"{point['peak_bytes'] / 1e9:.2f} GB"
+        return f"oom (> {gb(budget):.1f} GB budget)" if budget else "oom"
+    return f"{gb(point['peak_bytes']):.2f} GB"
 
 
 def ratios(ladder: Ladder) -> list:

@@ -14,10 +14,11 @@ import math
 
 from bench.report import style
 from bench.report.scale import COMPONENTS, params_text
+from bench.units import gb
+from bench.weights import SHAPE_PREFIX
 
 COMPONENT_COLORS = {"weights": "#2c7fb8", "gradients": "#fd8d3c", "optimizer state": "#e6550d",
                     "activations": "#d62728", "the rest": "#bdbdbd"}
-GB = 1e9
 OOM = "out of memory (needed more than the budget)"
 PLANNED = "planner, this run (estimate)"
 
@@ -27,11 +28,11 @@ def _b(params) -> float:
 
 
 def _gb(value) -> float:
-    return round(value / GB, 3)
+    return round(gb(value), 3)
 
 
 def _short(model: str) -> str:
-    return str(model).removeprefix("shape:")
+    return str(model).removeprefix(SHAPE_PREFIX)
 
 
 def _decade(value, up: bool) -> float:
@@ -133,12 +134,12 @@ def _bottom(ladder) -> tuple:
 
 
 def _ranges(ladder, lines) -> tuple:
-    xs = [p["params"] for p in ladder.points] + [q["params"] for line in lines.values() for q in line]
+    params = [p["params"] for p in ladder.points] + [q["params"] for line in lines.values() for q in line]
     ys = [v for v in ([p["peak_bytes"] for p in ladder.points] + [p["budget_bytes"] for p in ladder.points]
                       + [q["total_bytes"] for line in lines.values() for q in line]
                       + [ladder.machine_bytes]) if v]
-    return ((_decade(min(xs) / 1e9, False), _decade(max(xs) / 1e9, True)),
-            (_decade(min(ys) / GB, False), _decade(max(ys) / GB, True)))
+    return ((_decade(min(params) / 1e9, False), _decade(max(params) / 1e9, True)),
+            (_decade(gb(min(ys)), False), _decade(gb(max(ys)), True)))
 
 
 def subtitle(ladder) -> str:
