@@ -75,7 +75,7 @@ def distribute(spec: dict) -> dict:
     """Resolve nproc/strategy. A one-process spec carries neither key, so its spec_hash is the
     same as before distributed runs existed and old baselines still match."""
     nproc, strategy = spec.pop("nproc", 1), spec.pop("strategy", "auto")
-    if nproc == 1 or spec["method"] == "base":
+    if nproc == 1 or not method_table.method(spec["method"]).trains:
         return spec
     if strategy == "auto":
         strategy = method_table.method(spec["method"]).auto_strategy

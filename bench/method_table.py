@@ -42,6 +42,7 @@ ADAPTER = tuple(m.name for m in TABLE if m.adapter)
 KBIT = tuple(m.name for m in TABLE if m.kbit)
 # trained methods whose base FSDP can shard: under FSDP rank 0 alone reads the checkpoint (bench.fsdp_load)
 FSDP_SHARDABLE = tuple(m.name for m in TABLE if m.trains and m.no_fsdp is None)
+TRAINED = tuple(m.name for m in TABLE if m.trains)  # what `plan` prices and `fit` searches
 
 
 def method(name: str) -> Method:

@@ -18,9 +18,9 @@ from bench import budget
 from bench.errors import BenchError
 from bench.fit import search
 from bench.hardware import runs_on_cpu
+from bench.method_table import TRAINED
 from bench.paths import REPO_ROOT
 from bench.run_command import check_data
-from bench.schema import METHODS
 from bench.units import mib, parse_size
 
 MAX_BATCH = 4096
@@ -33,7 +33,7 @@ def add_parser(subparsers) -> None:
                                           "that trains under a memory budget, with real runs, beside the planner's "
                                           "prediction.")
     p.add_argument("--models", nargs="+", required=True, help="smollm2-135m, tiny-llama, shape:NAME (a planner preset or config.json, random weights) or a local model directory")
-    p.add_argument("--methods", nargs="+", required=True, help=" ".join(m for m in METHODS if m != "base"))
+    p.add_argument("--methods", nargs="+", required=True, help=" ".join(TRAINED))
     p.add_argument("--memory", required=True, help="budget per run, e.g. 6GiB (becomes each probe's --max-memory)")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--seq-len", type=int, help="fixed sequence length; search the batch (default: the profile's)")
@@ -48,9 +48,9 @@ def run(args) -> int:
     from bench.fit import probe
 
     budget_bytes = parse_size(args.memory)
-    bad = [m for m in args.methods if m not in METHODS or m == "base"]
+    bad = [m for m in args.methods if m not in TRAINED]
     if bad:
-        raise BenchError(f"unknown method {bad[0]!r} for fit; valid choices: {', '.join(m for m in METHODS if m != 'base')}")
+        raise BenchError(f"unknown method {bad[0]!r} for fit; valid choices: {', '.join(TRAINED)}")
     for name, value in (("--seq-len", args.seq_len), ("--batch-size", args.batch_size), ("--steps", args.steps)):
         if value is not None and value <= 0:
             raise BenchError(f"{name} must be a positive integer, got {value}")

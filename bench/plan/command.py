@@ -11,6 +11,7 @@ from bench.errors import BenchError
 from bench.plan import activations, fit, frontier, precision, presets
 from bench.plan.options import DEVICES, OFFLOADS
 from bench.plan.terms import OPTIMIZERS
+from bench.method_table import TRAINED
 from bench.schema import METHODS
 from bench.units import gb, parse_size
 
@@ -30,7 +31,7 @@ def add_parser(subparsers):
     p.add_argument("--memory", required=True, help="memory per device, e.g. 24GB, 80GiB")
     p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
                    help=f"presets ({', '.join(presets.preset_names())}) or config.json paths")
-    p.add_argument("--methods", nargs="+", default=[m for m in METHODS if m != "base"], help=" ".join(METHODS))
+    p.add_argument("--methods", nargs="+", default=list(TRAINED), help=" ".join(METHODS))
     p.add_argument("--seq-len", nargs="+", type=int, default=None,
                    help=f"default 512 2048; with --frontier {' '.join(map(str, frontier.SEQ_LENS))}")
     p.add_argument("--batch-size", nargs="+", type=int, default=[1, 4])
@@ -97,7 +98,7 @@ def run(args) -> int:
 
 
 def _frontier(args, *, models, memory, seq_lens, options) -> int:
-    methods = [m for m in args.methods if m != "base"]
+    methods = [m for m in args.methods if m in TRAINED]
     rows = []
     for label, config in models:
         frontier.check_weights_fit(label=label, config=config, methods=methods, memory_bytes=memory, options=options)
