@@ -107,21 +107,17 @@ def planner_floor(spec: dict, *, device: str):
     from pathlib import Path
 
     from bench.plan import estimate
+    from bench.plan.options import from_run
+    from bench.plan.predict import without_retention
 
     try:
         config = json.loads((Path(spec["model_path"]) / "config.json").read_text())
-        predicted = estimate(config=config, method=spec["method"], seq_len=spec["seq_len"],
-                             batch_size=spec["batch_size"], grad_checkpointing=spec["grad_checkpointing"],
-                             optimizer=spec["optimizer"],
-                             precision=None if spec["precision"] == "auto" else spec["precision"],
-                             kbit_upcast=False, device=device, lora_r=spec["lora_r"],
-                             target_modules=spec["target_modules"], lora_dropout=spec["lora_dropout"],
-                             packing=spec["packing"])
+        options = from_run(spec, device=device)  # before the run: no baseline yet
+        predicted = estimate(config=config, method=spec["method"], **options)
     except (BenchError, OSError, KeyError, TypeError, ValueError):
         return None
-    if spec.get("cpu_malloc_mmap_threshold"):  # as the worker's estimate: no glibc retention term
-        predicted["total_bytes"] -= predicted["terms"].get("allocator", 0)
-    return predicted["total_bytes"]
+    return without_retention(predicted, device=options["device"],
+                             mmap_threshold=spec.get("cpu_malloc_mmap_threshold"))["total_bytes"]
 
 
 def over_budget(specs: list, *, device_of) -> list:

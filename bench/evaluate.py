@@ -7,10 +7,12 @@ bench.models.shape) has nothing to score: `skip_reason` says so, and the record 
 
 from pathlib import Path
 
+from bench.weights import is_shape
+
 
 def skip_reason(spec: dict) -> str | None:
     """Why this run scores nothing, or None when it is scored."""
-    if str(spec.get("model", "")).startswith("shape:"):
+    if is_shape(spec.get("model")):
         return "random weights (shape model): held-out loss, target task and MMLU measure nothing"
     return None
 

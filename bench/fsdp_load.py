@@ -26,12 +26,13 @@ memory (`quantising_on`): bitsandbytes' CPU kernel manages ~10 M weights/s, tens
 from contextlib import contextmanager
 from itertools import chain
 
-RANK0_METHODS = ("full", "lora", "dora", "qlora")
+from bench.method_table import FSDP_SHARDABLE
+
 
 
 def applies(spec: dict) -> bool:
     """Whether this run loads on rank 0 only: FSDP, with a base FSDP can shard (not lora8)."""
-    return spec.get("strategy") == "fsdp" and spec["method"] in RANK0_METHODS
+    return spec.get("strategy") == "fsdp" and spec["method"] in FSDP_SHARDABLE
 
 
 def build(spec: dict, *, rank: int) -> tuple:

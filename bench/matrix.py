@@ -12,6 +12,7 @@ import json
 import re
 import time
 
+from bench import method_table
 from bench.errors import BenchError
 from bench.models import linear_module_names, resolve, source_of
 from bench.schema import NON_WORK_FIELDS
@@ -68,22 +69,19 @@ def target_task(source: str):
     return task_for(source)
 
 
-# nproc > 1 and strategy "auto": shard (FSDP) whatever FSDP can shard. bitsandbytes int8 weights
-# cannot be sharded, so lora8 replicates (DDP); base trains nothing and stays one process.
-AUTO_STRATEGY = {"full": "fsdp", "lora": "fsdp", "dora": "fsdp", "qlora": "fsdp", "lora8": "ddp"}
 
 
 def distribute(spec: dict) -> dict:
     """Resolve nproc/strategy. A one-process spec carries neither key, so its spec_hash is the
     same as before distributed runs existed and old baselines still match."""
     nproc, strategy = spec.pop("nproc", 1), spec.pop("strategy", "auto")
-    if nproc == 1 or spec["method"] == "base":
+    if nproc == 1 or not method_table.method(spec["method"]).trains:
         return spec
     if strategy == "auto":
-        strategy = AUTO_STRATEGY[spec["method"]]
-    if spec["method"] == "lora8" and strategy == "fsdp":
-        raise BenchError("lora8 cannot run under fsdp (bitsandbytes int8 weights cannot be sharded); "
-                         "valid choices: ddp, auto")
+        strategy = method_table.method(spec["method"]).auto_strategy
+    why_not = method_table.method(spec["method"]).no_fsdp
+    if why_not and strategy == "fsdp":
+        raise BenchError(f"{spec['method']} cannot run under fsdp ({why_not}); valid choices: ddp, auto")
     return {**spec, "nproc": nproc, "strategy": strategy}
 
 
@@ -113,8 +111,7 @@ def run_id(spec: dict) -> str:
 
 
 def _check_targets(model: str, path, targets, methods) -> None:
-    adapters = {"lora", "qlora", "dora", "lora8"}
-    if targets == "all-linear" or not adapters & set(methods):
+    if targets == "all-linear" or not set(method_table.ADAPTER) & set(methods):
         return
     wanted = [targets] if isinstance(targets, str) else list(targets)
     found = linear_module_names(path)

@@ -1,8 +1,11 @@
 """The fine-tuning methods: one registry, one signature.
 
 Each method takes the resolved spec and returns the model ready to train (or, for `base`, to
-score): frozen or not, quantised or not, wrapped in a peft adapter or not. Adding a method
-is one small function here plus a test.
+score): frozen or not, quantised or not, wrapped in a peft adapter or not. What a method is
+(adapter? k-bit, and which quantisation? what "auto" means for nproc > 1?) is one row of
+bench.method_table.TABLE, which the schema, matrix, planner and FSDP loading read. Adding a
+method is that one row, one small builder here registered in METHODS under the row's name,
+and a test (tests/test_methods.py checks the builders cover exactly the table's names).
 
 The spec carries the precision policy's resolved dtypes (bench.precision): `weights_dtype` for
 every unquantised weight, `compute_dtype` for bitsandbytes' quantised matmuls. The adapter
@@ -13,6 +16,8 @@ and lm_head to fp32 for the k-bit methods alone, so QLoRA would differ from LoRA
 
 import torch
 
+from bench.weights import is_shape
+
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -21,7 +26,7 @@ def _load(spec: dict, **kwargs):
 
     if spec["device"] == "meta":  # FSDP ranks > 0 (bench.fsdp_load): the structure, no weights read
         return _on_meta(spec, **kwargs)
-    if str(spec.get("model", "")).startswith("shape:"):  # random weights, read layer by layer (bench.models.shape_load)
+    if is_shape(spec.get("model")):  # random weights, read layer by layer (bench.models.shape_load)
         from bench.models.shape_load import load_shape
         return load_shape(spec["model_path"], dtype=DTYPES[spec["weights_dtype"]], device=spec["device"],
                           trust_remote_code=spec["trust_remote_code"], **kwargs)

@@ -5,6 +5,7 @@ import socket
 from datetime import datetime, timezone
 
 from bench.schema import SCHEMA_VERSION
+from bench.weights import is_shape
 
 _IDENTITY = ("run_id", "spec_hash", "compare_key", "group_key", "model", "model_path", "method", "seed")
 
@@ -26,7 +27,7 @@ def skeleton(spec: dict, *, status: str = "ok", error: str | None = None) -> dic
         "precision": None, "data": None, "heldout": None,
         "throughput": None, "loss": [], "mmlu": None, "tasks": {}, "estimate": None,
         # a shape model (bench.models.shape) has seeded random weights: costs measured, benefit never
-        "weights": "random" if str(spec.get("model", "")).startswith("shape:") else "checkpoint",
+        "weights": "random" if is_shape(spec.get("model")) else "checkpoint",
         "shape": None, "eval_skipped": None, "contention": None,
         "config": config, "env": {},
     }

@@ -5,11 +5,13 @@ load: older records are migrated step by step, newer ones are refused with a cle
 This module imports nothing heavy so the report, gate and planner can use it freely.
 """
 
+from bench.method_table import KBIT, NAMES
+
 SCHEMA_VERSION = 2
 
 STATUSES = ("ok", "oom", "error", "crashed", "timeout", "skipped")
 PHASES = ("load", "train", "eval")
-METHODS = ("base", "full", "lora", "qlora", "dora", "lora8")
+METHODS = NAMES  # bench.method_table
 
 # Top-level keys every record carries, whatever its status.
 REQUIRED = (
@@ -37,7 +39,7 @@ def _v1_to_v2(record: dict) -> dict:
     out.setdefault("precision", None if dtype is None else {
         "requested": dtype, "policy": V1_POLICY.get(dtype, dtype), "reason": "schema v1: model loaded in compute_dtype",
         "weights_dtype": dtype, "autocast_dtype": None, "grad_scaler": False, "compute_dtype": dtype,
-        "adapter_dtype": "float32", "kbit_upcast": record.get("method") in ("qlora", "lora8"), "calibration": None})
+        "adapter_dtype": "float32", "kbit_upcast": record.get("method") in KBIT, "calibration": None})
     out.setdefault("data", {"source": config.get("data"), "format": "text", "train_on_prompt": True} if config.get("data") else None)
     out.setdefault("heldout", None)
     out["tasks"] = {name: dict(block, role="extra") for name, block in (record.get("tasks") or {}).items()}

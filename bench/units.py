@@ -43,7 +43,13 @@ def gib(n_bytes) -> float:
     return n_bytes / GIB
 
 
+def gib_text(n_bytes) -> str:
+    """'12.3 GiB': binary gibibytes to one place, as the planner's one-line verdicts print them."""
+    return f"{gib(n_bytes):.1f} GiB"
+
+
 def mib(n_bytes) -> float:
+    """Bytes to binary mebibytes (2**20), the unit the worker's log and the calibration tables print."""
     return n_bytes / 2**20
 
 

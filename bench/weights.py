@@ -11,6 +11,11 @@ SHAPE_PREFIX = "shape:"
 WHY = "random weights (a shape model): its memory is measured, its accuracy and loss measure no trained model"
 
 
+def is_shape(model) -> bool:
+    """Whether `model` names a shape model (`shape:NAME`): the one test every module asks."""
+    return isinstance(model, str) and model.startswith(SHAPE_PREFIX)
+
+
 def random_weights(record: dict) -> bool:
     """True for a record of a model with random weights: `weights: "random"` at the top level or in
     a top-level block (how the model was built, e.g. `shape`), or a model named `shape:...`."""
@@ -18,5 +23,4 @@ def random_weights(record: dict) -> bool:
         return True
     if any(isinstance(block, dict) and block.get("weights") == "random" for block in record.values()):
         return True
-    model = record.get("model")
-    return isinstance(model, str) and model.startswith(SHAPE_PREFIX)
+    return is_shape(record.get("model"))

@@ -14,9 +14,12 @@ import time
 import traceback
 from pathlib import Path
 
+from bench import method_table
 from bench.atomic import write_atomic
 from bench.failure import classify, one_line
 from bench.record import now_iso, skeleton
+from bench.units import mib
+from bench.weights import is_shape
 
 
 PROGRESS = "@ftbench "  # the launcher relays lines with this prefix to the user
@@ -124,25 +127,26 @@ def _load(spec: dict, record: dict, *, tracker, ranks) -> tuple:
         model, batches = ranks.wrap(model, spec), ranks.shard(batches)
     if record["shape"] is not None:
         record["shape"] = dict(shape_info(spec["model_path"]), load=record["shape"]["load"])
-    say(f"load: {figures['wall_s']:.1f} s, peak {figures['peak_bytes'] / 2**20:.0f} MiB, "
+    say(f"load: {figures['wall_s']:.1f} s, peak {mib(figures['peak_bytes']):.0f} MiB, "
         f"{record['params']['trainable']:,} of {record['params']['total']:,} params trainable")
     return model, tokenizer, prepared, batches
 
 
 def _weights(spec: dict) -> tuple:
     """("random", how it is loaded) for a shape model, ("checkpoint", None) otherwise."""
-    if not str(spec.get("model", "")).startswith("shape:"):
+    if not is_shape(spec.get("model")):
         return "checkpoint", None
     from bench.methods import DTYPES, nf4_config
     from bench.models.shape_load import quantised_cache
 
     how = "layer by layer from the cached seeded-random safetensors, read with pread"
-    if spec["method"] == "qlora":
+    quant = method_table.method(spec["method"]).quant
+    if quant == "nf4":
         cache = quantised_cache(spec["model_path"], quantization_config=nf4_config(spec),
                                 dtype=DTYPES[spec["weights_dtype"]])
         how += ("; NF4 weights read from the cache" if cache.is_dir() and any(cache.iterdir())
                 else "; quantised to NF4 layer by layer now (then cached)")
-    elif spec["method"] == "lora8":
+    elif quant == "int8":
         how += "; quantised to int8 layer by layer"
     return "random", {"load": how}
 
@@ -202,7 +206,7 @@ def _estimate(spec: dict, record: dict, *, policy, ranks) -> None:
         record["estimate"] = {"error": f"estimate unavailable: {one_line(exc)}"}
         say(record["estimate"]["error"])
     train = record["memory"]["train"]
-    say(f"train: {train['wall_s']:.1f} s, peak {train['peak_bytes'] / 2**20:.0f} MiB")
+    say(f"train: {train['wall_s']:.1f} s, peak {mib(train['peak_bytes']):.0f} MiB")
 
 
 def _evaluate(spec: dict, record: dict, *, tracker, ranks, model, tokenizer, prepared, policy, run_dir: Path) -> None:
@@ -222,7 +226,7 @@ def _evaluate(spec: dict, record: dict, *, tracker, ranks, model, tokenizer, pre
     ranks.finish(record)  # rank 0: per-rank figures gathered, peaks = max over ranks
     if ranks.can_score() and ranks.writer:
         record["distributed"]["eval_skipped"] = ranks.can_score()
-    say(f"eval: {figures['wall_s']:.1f} s, peak {figures['peak_bytes'] / 2**20:.0f} MiB"
+    say(f"eval: {figures['wall_s']:.1f} s, peak {mib(figures['peak_bytes']):.0f} MiB"
         + (f", MMLU acc {100 * acc:.1f}%" if acc is not None else "") + (f" (skipped: {skipped})" if skipped else ""))
 
 

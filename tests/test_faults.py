@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-from bench import store
 from bench.schema import SCHEMA_VERSION
 from tests.conftest import ROOT, cli_command, cli_env, count_fault, lost_records, one_clean_error_line, run_cli
 

@@ -18,10 +18,10 @@ from bench import budget
 from bench.errors import BenchError
 from bench.fit import search
 from bench.hardware import runs_on_cpu
+from bench.method_table import TRAINED
 from bench.paths import REPO_ROOT
 from bench.run_command import check_data
-from bench.schema import METHODS
-from bench.units import parse_size
+from bench.units import mib, parse_size
 
 MAX_BATCH = 4096
 SEQ_STEP = 8  # sequence lengths are searched on a grid of 8 tokens
@@ -33,7 +33,7 @@ def add_parser(subparsers) -> None:
                                           "that trains under a memory budget, with real runs, beside the planner's "
                                           "prediction.")
     p.add_argument("--models", nargs="+", required=True, help="smollm2-135m, tiny-llama, shape:NAME (a planner preset or config.json, random weights) or a local model directory")
-    p.add_argument("--methods", nargs="+", required=True, help=" ".join(m for m in METHODS if m != "base"))
+    p.add_argument("--methods", nargs="+", required=True, help=" ".join(TRAINED))
     p.add_argument("--memory", required=True, help="budget per run, e.g. 6GiB (becomes each probe's --max-memory)")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--seq-len", type=int, help="fixed sequence length; search the batch (default: the profile's)")
@@ -48,9 +48,9 @@ def run(args) -> int:
     from bench.fit import probe
 
     budget_bytes = parse_size(args.memory)
-    bad = [m for m in args.methods if m not in METHODS or m == "base"]
+    bad = [m for m in args.methods if m not in TRAINED]
     if bad:
-        raise BenchError(f"unknown method {bad[0]!r} for fit; valid choices: {', '.join(m for m in METHODS if m != 'base')}")
+        raise BenchError(f"unknown method {bad[0]!r} for fit; valid choices: {', '.join(TRAINED)}")
     for name, value in (("--seq-len", args.seq_len), ("--batch-size", args.batch_size), ("--steps", args.steps)):
         if value is not None and value <= 0:
             raise BenchError(f"{name} must be a positive integer, got {value}")
@@ -97,7 +97,7 @@ def _search(job, *, out_dir: Path, clock) -> dict:
         found.append((n, fits))
         peak, what = measured_peak(record)
         print(f"  [{clock.runs}] {job.label(n)}: {'fits' if fits else 'oom'}"
-              + (f", {what} {peak / 2**20:,.0f} MiB" if peak else "") + f" ({clock.last:.0f} s)"
+              + (f", {what} {mib(peak):,.0f} MiB" if peak else "") + f" ({clock.last:.0f} s)"
               + clock.eta(search.remaining_probes(found, step=step)), flush=True)
         return fits
 
@@ -121,7 +121,7 @@ def _search(job, *, out_dir: Path, clock) -> dict:
     if result["largest"] == 0:
         peak, what = measured_peak(records[low])
         error = (f"{job.model} x {job.method}: the smallest point ({job.label(low)}) already fails under "
-                 f"{job.memory}: measured {what} {(peak or 0) / 2**20:,.0f} MiB ({records[low]['error'][:160]}){note[:300]}")
+                 f"{job.memory}: measured {what} {mib(peak or 0):,.0f} MiB ({records[low]['error'][:160]}){note[:300]}")
     return _row(job, largest=result["largest"], probes=found, error=error, capped=result["capped"],
                 predicted=job.predicted_largest(low=low, cap=cap, step=step), records=records)
 

@@ -108,22 +108,21 @@ class Job:
     def options(self) -> dict:
         """The planner's options for this run, as the worker passes them (bench.estimate):
         the policy and baseline the first probe reported, once there is a record."""
-        t, device = self.template(), self.device()
-        policy = self._measured.get("policy") or (None if t["precision"] == "auto" else t["precision"])
-        baseline = self._measured.get("baseline_bytes") if device == "cpu" else None
-        return {"grad_checkpointing": t["grad_checkpointing"], "optimizer": t["optimizer"], "precision": policy,
-                "kbit_upcast": False, "device": device, "lora_r": t["lora_r"], "target_modules": t["target_modules"],
-                "lora_dropout": t["lora_dropout"], "packing": t["packing"], "baseline_bytes": baseline}
+        from bench.plan.options import from_run
+
+        options = from_run(self.template(), policy=self._measured.get("policy"), device=self.device(),
+                           baseline_bytes=self._measured.get("baseline_bytes"))
+        return {k: v for k, v in options.items() if k not in ("seq_len", "batch_size")}  # the search sets them
 
     def estimate(self, n: int) -> dict:
         from bench.plan import estimate
 
         batch, seq = (n, self.fixed()) if self.searching == "batch" else (self.fixed(), n)
+        from bench.plan.predict import without_retention
+
         predicted = estimate(config=self.config(), method=self.method, seq_len=seq, batch_size=batch, **self.options())
-        if self.device() == "cpu" and self.template().get("cpu_malloc_mmap_threshold"):
-            # as the worker does: no glibc retention term when large blocks are returned at once
-            predicted["total_bytes"] -= predicted["terms"].pop("allocator", 0)
-        return predicted
+        return without_retention(predicted, device=self.device(),
+                                 mmap_threshold=self.template().get("cpu_malloc_mmap_threshold"))
 
     def predicted_bytes(self, n: int):
         """What the planner says the budget must hold at size n (CPU: peak RSS; CUDA: the whole

@@ -23,6 +23,7 @@ from bench.compare.runs import device_of, ran_mismatch
 from bench.gate.calibrate import calibration_kind, comparable
 from bench.gate.contention import why_contended
 from bench.models.identity import model_identity, work_hash
+from bench.units import mib
 
 PASS, IMPROVED, REGRESSION, INCONCLUSIVE, MISSING = "pass", "improved", "regression", "inconclusive", "missing"
 VERDICTS = (PASS, IMPROVED, REGRESSION, INCONCLUSIVE, MISSING)
@@ -113,7 +114,7 @@ def _relative(run, metric, base, cand, *, limit_pct, direction, tol, scale=(1.0,
     apart = len(b) < 2 or len(c) < 2 or min(c) > max(b) or max(c) < min(b)
     verdict = REGRESSION if worse and apart else IMPROVED if better and apart else PASS
     sign = "+" if direction == "lower" else "-"
-    limit = f"limit {sign}{limit_pct:g}%" + (f" and {min_abs / 2**20:g} MiB" if min_abs else "")
+    limit = f"limit {sign}{limit_pct:g}%" + (f" and {mib(min_abs):g} MiB" if min_abs else "")
     if len(base) > 1 or len(cand) > 1:
         limit += f", median of {len(base)}/{len(cand)}"
     return Row(run, metric, *shown, change, verdict, f"{limit}; {note}" if note else limit)
@@ -229,8 +230,8 @@ def _above_baseline(base_ok, cand_ok, base, cand):
     c0 = [get(r, "memory.baseline_bytes") for r in cand_ok]
     if None in b0 or None in c0 or len(b0) != len(base) or len(c0) != len(cand):
         return base, cand, ""
-    note = (f"above the interpreter baseline ({statistics.median(b0) / 2**20:,.0f} -> "
-            f"{statistics.median(c0) / 2**20:,.0f} MiB)")
+    note = (f"above the interpreter baseline ({mib(statistics.median(b0)):,.0f} -> "
+            f"{mib(statistics.median(c0)):,.0f} MiB)")
     return [v - z for v, z in zip(base, b0)], [v - z for v, z in zip(cand, c0)], note
 
 

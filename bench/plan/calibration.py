@@ -17,6 +17,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.units import mib
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # (models, methods, batch, seq, checkpointing). smollm2-135m is the fit set. The out-of-sample
@@ -58,6 +60,8 @@ def _model_path(name: str) -> Path:
 
 def load(path) -> list:
     """Rows for the fit: each ok CPU training record's estimate arguments and measured figures."""
+    from bench.plan.options import from_run
+
     rows = []
     for line in Path(path).read_text().splitlines():
         rec = json.loads(line)
@@ -67,12 +71,7 @@ def load(path) -> list:
         policy = rec.get("precision") if isinstance(rec.get("precision"), dict) else {}  # schema v2
         rows.append({
             "model": Path(rec["model"]).name, "method": rec["method"],
-            "kwargs": dict(method=rec["method"], seq_len=cfg["seq_len"], batch_size=cfg["batch_size"],
-                           grad_checkpointing=cfg["grad_checkpointing"], optimizer=cfg["optimizer"],
-                           precision=policy.get("policy"), compute_dtype=cfg.get("compute_dtype"),
-                           kbit_upcast=bool(policy.get("kbit_upcast")), device="cpu", lora_r=cfg["lora_r"],
-                           target_modules=cfg["target_modules"], lora_dropout=cfg["lora_dropout"],
-                           baseline_bytes=rec["memory"]["baseline_bytes"]),
+            "kwargs": dict(method=rec["method"], **from_run(rec, device="cpu", kbit_upcast=bool(policy.get("kbit_upcast")))),
             "measured_bytes": rec["memory"]["train"]["peak_bytes"],
         })
     return rows
@@ -119,7 +118,7 @@ def table(rows, *, fraction: float = None) -> str:
         k, out = r["kwargs"], predict(r, fraction=fraction)
         lines.append(f"| {r['model']} | {r['method']} | {k['batch_size']} x {k['seq_len']} "
                      f"| {'on' if k['grad_checkpointing'] else 'off'} | {k['lora_dropout']} "
-                     f"| {r['measured_bytes'] / 2**20:,.0f} MiB | {out['predicted'] / 2**20:,.0f} MiB "
+                     f"| {mib(r['measured_bytes']):,.0f} MiB | {mib(out['predicted']):,.0f} MiB "
                      f"| {out['error_pct']:+.1f}% |")
     return "\n".join(lines)
 

@@ -11,8 +11,9 @@ from bench.errors import BenchError
 from bench.plan import activations, fit, frontier, precision, presets
 from bench.plan.options import DEVICES, OFFLOADS
 from bench.plan.terms import OPTIMIZERS
+from bench.method_table import TRAINED
 from bench.schema import METHODS
-from bench.units import parse_size
+from bench.units import gib, parse_size
 
 DEFAULT_MODELS = ("smollm2-135m", "llama-3-8b", "llama-2-70b")
 CHECKPOINTING = {"on": (True,), "off": (False,), "both": (False, True)}
@@ -30,7 +31,7 @@ def add_parser(subparsers):
     p.add_argument("--memory", required=True, help="memory per device, e.g. 24GB, 80GiB")
     p.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
                    help=f"presets ({', '.join(presets.preset_names())}) or config.json paths")
-    p.add_argument("--methods", nargs="+", default=[m for m in METHODS if m != "base"], help=" ".join(METHODS))
+    p.add_argument("--methods", nargs="+", default=list(TRAINED), help=" ".join(METHODS))
     p.add_argument("--seq-len", nargs="+", type=int, default=None,
                    help=f"default 512 2048; with --frontier {' '.join(map(str, frontier.SEQ_LENS))}")
     p.add_argument("--batch-size", nargs="+", type=int, default=[1, 4])
@@ -97,7 +98,7 @@ def run(args) -> int:
 
 
 def _frontier(args, *, models, memory, seq_lens, options) -> int:
-    methods = [m for m in args.methods if m != "base"]
+    methods = [m for m in args.methods if m in TRAINED]
     rows = []
     for label, config in models:
         frontier.check_weights_fit(label=label, config=config, methods=methods, memory_bytes=memory, options=options)
@@ -118,10 +119,10 @@ def render(rows, *, memory_bytes, device, gpus) -> str:
     table = pd.DataFrame([{
         "model": r["model"], "method": r["method"], "seq": r["seq_len"], "batch": r["batch_size"],
         "ckpt": "on" if r["grad_checkpointing"] else "off",
-        "predicted_GiB": round(r["predicted_bytes"] / 2**30, 2),
-        "headroom_GiB": round(r["headroom_bytes"] / 2**30, 2),
+        "predicted_GiB": round(gib(r["predicted_bytes"]), 2),
+        "headroom_GiB": round(gib(r["headroom_bytes"]), 2),
         "fits": "yes" if r["fits"] else "no",
         "largest_term": max(r["terms"], key=r["terms"].get),
     } for r in rows])
     where = f"{gpus} x {device}" if gpus > 1 else device
-    return f"memory per device: {memory_bytes / 2**30:.1f} GiB ({where})\n" + table.to_string(index=False)
+    return f"memory per device: {gib(memory_bytes):.1f} GiB ({where})\n" + table.to_string(index=False)

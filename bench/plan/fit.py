@@ -4,6 +4,7 @@ with the predicted device peak, headroom and whether it fits; plus one verdict p
 import itertools
 
 from bench.plan.predict import FSDP_HEADROOM, estimate, needed_bytes
+from bench.units import gib_text
 
 # Cheapest shape tried by the verdict: one sequence of 512 tokens, checkpointing on.
 VERDICT_SHAPE = {"seq_len": 512, "batch_size": 1, "grad_checkpointing": True}
@@ -42,16 +43,13 @@ def verdict(*, label, config, memory_bytes, options: dict) -> str:
     def need(**kw):
         return needed_bytes(estimate(config=config, method="qlora", **{**options, **VERDICT_SHAPE, **kw}))
 
-    def gb(n):
-        return f"{n / 2**30:.1f} GiB"
-
     base = need()
     shape = "QLoRA (NF4+DQ, batch 1 x 512, checkpointing)"
     if base <= memory_bytes:
-        return f"{label}: yes - {shape} needs {gb(base)} of {gb(memory_bytes)}"
+        return f"{label}: yes - {shape} needs {gib_text(base)} of {gib_text(memory_bytes)}"
     choices = [(f"FSDP-QLoRA over 2 GPUs, with {FSDP_HEADROOM:.0%} headroom", need(gpus=max(2, gpus * 2))),
                ("CPU offload of weights and optimizer (slow)", need(offload="all")),
                ("a 2-bit base (quality loss)", need(base_bits=2))]
-    fitting = [f"{name} ({gb(n)} per GPU)" for name, n in choices if n <= memory_bytes]
+    fitting = [f"{name} ({gib_text(n)} per GPU)" for name, n in choices if n <= memory_bytes]
     tail = "; fits with: " + ", ".join(fitting) if fitting else "; nothing tried fits"
-    return f"{label}: no - {shape} needs {gb(base)} > {gb(memory_bytes)}{tail}"
+    return f"{label}: no - {shape} needs {gib_text(base)} > {gib_text(memory_bytes)}{tail}"

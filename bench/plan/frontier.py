@@ -8,6 +8,7 @@ non-negative and linear or quadratic in them), so both searches bisect.
 from bench.errors import BenchError
 from bench.plan.predict import estimate, needed_bytes, weight_terms
 from bench.plan import options as O, precision
+from bench.units import gib
 
 SEQ_LENS = (256, 512, 1024, 2048, 4096, 8192)
 MAX_BATCH = 4096
@@ -34,8 +35,8 @@ def check_weights_fit(*, label: str, config: dict, methods, memory_bytes: int, o
                                  base_bits=o.base_bits).values()) // o.gpus for m in methods}
     method = min(sizes, key=sizes.get)
     if o.offload != "all" and sizes[method] > memory_bytes:
-        raise BenchError(f"--memory {memory_bytes / 2**30:.1f} GiB is below {label}'s weights alone "
-                         f"({sizes[method] / 2**30:.1f} GiB per device with {method}); nothing can train in it")
+        raise BenchError(f"--memory {gib(memory_bytes):.1f} GiB is below {label}'s weights alone "
+                         f"({gib(sizes[method]):.1f} GiB per device with {method}); nothing can train in it")
 
 
 def row(*, label: str, config: dict, method: str, memory_bytes: int, seq_lens, options: dict) -> dict:
@@ -66,4 +67,4 @@ def render(rows, *, memory_bytes: int) -> str:
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     text = "\n".join("  ".join(c.rjust(w) for c, w in zip(line, widths)) for line in lines)
     return (f"largest batch per sequence length, and longest sequence at batch 1, within "
-            f"{memory_bytes / 2**30:.1f} GiB per device ('-' = nothing fits)\n{text}")
+            f"{gib(memory_bytes):.1f} GiB per device ('-' = nothing fits)\n{text}")

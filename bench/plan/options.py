@@ -73,3 +73,37 @@ def build(kwargs: dict) -> Options:
 def check_method(method: str) -> None:
     if method not in METHODS:
         raise choices_error("method", method, METHODS)
+
+
+def from_run(run: dict, *, policy: str = None, device: str = None, baseline_bytes: int = None,
+             kbit_upcast: bool = False) -> dict:
+    """bench.plan.estimate's options (all but `config` and `method`) for one run: a spec, or a
+    record (its `config` block is the spec; its precision and memory blocks say what ran). Every
+    place that prices a run that ran or will run goes through here: the worker's own estimate
+    (bench.estimate), the report (bench.report.scale), the calibration (bench.plan.calibration),
+    `fit`'s probes (bench.fit.probe), the driver's budget check (bench.budget) and `--dry-run`
+    (bench.dry_run).
+
+    policy: the precision policy where the record names none (for a spec: the resolved one;
+    a spec's own "auto" means the device's default). device: where the record or spec does not
+    say ("cuda:1" prices as "cuda"). baseline_bytes: a spec's measured CPU baseline (a record's
+    is its memory.baseline_bytes); only a CPU run has one. kbit_upcast: peft's fp32 upcast of a
+    k-bit base, which the harness never applies (bench.precision)."""
+    record = isinstance(run.get("config"), dict)
+    settings = run["config"] if record else run
+    memory = (run.get("memory") or {}) if record else {}
+    if record:
+        precision = (run.get("precision") or {}).get("policy") or policy
+    else:
+        precision = policy or (None if settings.get("precision") in (None, "auto") else settings["precision"])
+    device = str(memory.get("device") or device or settings.get("device") or "cpu").split(":")[0]
+    if record:
+        baseline_bytes = memory.get("baseline_bytes")
+    options = dict(seq_len=settings["seq_len"], batch_size=settings["batch_size"],
+                   grad_checkpointing=settings["grad_checkpointing"], optimizer=settings["optimizer"],
+                   precision=precision, kbit_upcast=kbit_upcast, device=device, lora_r=settings["lora_r"],
+                   target_modules=settings["target_modules"], lora_dropout=settings["lora_dropout"],
+                   packing=settings.get("packing", False), baseline_bytes=baseline_bytes if device == "cpu" else None)
+    if precision is None and settings.get("compute_dtype"):  # a schema-v1 record: its dtype named the policy
+        options["compute_dtype"] = settings["compute_dtype"]
+    return options

@@ -31,10 +31,10 @@ every term whatever the moment.
 """
 
 from bench.errors import BenchError
+from bench.method_table import ADAPTER, KBIT, method as method_row
 from bench.plan import activations as A, options as O, params, precision, presets, sharding, terms as T
+from bench.units import mib
 
-PEFT = ("lora", "qlora", "dora", "lora8")
-KBIT = ("qlora", "lora8")
 OPTIMIZERS, DEVICES, OFFLOADS = T.OPTIMIZERS, O.DEVICES, O.OFFLOADS
 
 # CPU: RSS of python + torch + transformers + peft + bitsandbytes after the imports, before the
@@ -87,16 +87,28 @@ def weight_terms(config: dict, *, method: str, p: dict, double_quant: bool = Tru
     embeddings, norms, biases and lm_head keep the policy's weight dtype (fp32 with kbit_upcast)."""
     n = params.counts(config)
     other = n["total"] - n["linear"]
-    if method == "qlora":
+    quant = method_row(method).quant
+    if quant == "nf4":
         data = n["linear"] * base_bits / 8
         constants = n["linear"] * T.nf4_bytes_per_param(double_quant=double_quant, bits=base_bits) - data
         name = "weights_nf4" if base_bits == 4 else f"weights_{base_bits}bit"
         return {name: int(data), "quant_constants": int(constants), "weights_unquantised": p["unquantised"] * other}
-    if method == "lora8":
+    if quant == "int8":
         out_rows = config["num_hidden_layers"] * sum(o for _, _, o, _ in params.linears(config))
         return {"weights_int8": n["linear"], "quant_constants": 4 * out_rows,
                 "weights_unquantised": p["unquantised"] * other}
     return {"weights": p["weights"] * n["total"]}
+
+
+def without_retention(predicted: dict, *, device: str, mmap_threshold) -> dict:
+    """Drop the CPU allocator term from `predicted` (in place) when the run set
+    MALLOC_MMAP_THRESHOLD_: the term models glibc keeping freed blocks resident, which mmap'd
+    blocks are not. Every caller pricing a run that set it (the worker, report, `fit`, the
+    driver's budget check) drops it here."""
+    if device == "cpu" and mmap_threshold and "allocator" in predicted["terms"]:
+        predicted["total_bytes"] -= predicted["terms"].pop("allocator")
+        predicted.setdefault("notes", []).append("allocator retention term dropped: MALLOC_MMAP_THRESHOLD_ set")
+    return predicted
 
 
 def estimate(*, config: dict, method: str, **options) -> dict:
@@ -129,14 +141,14 @@ def _training(config, *, method, o, p, resident, tokens):
     """The training moments, the forward volume (CPU allocator) and FSDP unit sizes."""
     n = params.counts(config)
     layers, full = config["num_hidden_layers"], method == "full"
-    targets = target_names(config, o.target_modules) if method in PEFT else []
+    targets = target_names(config, o.target_modules) if method in ADAPTER else []
     out_features = {name: out for name, _, out, _ in params.linears(config)}
     if full:
         trainable, param_bytes = n["total"], p["weights"]
         largest = max(n["embed"], config["intermediate_size"] * config["hidden_size"])
         layer_trainable = (n["total"] - n["embed"] - n["lm_head"] - config["hidden_size"]) // layers
     else:
-        lora = params.lora_counts(config, r=o.lora_r, targets=targets, dora=method == "dora")
+        lora = params.lora_counts(config, r=o.lora_r, targets=targets, dora=method_row(method).dora)
         trainable, param_bytes = lora["params"], p["adapter"]
         largest = o.lora_r * max(config["intermediate_size"], config["hidden_size"])
         layer_trainable = trainable // layers
@@ -145,7 +157,7 @@ def _training(config, *, method, o, p, resident, tokens):
     paged = o.optimizer in T.PAGED and o.device == "cuda"  # on CPU bnb falls back to plain memory
     resident["paged_optimizer_states" if paged else "optimizer_states"] = state
     layer = A.layer_bytes(config, full=full, targets=targets, p=p, dropout=o.lora_dropout > 0,
-                          lora_r=o.lora_r, dora=method == "dora", compile=o.compile, out_features=out_features,
+                          lora_r=o.lora_r, dora=method_row(method).dora, compile=o.compile, out_features=out_features,
                           padded_seq=0 if o.packing else o.seq_len, seq_len=o.seq_len)
     logits_dtype = p["act"]
     stack = dict(tokens=tokens, layer=layer, p=p, full=full, checkpointing=o.grad_checkpointing,
@@ -161,7 +173,7 @@ def _training(config, *, method, o, p, resident, tokens):
     }
     if p["autocast"]:
         backward["autocast_weight_copies"] = _autocast_copies(config, n=n, method=method, ckpt=o.grad_checkpointing)
-    if method == "dora":  # dense W + scaling * B@A in the adapter dtype, per target, one at a time
+    if method_row(method).dora:  # dense W + scaling * B@A in the adapter dtype, per target, one at a time
         backward["dora_weight_norm"] = 3 * p["adapter"] * max(
             i * out for name, i, out, _ in params.linears(config) if name in targets)
     head_grad = config["vocab_size"] * config["hidden_size"] * param_bytes if full else 0
@@ -213,7 +225,7 @@ def _training(config, *, method, o, p, resident, tokens):
     adapter_out = 2 * sum(out_features[t] for t in targets) * layers * p["adapter"]
     volume = A.forward_volume_bytes(config=config, tokens=tokens, layer=layer, adapter_out=adapter_out,
                                     logits_dtype=logits_dtype)
-    if method in KBIT and not o.grad_checkpointing and (method != "qlora" or p["act"] == 4):
+    if method in KBIT and not o.grad_checkpointing and (method_row(method).quant != "nf4" or p["act"] == 4):
         # bitsandbytes dequantises every weight to a transient copy, in forward and backward, between
         # saved activations; with checkpointing nothing is saved between them and the copies reuse one hole.
         # QLoRA dequantising to 16 bits leaves no such retention: measured on CPU in bf16-true at 135M
@@ -276,10 +288,10 @@ def _assemble(resident, moments, *, o, forward_volume, notes, policy, fsdp=None)
             terms["fsdp_stream_pool"] = int(fsdp["layer_bytes"])
         context = CUDA_CONTEXT_BYTES
         notes.append(f"cuda: total predicts max_memory_reserved; device_bytes adds paged optimizer state and "
-                     f"the CUDA context ({CUDA_CONTEXT_BYTES / 2**20:.0f} MiB, assumed, not measured)")
+                     f"the CUDA context ({mib(CUDA_CONTEXT_BYTES):.0f} MiB, assumed, not measured)")
         if o.gpus > 1:
             nccl = NCCL_BYTES
-            notes.append(f"FSDP: device_bytes adds NCCL's buffers ({NCCL_BYTES / 2**20:.0f} MiB, assumed) and a "
+            notes.append(f"FSDP: device_bytes adds NCCL's buffers ({mib(NCCL_BYTES):.0f} MiB, assumed) and a "
                          f"'fits' needs {FSDP_HEADROOM:.0%} headroom beyond the prediction")
     if paged:
         notes.append(f"{o.optimizer}: state in CUDA managed memory, outside torch's reserved figure (paged_bytes)")

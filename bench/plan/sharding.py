@@ -34,6 +34,8 @@ offload='optimizer' keeps optimizer states in CPU memory; 'all' also the weights
 (FSDP CPUOffload), leaving the gathered units on the device.
 """
 
+from bench import method_table
+
 
 # Per backward moment: decoder layers gathered and whether a layer's unsharded gradient exists.
 # "last layer" is the moment without checkpointing that "layer recompute" is with it (bench.plan.predict).
@@ -105,8 +107,9 @@ def unit_sizes(config, *, n, method, p, full, layer_trainable, param_bytes, base
     under the mixed policies: FSDP's MixedPrecision param_dtype)."""
     layers = config["num_hidden_layers"]
     dense = p["act"] if p["autocast"] else p["weights"]
-    linear_bytes = {"qlora": base_bits / 8, "lora8": 1}.get(method, dense)  # packed data only: the constants are never sharded
-    other_bytes = p["unquantised"] if method in ("qlora", "lora8") else dense
+    quant = method_table.method(method).quant
+    linear_bytes = {"nf4": base_bits / 8, "int8": 1}.get(quant, dense)  # packed data only: the constants are never sharded
+    other_bytes = p["unquantised"] if quant else dense
     layer_linear = n["linear"] // layers
     layer_other = (n["norm"] - config["hidden_size"] + n["bias"]) // layers
     root = n["embed"] + n["lm_head"] + config["hidden_size"]

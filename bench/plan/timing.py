@@ -20,6 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from bench.errors import BenchError
+from bench.method_table import BY_NAME
+from bench.weights import SHAPE_PREFIX, is_shape
 
 REFERENCE_MODEL = "smollm2-135m"  # the planner preset the constants below were measured on
 REFERENCE_GFLOPS = 105.0          # its machine's fp32 matmul rate (cpu-default records: 100.6-108.4)
@@ -64,7 +66,7 @@ def train_flops(config: dict, *, method: str, seq_len: int, lora_r: int, target_
     if method == "full":
         frozen, trainable = 0, matmul
     else:
-        adapters = params.lora_counts(config, r=lora_r, targets=target_modules, dora=method == "dora")
+        adapters = params.lora_counts(config, r=lora_r, targets=target_modules, dora=BY_NAME[method].dora)
         frozen, trainable = matmul, adapters["params"]
     return per_token(frozen=frozen, trainable=trainable, layers=config["num_hidden_layers"],
                      heads=config["num_attention_heads"], head_dim=config["head_dim"], seq_len=seq_len)
@@ -126,7 +128,7 @@ def run_seconds(*, spec: dict, config: dict, matmul_gflops: float) -> dict:
                                     target_modules=spec["target_modules"])
                / (matmul_gflops * 1e9 * TRAIN_EFFICIENCY)) if trained else 0.0
     eval_s = 0.0
-    if not str(spec["model"]).startswith("shape:"):  # a shape model is not scored (bench.evaluate)
+    if not is_shape(spec["model"]):  # a shape model is not scored (bench.evaluate)
         per_question = sum((n if n is not None else mmlu_questions(spec["mmlu_limit"]))
                            * SECONDS_PER_QUESTION.get(task, OTHER_TASK_S) for task, n in questions(spec).items())
         eval_s = (EVAL_FIXED_S + per_question) * scale / speed
@@ -170,5 +172,5 @@ def model_config(spec: dict) -> dict | None:
     path = Path(spec.get("model_path") or "") / "config.json"
     if path.is_file():
         return json.loads(path.read_text())
-    name = str(spec["model"]).removeprefix("shape:")
+    name = str(spec["model"]).removeprefix(SHAPE_PREFIX)
     return presets.load(name)[1] if name in presets.preset_names() else None

@@ -14,6 +14,7 @@ from pyecharts import options as opts
 from pyecharts.charts import Bar
 
 from bench.report import style
+from bench.units import gib
 
 # colour per kind of memory; each measured category and each planner term belongs to one kind
 KINDS = {
@@ -60,7 +61,7 @@ def _names(runs) -> list:
 
 
 def _gib(value) -> float | None:
-    return None if value is None else round(value / 2**30, 4)
+    return None if value is None else round(gib(value), 4)
 
 
 def breakdown(records) -> Bar | None:

@@ -11,6 +11,7 @@ from pyecharts.charts import Bar, Line
 
 from bench.report import style
 from bench.schema import PHASES
+from bench.units import gib
 
 PHASE_COLORS = {"load": "#9ecae1", "train": "#3182bd", "eval": "#fd8d3c"}
 
@@ -60,7 +61,7 @@ def memory(runs: pd.DataFrame) -> Bar:
     measured = runs[runs["train_peak_bytes"].notna()]
     bar = Bar(init_opts=_init()).add_xaxis(run_names(measured))
     for phase in PHASES:
-        values = [None if pd.isna(v) else round(v / 2**30, 4) for v in measured[f"{phase}_peak_bytes"]]
+        values = [None if pd.isna(v) else round(gib(v), 4) for v in measured[f"{phase}_peak_bytes"]]
         bar.add_yaxis(phase, values, color=PHASE_COLORS[phase], label_opts=opts.LabelOpts(is_show=False))
     devices = set(measured["device"].dropna())
     what = "GPU memory" if devices == {"cuda"} else "RAM" if devices <= {"cpu"} else "memory (GPU on CUDA, RAM on CPU)"

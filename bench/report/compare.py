@@ -22,6 +22,7 @@ from bench.gate.command import check_records, describe_env, summary
 from bench.gate.compare import (IMPROVED, INCONCLUSIVE, MISSING, PASS, REGRESSION, VERDICTS, compare, exit_code,
                                 get, pair, run_name)
 from bench.report import page, style
+from bench.units import gib
 
 PAGE = "compare.html"
 # (dotted path, column, kind): kind "bytes" and "rate" show a relative change, "acc" points, "loss" a difference
@@ -41,7 +42,7 @@ def _summary(records: list, path: str, kind: str):
 def _shown(value, kind: str) -> str:
     if value is None:
         return "-"
-    return {"bytes": f"{value / 2**30:.3f}", "rate": f"{value:.1f}", "acc": f"{100 * value:.1f}", "loss": f"{value:.3f}"}[kind]
+    return {"bytes": f"{gib(value):.3f}", "rate": f"{value:.1f}", "acc": f"{100 * value:.1f}", "loss": f"{value:.3f}"}[kind]
 
 
 def _change(base, cand, kind: str):

@@ -16,6 +16,7 @@ from bench import paths
 from bench.errors import BenchError
 from bench.report import load
 from bench.report.style import count, missing, num
+from bench.units import gib
 
 _ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
                           autoescape=True, undefined=jinja2.StrictUndefined)
@@ -56,7 +57,7 @@ def _error_pct(row):
 
 
 def _gib(value) -> str:
-    return num(None if missing(value) else value / 2**30, "{:.3f}")
+    return num(None if missing(value) else gib(value), "{:.3f}")
 
 
 def table(runs) -> dict:

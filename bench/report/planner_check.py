@@ -16,6 +16,7 @@ shown against its budget.
 import statistics
 
 from bench.report import scale
+from bench.units import mib
 
 
 def calibration_models() -> set:
@@ -127,7 +128,7 @@ def markdown(records: list, *, now: bool = False) -> str:
                         for c in scale.COMPONENTS)
         mark = " (calibration model)" if r["in_sample"] else ""
         lines.append(f"| {r['model']}{mark} | {r['method']} | {_fmt(r['params'] and r['params'] / 1e9, '{:.2f}')}B "
-                     f"| {r['measured'] / 2**20:,.0f} MiB | {r['predicted'] / 2**20:,.0f} MiB "
+                     f"| {mib(r['measured']):,.0f} MiB | {mib(r['predicted']):,.0f} MiB "
                      f"| {r['error_pct']:+.1f}% |{parts}")
     by_method = summary(rows)["methods"]
     lines += ["", "Per method, out of sample:", "", "| method | runs | median abs error | max abs error |",
@@ -141,8 +142,8 @@ def markdown(records: list, *, now: bool = False) -> str:
               for c in scale.COMPONENTS]
     if ooms:
         lines += ["", "| oom run | budget | planner's peak | planner says |", "|---|---|---|---|"]
-        lines += [f"| {o['model']} {o['method']} | {o['budget'] / 2**20:,.0f} MiB "
-                  f"| {_fmt(o['predicted'] and o['predicted'] / 2**20, '{:,.0f}')} MiB "
+        lines += [f"| {o['model']} {o['method']} | {mib(o['budget']):,.0f} MiB "
+                  f"| {_fmt(o['predicted'] and mib(o['predicted']), '{:,.0f}')} MiB "
                   f"| {'-' if o['agrees'] is None else 'does not fit' if o['agrees'] else 'fits (wrong)'} |"
                   for o in ooms]
     return "\n".join(lines)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.units import parse_size
+from bench.units import gib, parse_size
 from bench.weights import SHAPE_PREFIX, random_weights
 
 COMPONENTS = ("weights", "gradients", "optimizer state", "activations", "the rest")
@@ -99,7 +99,7 @@ def _config_and_problem(record: dict) -> tuple:
     from bench.plan import presets
 
     name = str(record.get("model"))
-    name = name[len(SHAPE_PREFIX):] if name.startswith(SHAPE_PREFIX) else name
+    name = name.removeprefix(SHAPE_PREFIX)
     candidates = [name] if name in presets.preset_names() or name.endswith(".json") else []
     candidates.append(str(Path(str(record.get("model_path") or "")) / "config.json"))
     problem = None
@@ -244,22 +244,17 @@ def ladder(records: list) -> Ladder | None:
 
 
 def plan_options(record: dict, *, policy=None) -> dict:
-    """The planner's options for a run, as bench.worker._estimate passes them."""
-    config, memory = record.get("config") or {}, record.get("memory") or {}
-    device = str(memory.get("device") or config.get("device") or "cpu").split(":")[0]
-    return dict(seq_len=config["seq_len"], batch_size=config["batch_size"],
-                grad_checkpointing=config["grad_checkpointing"], optimizer=config["optimizer"],
-                precision=(record.get("precision") or {}).get("policy") or policy, kbit_upcast=False, device=device,
-                lora_r=config["lora_r"], target_modules=config["target_modules"],
-                lora_dropout=config["lora_dropout"], packing=config.get("packing", False),
-                baseline_bytes=memory.get("baseline_bytes") if device == "cpu" else None)
+    """The planner's options for a run, as the worker's own estimate has them (bench.plan.options.from_run)."""
+    from bench.plan.options import from_run
+
+    return from_run(dict(record, config=record.get("config") or {}), policy=policy)
 
 
 def plan(record: dict, *, config: dict, method: str, policy=None) -> dict:
     """bench.plan.estimate for `config` with `record`'s settings; as the worker does, the allocator
-    term is dropped when the run set MALLOC_MMAP_THRESHOLD_ (bench.estimate.without_retention)."""
-    from bench.estimate import without_retention
+    term is dropped when the run set MALLOC_MMAP_THRESHOLD_ (bench.plan.predict.without_retention)."""
     from bench.plan import estimate
+    from bench.plan.predict import without_retention
 
     options = plan_options(record, policy=policy)
     return without_retention(estimate(config=config, method=method, **options), device=options["device"],
@@ -322,8 +317,8 @@ def _peak_text(point) -> str:
         return "not run"
     if point["status"] == "oom":
         budget = point["budget_bytes"]
-        return f"oom (> {budget / 2**30:.1f} GiB budget)" if budget else "oom"
-    return f"{point['peak_bytes'] / 2**30:.2f} GiB"
+        return f"oom (> {gib(budget):.1f} GiB budget)" if budget else "oom"
+    return f"{gib(point['peak_bytes']):.2f} GiB"
 
 
 def ratios(ladder: Ladder) -> list:

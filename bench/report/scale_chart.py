@@ -13,11 +13,12 @@ Built from bench.report.scale's data; figures shown in GiB (2^30 bytes, as the c
 import math
 
 from bench.report import style
-from bench.report.scale import COMPONENTS, params_text
+from bench.report.scale import COMPONENTS
+from bench.units import gib
+from bench.weights import SHAPE_PREFIX
 
 COMPONENT_COLORS = {"weights": "#2c7fb8", "gradients": "#fd8d3c", "optimizer state": "#e6550d",
                     "activations": "#d62728", "the rest": "#bdbdbd"}
-GIB = 2**30
 OOM = "out of memory (needed more than the budget)"
 PLANNED = "planner, this run (estimate)"
 
@@ -27,11 +28,11 @@ def _b(params) -> float:
 
 
 def _gib(value) -> float:
-    return round(value / GIB, 3)
+    return round(gib(value), 3)
 
 
 def _short(model: str) -> str:
-    return str(model).removeprefix("shape:")
+    return str(model).removeprefix(SHAPE_PREFIX)
 
 
 def _decade(value, up: bool) -> float:
@@ -52,7 +53,7 @@ def _hlines(ladder, *, labels: bool) -> list:
 
 
 def _tip(p) -> str:
-    head = f"<b>{style.safe(p['model'])} · {p['method']}</b> ({params_text(p['params'])} params)<br/>"
+    head = f"<b>{style.safe(p['model'])} · {p['method']}</b> ({p['params'] / 1e9:.2f}B params)<br/>"
     if p["status"] == "oom":
         budget = f"{_gib(p['budget_bytes']):.2f} GiB" if p["budget_bytes"] else "its budget"
         return head + f"out of memory under {budget}: needed more<br/>{style.safe(p['error'] or '')}"
@@ -133,12 +134,12 @@ def _bottom(ladder) -> tuple:
 
 
 def _ranges(ladder, lines) -> tuple:
-    xs = [p["params"] for p in ladder.points] + [q["params"] for line in lines.values() for q in line]
+    params = [p["params"] for p in ladder.points] + [q["params"] for line in lines.values() for q in line]
     ys = [v for v in ([p["peak_bytes"] for p in ladder.points] + [p["budget_bytes"] for p in ladder.points]
                       + [q["total_bytes"] for line in lines.values() for q in line]
                       + [ladder.machine_bytes]) if v]
-    return ((_decade(min(xs) / 1e9, False), _decade(max(xs) / 1e9, True)),
-            (_decade(min(ys) / GIB, False), _decade(max(ys) / GIB, True)))
+    return ((_decade(min(params) / 1e9, False), _decade(max(params) / 1e9, True)),
+            (_decade(gib(min(ys)), False), _decade(gib(max(ys)), True)))
 
 
 def subtitle(ladder) -> str:

@@ -4,6 +4,7 @@ hold two model sizes or more at one run setting (bench.report.scale.ladder); oth
 
 from bench.report import planner_check, scale, scale_chart
 from bench.report.style import num
+from bench.units import gib
 
 CHART_ID = "chart-scale"
 COMPONENT_NOTE = ("Components, measured (memory.breakdown) and predicted (estimate.terms): weights = parameters of "
@@ -51,8 +52,8 @@ def _planner_table(rows: list) -> dict:
         out.append({"failed": False, "cells": [
             cell(r["model"] + (" (calibration model)" if r["in_sample"] else ""), cls="wrap"), cell(r["method"]),
             cell(r["params"], fmt="{}", text=num(r["params"] and r["params"] / 1e9, "{:.2f}B")),
-            cell(r["measured"], fmt="{}", text=f"{r['measured'] / 2**30:.2f}"),
-            cell(r["predicted"], fmt="{}", text=f"{r['predicted'] / 2**30:.2f}"),
+            cell(r["measured"], fmt="{}", text=f"{gib(r['measured']):.2f}"),
+            cell(r["predicted"], fmt="{}", text=f"{gib(r['predicted']):.2f}"),
             cell(r["error_pct"], fmt="{:+.1f}"), *parts]})
     return {"columns": ["model", "method", "params", "measured GiB", "predicted GiB", "error %",
                         *[f"{c} error %" for c in scale.COMPONENTS]], "rows": out}
@@ -72,8 +73,8 @@ def table_specs(records: list) -> list:
                         for m, s in summary["methods"].items())
     ooms = planner_check.oom_rows(shown)
     verdict = {None: "cannot be computed.", True: "does not fit either.", False: "would fit: the planner is wrong here."}
-    oom_note = [f"{o['model']} {o['method']} ran out of memory under {o['budget'] / 2**30:.2f} GiB; the planner's "
-                f"figure for it, {num(o['predicted'] and o['predicted'] / 2**30, '{:.2f}')} GiB, {verdict[o['agrees']]}"
+    oom_note = [f"{o['model']} {o['method']} ran out of memory under {gib(o['budget']):.2f} GiB; the planner's "
+                f"figure for it, {num(o['predicted'] and gib(o['predicted']), '{:.2f}')} GiB, {verdict[o['agrees']]}"
                 for o in ooms]
     return [
         {"id": "scale-ratios", "title": "Full : LoRA : QLoRA at each size", "tall": False,
