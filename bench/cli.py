@@ -8,16 +8,16 @@ here it becomes one line on stderr and exit code 2.
 import importlib
 import sys
 
-from bench.errors import BenchError
+from bench.util.errors import BenchError
 
 COMMANDS = {
-    "run": "bench.run_command",
-    "report": "bench.report.command",
-    "export": "bench.report.export",
-    "gate": "bench.gate.command",
+    "run": "bench.run.command",
+    "report": "bench.results.report.command",
+    "export": "bench.results.export",
+    "gate": "bench.results.gate.command",
     "plan": "bench.plan.command",
-    "compare": "bench.compare.command",
-    "fit": "bench.fit.command",
+    "compare": "bench.results.compare.command",
+    "fit": "bench.run.fit.command",
 }
 
 

@@ -2,8 +2,8 @@
 the planner and its sharding model, FSDP loading and the worker read.
 
 Torch-free, so the driver and the planner can import it. How a method builds its model lives in
-bench.methods, one builder per row here, attached by name. Adding a method is one row in
-`TABLE`, one builder in bench.methods, and a test.
+bench.training.methods, one builder per row here, attached by name. Adding a method is one row in
+`TABLE`, one builder in bench.training.methods, and a test.
 """
 
 from dataclasses import dataclass
@@ -40,7 +40,7 @@ BY_NAME = {m.name: m for m in TABLE}
 NAMES = tuple(m.name for m in TABLE)
 ADAPTER = tuple(m.name for m in TABLE if m.adapter)
 KBIT = tuple(m.name for m in TABLE if m.kbit)
-# trained methods whose base FSDP can shard: under FSDP rank 0 alone reads the checkpoint (bench.fsdp_load)
+# trained methods whose base FSDP can shard: under FSDP rank 0 alone reads the checkpoint (bench.training.fsdp_load)
 FSDP_SHARDABLE = tuple(m.name for m in TABLE if m.trains and m.no_fsdp is None)
 TRAINED = tuple(m.name for m in TABLE if m.trains)  # what `plan` prices and `fit` searches
 

@@ -61,7 +61,7 @@ def harness(args, out: Path) -> tuple:
 
 
 def bare(config: dict) -> float:
-    from bench.launcher import child_env
+    from bench.run.launcher import child_env
 
     result = subprocess.run([sys.executable, "-c", BARE, json.dumps(config)], check=True, capture_output=True,
                             text=True, cwd=ROOT, env=child_env())

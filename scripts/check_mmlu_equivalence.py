@@ -3,7 +3,7 @@
     FTBENCH_CACHE=.cache python scripts/check_mmlu_equivalence.py            # 0-shot, first 2 per subject
     FTBENCH_CACHE=.cache python scripts/check_mmlu_equivalence.py --shots 5 --limit 1 --only local  # speed only
 
-Pass (a) scores SmolLM2-135M through `bench.mmlu.score` (ftbench's generated tasks, local JSONL).
+Pass (a) scores SmolLM2-135M through `bench.evaluate.mmlu.score` (ftbench's generated tasks, local JSONL).
 Pass (b) scores the same model through lm-eval's OWN `mmlu` task definitions, loaded by the
 default TaskManager; the hub being unreachable, only `datasets.load_dataset("cais/mmlu", subject)`
 is redirected to the same local JSONL. The two runs are compared question by question (prompt
@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import paths  # noqa: E402
-from bench.mmlu import data  # noqa: E402
+from bench.evaluate.mmlu import data  # noqa: E402
+from bench.util import paths  # noqa: E402
 
 os.environ.setdefault("HF_HOME", str(paths.hf_home()))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -45,7 +45,7 @@ def load_model():
 
 
 def run_pass(*, source, model, tokenizer, args, out_dir):
-    from bench import mmlu
+    from bench.evaluate import mmlu
 
     started = time.perf_counter()
     result = mmlu.score(model=model, tokenizer=tokenizer, shots=args.shots, limit=args.limit,

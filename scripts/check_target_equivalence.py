@@ -3,7 +3,7 @@
     FTBENCH_CACHE=.cache python scripts/check_target_equivalence.py                  # arc-easy, first 50 test questions
     FTBENCH_CACHE=.cache python scripts/check_target_equivalence.py --source openbookqa --limit 20
 
-Pass (a) scores SmolLM2-135M through `bench.targets.score_task` (the generated `ftbench_*` task,
+Pass (a) scores SmolLM2-135M through `bench.evaluate.targets.score_task` (the generated `ftbench_*` task,
 local JSONL). Pass (b) scores the same model through lm-eval's OWN task file (e.g.
 lm_eval/tasks/arc/arc_easy.yaml), indexed alone; the hub being unreachable, only its
 `datasets.load_dataset("allenai/ai2_arc", "ARC-Easy")` is served from the same local JSONL.
@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import paths  # noqa: E402
 from bench.data import builtin  # noqa: E402
-from bench.targets import tasks  # noqa: E402
+from bench.evaluate.targets import tasks  # noqa: E402
+from bench.util import paths  # noqa: E402
 
 os.environ.setdefault("HF_HOME", str(paths.hf_home()))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -33,9 +33,9 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 def run_pass(*, lm, task, include_path, limit, out):
     from lm_eval.tasks import TaskManager
 
-    from bench import predictions
-    from bench.mmlu import scoring as mmlu_scoring
-    from bench.targets.scoring import task_block
+    from bench.evaluate import predictions
+    from bench.evaluate.mmlu import scoring as mmlu_scoring
+    from bench.evaluate.targets.scoring import task_block
 
     mmlu_scoring._prepare_environment(offline=True)
     manager = TaskManager(include_path=str(include_path), include_defaults=False)
@@ -73,7 +73,7 @@ def main() -> int:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from bench.targets.scoring import make_lm
+    from bench.evaluate.targets.scoring import make_lm
 
     model_dir = paths.models_dir() / "smollm2-135m"
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)

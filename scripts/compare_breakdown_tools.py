@@ -18,10 +18,11 @@ import torch
 def build(model_name: str, method: str, *, batch: int, seq: int):
     from transformers import AutoTokenizer
 
-    from bench import data, methods, precision, train
-    from bench.matrix import build_matrix
+    from bench import data
+    from bench.training import loop as train, methods, precision
+    from bench.run.matrix import build_matrix
     from bench.measure.timer import StepTimer
-    from bench.profile import load_profile
+    from bench.run.profile import load_profile
 
     settings = load_profile("smoke", overrides={"run": {"models": [model_name], "methods": [method]}})
     spec = precision.apply(dict(build_matrix(settings)[0], device="cpu"), precision.FIXED["fp32"])
@@ -40,7 +41,7 @@ def build(model_name: str, method: str, *, batch: int, seq: int):
 
 
 def with_profiler(model, optimizer, batch) -> dict:
-    from bench import precision
+    from bench.training import precision
     from bench.measure import breakdown
 
     got = breakdown.measure(model=model, micro_batches=[batch], optimizer=optimizer, policy=precision.FIXED["fp32"],

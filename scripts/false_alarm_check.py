@@ -15,11 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import store  # noqa: E402
-from bench.errors import BenchError  # noqa: E402
-from bench.gate.compare import PASS, compare, exit_code  # noqa: E402
-from bench.gate.command import render_rows, summary  # noqa: E402
-from bench.gate.tolerances import resolve_tolerances  # noqa: E402
+from bench.results import store  # noqa: E402
+from bench.results.gate.command import render_rows  # noqa: E402
+from bench.results.gate.tolerances import resolve_tolerances  # noqa: E402
+from bench.results.gate.verdicts import summary
+from bench.results.gate.verdicts import PASS, compare, exit_code  # noqa: E402
+from bench.util.errors import BenchError  # noqa: E402
 
 
 def main(argv=None) -> int:

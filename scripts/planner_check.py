@@ -1,5 +1,5 @@
 """The planner held against the runs' own measurements: per run and per component, median and max
-|error|, as Markdown for the README (bench.report.planner_check; the report shows the same).
+|error|, as Markdown for the README (bench.results.report.planner_check; the report shows the same).
 
     .venv/bin/python scripts/planner_check.py [--now] reports/samples/scale-cpu [DIR ...]
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.errors import BenchError  # noqa: E402
-from bench.report.load import read_sources  # noqa: E402
-from bench.report.planner_check import markdown  # noqa: E402
+from bench.results.report.load import read_sources  # noqa: E402
+from bench.results.report.planner_check import markdown  # noqa: E402
+from bench.util.errors import BenchError  # noqa: E402
 
 
 def main(argv) -> int:

@@ -5,7 +5,7 @@ beside the planner's terms for the same configuration (docs/plan.md, "Checkpoint
 
 One packed row (batch 1, no padding, no attention mask) of random token ids, the model in bf16
 with peft LoRA r=8 on every linear (fp32 adapters, no dropout): the harness's LoRA. Four cases,
-checkpointing off/on (transformers' non-reentrant checkpoint, as bench.methods enables it) x the
+checkpointing off/on (transformers' non-reentrant checkpoint, as bench.training.methods enables it) x the
 loss: `standard` (HF's ForCausalLMLoss, the output dropped as the harness does) and `chunked`
 (torchtune's CEWithChunkedOutputLoss, eager: lm_head applied to 8 sequence chunks, each chunk
 upcast to fp32 on its own; the logits list dropped before backward as torchtune's recipe does).
@@ -35,7 +35,7 @@ CHUNKS = 8  # torchtune's default num_output_chunks
 
 def predicted(config: dict, *, tokens: int, ckpt: bool, loss: str) -> dict:
     """The planner's figures for one case, in bytes (LoRA r=8 all-linear, fp32 adapters, bf16)."""
-    from bench.plan import activations as A, params, precision
+    from bench.plan import activations as A, params, dtype_bytes as precision
     from bench.plan.predict import target_names
 
     p = precision.dtypes("bf16-true", kbit_upcast=False, adapter_dtype="float32")
@@ -163,7 +163,7 @@ def load(name: str):
 
 def set_checkpointing(model, on: bool) -> None:
     causal = model.base_model.model
-    if on:  # as bench.methods does for LoRA
+    if on:  # as bench.training.methods does for LoRA
         causal.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         causal.enable_input_require_grads()
     else:

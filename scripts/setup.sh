@@ -19,7 +19,7 @@ extras=""
 [ "${1:-}" = "--test" ] && extras="[test,trackers]"
 $VPY -m pip install --quiet -e ".${extras}"
 $VPY -m pip check
-$VPY -m bench.assets
+$VPY -m bench.util.assets
 missing=()
 if [ "${1:-}" = "--test" ]; then
     # Browser tests of the HTML report (chromium) and its static SVG (node); they skip without them,

@@ -2,11 +2,11 @@
 
     python -m tests.cli_runner ARGS...      # as run_bench.py ARGS...
 
-- FTBENCH_TEST_STARTUP (JSON of bench.budget.startup_bytes()): the start-up floor measured once
+- FTBENCH_TEST_STARTUP (JSON of bench.run.budget.startup_bytes()): the start-up floor measured once
   for the test session instead of once per invocation (a child that imports the stack, ~10-20 s
   on 2 busy cores). Set by tests.conftest.run_cli whenever a memory budget is given.
 - FTBENCH_STUB (JSON {method: ok|hang|real}): each run's child is tests.stub_worker instead of
-  bench.worker, for tests about the driver (signals, resume, timeouts, the store), not the child;
+  bench.run.worker, for tests about the driver (signals, resume, timeouts, the store), not the child;
   the data check's tokenizer child is skipped unless FTBENCH_STUB_DATA_CHECK=1.
 Everything else (profile, matrix, budget check, launcher, session, store, report) is the real code.
 """
@@ -15,7 +15,8 @@ import json
 import os
 import sys
 
-from bench import budget, cli, launcher, run_command
+from bench import cli
+from bench.run import budget, command as run_command, launcher
 
 
 def stub_command(spec: dict, spec_path) -> list:
@@ -29,7 +30,7 @@ def main(argv: list) -> int:
     if os.environ.get("FTBENCH_STUB") is not None:
         launcher.worker_command = stub_command
         if os.environ.get("FTBENCH_STUB_DATA_CHECK") != "1":
-            from bench.fit import command as fit_command
+            from bench.run.fit import command as fit_command
 
             run_command.check_data = fit_command.check_data = lambda specs: None
     return cli.main(argv)

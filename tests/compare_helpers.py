@@ -4,7 +4,7 @@ import json
 import shutil
 from pathlib import Path
 
-from bench import schema
+from bench.results import schema
 
 FIXTURES = Path(__file__).parent / "fixtures"
 # Subject -> category for the fixtures' subjects, as lm-eval's tags give it (passed in so the
@@ -19,7 +19,7 @@ CATEGORIES = {
 
 def copy_fixture(name: str, dest: Path) -> Path:
     """A writable copy of tests/fixtures/<name>/. The v2 fixtures carry schema_version 2; until
-    bench.schema knows version 2 (the producer's bump, issue 11 part 8) the copy is relabelled
+    bench.results.schema knows version 2 (the producer's bump, issue 11 part 8) the copy is relabelled
     with the current version so store.read accepts it. The blocks compare reads are unchanged."""
     target = dest / name
     shutil.copytree(FIXTURES / name, target)

@@ -40,8 +40,8 @@ def cli_env(args, *, env=None, stub=None) -> dict:
 
 
 def startup_bytes() -> dict:
-    """The start-up floor (bench.budget), measured once per session: a child importing the stack."""
-    from bench import budget
+    """The start-up floor (bench.run.budget), measured once per session: a child importing the stack."""
+    from bench.run import budget
     return budget.startup_bytes()
 
 
@@ -98,7 +98,7 @@ FAULT_TALLY = {"tried": 0, "lost": 0, "tests": set()}
 
 
 def stored_records(out) -> list:
-    """Every line of OUT/results.jsonl that parses as JSON (read here, not through bench.store:
+    """Every line of OUT/results.jsonl that parses as JSON (read here, not through bench.results.store:
     the tally must not trust the code it checks). A torn or corrupt line is not a record."""
     path = Path(out) / "results.jsonl"
     if not path.is_file():

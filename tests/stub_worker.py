@@ -1,4 +1,4 @@
-"""A stand-in for `python -m bench.worker SPEC` in tests about the driver, not the child.
+"""A stand-in for `python -m bench.run.worker SPEC` in tests about the driver, not the child.
 
     FTBENCH_STUB='{"full": "ok", "lora": "hang", "qlora": "real"}' python -m tests.stub_worker SPEC
 
@@ -19,9 +19,9 @@ import sys
 import time
 from pathlib import Path
 
-from bench.atomic import write_atomic
-from bench.record import now_iso, skeleton
-from bench.launcher import PROGRESS, RESULT_WRITTEN  # the protocol as the launcher reads it
+from bench.results.record import now_iso, skeleton
+from bench.run.launcher import PROGRESS, RESULT_WRITTEN  # the protocol as the launcher reads it
+from bench.util.atomic import write_atomic
 
 ENV = "FTBENCH_STUB"
 
@@ -35,7 +35,7 @@ def main(argv: list) -> int:
     spec = json.loads(spec_path.read_text())
     what = behaviour(spec["method"])
     if what == "real":
-        os.execv(sys.executable, [sys.executable, "-m", "bench.worker", *argv])
+        os.execv(sys.executable, [sys.executable, "-m", "bench.run.worker", *argv])
     if what == "hang":
         print(f"{PROGRESS}stub: hanging until killed", flush=True)
         while True:

@@ -1,4 +1,4 @@
-"""bench.assets: the committed checksums, a corrupt download refused, and `--check`.
+"""bench.util.assets: the committed checksums, a corrupt download refused, and `--check`.
 
 Nothing here downloads: a wheel already in the cache is verified, never fetched again.
 """
@@ -8,11 +8,11 @@ import shutil
 
 import pytest
 
-from bench import assets, paths
+from bench.util import assets, paths
 
 
 def digest(path) -> str:
-    """sha256 computed here, not through bench.assets.sha256 (streamed: the wheels are 93-145 MB)."""
+    """sha256 computed here, not through bench.util.assets.sha256 (streamed: the wheels are 93-145 MB)."""
     with open(path, "rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 

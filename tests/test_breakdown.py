@@ -12,11 +12,12 @@ import math
 import pytest
 import torch
 
-from bench import data, methods, precision, train
-from bench.matrix import build_matrix
+from bench import data
 from bench.measure import breakdown
 from bench.measure.timer import StepTimer
-from bench.profile import load_profile
+from bench.run.matrix import build_matrix
+from bench.run.profile import load_profile
+from bench.training import loop as train, methods, precision
 
 FP32 = precision.FIXED["fp32"]
 
@@ -201,7 +202,7 @@ def test_an_eval_forward_repacks_4bit_weights_only_where_bitsandbytes_says_so(to
     """Which 4-bit path this CPU takes, and that the attribution counts either layout exactly: the
     trained model holds bitsandbytes' training layout on every CPU (what the profiled step sees);
     an eval forward with bitsandbytes' own choice keeps it on an AVX2-only CPU and repacks it where
-    bitsandbytes finds avx512_bf16 (bench.methods turns the repack off under a non-bf16 policy)."""
+    bitsandbytes finds avx512_bf16 (bench.training.methods turns the repack off under a non-bf16 policy)."""
     from bitsandbytes.functional import has_avx512bf16
 
     from bench.measure import attribution
@@ -218,7 +219,7 @@ def test_an_eval_forward_repacks_4bit_weights_only_where_bitsandbytes_says_so(to
     training = owned()
     assert (training["parameters_nf4"], training["quant_constants"]) == \
         (sum(c["linear"]) // 2, sum(nf4_constants(n) for n in c["linear"]))
-    for module in model.modules():  # bitsandbytes' own choice, as under a bf16 policy (fp32 pins it off: bench.methods)
+    for module in model.modules():  # bitsandbytes' own choice, as under a bf16 policy (fp32 pins it off: bench.training.methods)
         if hasattr(module, "support_avx512bf16_for_cpu"):
             module.support_avx512bf16_for_cpu = has_avx512bf16()
     _logits(model, {k: batches[0][k] for k in ("input_ids", "attention_mask")})

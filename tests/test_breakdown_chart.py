@@ -8,8 +8,8 @@ import copy
 import json
 from pathlib import Path
 
-from bench.report import breakdown_chart
-from bench.schema import upgrade
+from bench.results.report import breakdown_chart
+from bench.results.schema import upgrade
 
 FIXTURE = Path("tests/fixtures/breakdown_records.jsonl")
 

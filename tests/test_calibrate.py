@@ -6,7 +6,7 @@ import types
 
 import pytest
 
-from bench.gate import calibrate, datasheet
+from bench.measure import datasheet, matmul as calibrate
 
 
 class FakeCuda:

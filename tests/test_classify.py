@@ -1,14 +1,14 @@
 """The worker's failure classes: an out-of-memory in any of its forms is `oom` (data, not a
 crash), anything else `error`; and the one-line message a record keeps.
 
-classify and one_line live in bench.failure (the worker imports them from there); the CUDA forms
+classify and one_line live in bench.results.failure (the worker imports them from there); the CUDA forms
 are tests/test_failure.py's.
 """
 
 import pytest
 import torch
 
-from bench.failure import classify, one_line
+from bench.results.failure import classify, one_line
 
 
 class OutOfMemoryError(RuntimeError):

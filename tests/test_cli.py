@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from bench import store
-from bench.schema import problems
+from bench.results import store
+from bench.results.schema import problems
 from tests.conftest import one_clean_error_line, run_cli
 
 
@@ -31,7 +31,7 @@ def test_a_run_is_recorded_with_every_figure(smoke_run):
 
 def test_a_run_records_how_contended_its_timed_steps_were(smoke_run):
     """The machine's figures over the train phase and the calibration's spread (their values are
-    whatever the neighbours did; bench.gate.contention judges them)."""
+    whatever the neighbours did; bench.results.gate.contention judges them)."""
     record = smoke_run.records["lora"]
     busy = record["contention"]
     assert busy["cores"] >= 1 and busy["wall_s"] <= record["memory"]["train"]["wall_s"] + 1
@@ -120,6 +120,6 @@ def test_a_sub_command_imports_only_its_own_module():
     import sys
 
     code = ("import sys; from bench import cli; code = cli.main(['--profile', 'smoke', '--steps', '0']); "
-            "print(code, sorted(m for m in ('pandas', 'pyecharts', 'bench.report', 'torch') if m in sys.modules))")
+            "print(code, sorted(m for m in ('pandas', 'pyecharts', 'bench.results.report', 'torch') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "2 []", done.stdout + done.stderr

@@ -5,9 +5,9 @@ import subprocess
 import pytest
 
 from bench.cli import build_parser
-from bench.errors import BenchError
-from bench.profile import load_profile
-from bench.run_command import overrides_from
+from bench.run.command import overrides_from
+from bench.run.profile import load_profile
+from bench.util.errors import BenchError
 from tests.conftest import cli_command, cli_env, one_clean_error_line, run_cli
 
 

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from bench.compare import as_runs, compare_runs, stats
-from bench.compare.table import family_line
+from bench.results.compare import as_runs, compare_runs, stats
+from bench.results.compare.table import family_line
 from tests.compare_helpers import copy_fixture
 from tests.conftest import run_cli
 
@@ -33,7 +33,7 @@ def test_p_exactly_at_alpha_is_not_significant(tmp_path):
     is held back: alpha is the literal 0.05, not 1 - 0.95 = 0.050000000000000044."""
     from dataclasses import replace
 
-    from bench.compare.pairs import Comparison, adjusted
+    from bench.results.compare.pairs import Comparison, adjusted
 
     base = _run(tmp_path / "a", method="base", tasks={"ftbench_hellaswag": [True, False] * 5})
     full = _run(tmp_path / "b", method="full", tasks={"ftbench_hellaswag": [True] * 10})
@@ -72,8 +72,8 @@ def test_rows_left_out_are_named_and_counted(tmp_path):
 def test_report_chart_table_and_compare_share_one_holm_family(tmp_path):
     """The learns-vs-forgets chart, the report's verdict table and `compare --json` give every row
     the same Holm p: one family, every row `compare` shows for the directory."""
-    from bench import store
-    from bench.report import benefit
+    from bench.results import store
+    from bench.results.report import benefit
 
     root = copy_fixture("compare_v2", tmp_path)
     records, _ = store.read(root)

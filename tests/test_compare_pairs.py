@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from bench.compare import as_runs, compare_runs, learn_forget, load_runs, seed_summary
-from bench.compare.runs import Run, read_predictions
-from bench.errors import BenchError
+from bench.results.compare import as_runs, compare_runs, learn_forget, load_runs, seed_summary
+from bench.results.compare.runs import Run, read_predictions
+from bench.util.errors import BenchError
 from tests.compare_helpers import CATEGORIES, copy_fixture, record
 
 
@@ -266,7 +266,7 @@ def test_family_and_holm_over_every_row():
 
 
 def test_base_pairs_with_multi_process_runs_as_their_own_arm():
-    """The group key leaves nproc and strategy out (bench.matrix), so one base run pairs with a
+    """The group key leaves nproc and strategy out (bench.run.matrix), so one base run pairs with a
     one-process lora and with an FSDP lora; the two loras are told apart by their arm."""
     fsdp = record("lora")
     fsdp["config"].update(nproc=2, strategy="fsdp")
@@ -277,7 +277,7 @@ def test_base_pairs_with_multi_process_runs_as_their_own_arm():
 
 
 def test_group_key_leaves_the_process_layout_out():
-    from bench.matrix import distribute, finish_spec
+    from bench.run.matrix import distribute, finish_spec
 
     one = finish_spec(distribute({"model": "m", "method": "lora", "seed": 0, "steps": 4}))
     two = finish_spec(distribute({"model": "m", "method": "lora", "seed": 0, "steps": 4, "nproc": 2}))

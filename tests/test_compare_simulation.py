@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from bench.compare import stats
+from bench.results.compare import stats
 
 N, REPS = 200, 2000
 RATIOS = (0, 1, 2, 4, 8)

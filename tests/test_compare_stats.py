@@ -1,11 +1,11 @@
-"""bench.compare.stats against hand computations on small tables of predictions."""
+"""bench.results.compare.stats against hand computations on small tables of predictions."""
 
 import math
 
 import numpy as np
 import pytest
 
-from bench.compare import stats
+from bench.results.compare import stats
 
 # Ten questions, 1 = correct. Worked by hand:
 #   question  1 2 3 4 5 6 7 8 9 10
@@ -163,7 +163,7 @@ def test_t_table_against_scipy():
 def test_one_seed_needs_the_exact_test_to_agree_before_calling_a_winner():
     """4 of 57 questions discordant, all one way: the percentile bootstrap's interval excludes 0
     (a resample nearly always keeps one of the four) but the exact McNemar p is 2 x 0.5^4 = 0.125."""
-    from bench.compare import stats
+    from bench.results.compare import stats
 
     b = [1] * 4 + [0] * 53
     a = [0] * 4 + [0] * 53

@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from bench import cli, executors, run_command, session
+from bench import cli
+from bench.run import command as run_command, executors, session
 
 SPEC = {"nproc": 1, "run_timeout_s": 600, "device": "cpu", "run_id": "r1"}
 
@@ -23,7 +24,7 @@ def test_the_cli_hands_cpus_per_run_to_the_executor(tmp_path, monkeypatch, execu
 
 
 def sbatch_script(tmp_path, monkeypatch, cpus_per_run) -> str:
-    from bench.executors.slurm import SubmititExecutor
+    from bench.run.executors.slurm import SubmititExecutor
 
     fake = tmp_path / "bin"
     fake.mkdir(exist_ok=True)

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from bench import store
 from bench.data import sources
-from bench.errors import BenchError
+from bench.results import store
+from bench.util.errors import BenchError
 from tests.conftest import one_clean_error_line, run_cli
 
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from bench.data import check
-from bench.errors import BenchError
+from bench.util.errors import BenchError
 from tests.conftest import ROOT
 
 CHAT = {"messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]}

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from bench.data import formats, sources
-from bench.errors import BenchError
+from bench.util.errors import BenchError
 
 ROWS = {
     "text": [{"text": "The sky is blue."}, {"text": "Water is wet."}],

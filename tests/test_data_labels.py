@@ -8,7 +8,7 @@ import json
 import pytest
 
 from bench.data import prepare
-from bench.errors import BenchError
+from bench.util.errors import BenchError
 
 IGNORE = -100
 

@@ -5,9 +5,9 @@ import zipfile
 
 import pytest
 
-from bench import paths
 from bench.data import builtin, prepare
 from bench.data.prepared import HELDOUT_SEED
+from bench.util import paths
 
 IGNORE = -100
 needs_tasks = pytest.mark.skipif(not builtin.is_unpacked(), reason="built-in tasks not unpacked: run bash scripts/setup.sh")

@@ -2,9 +2,10 @@
 
 import sys
 
-from bench import budget, launcher, store
-from bench.matrix import build_matrix, finish_spec, run_id
-from bench.profile import load_profile
+from bench.results import store
+from bench.run import budget, launcher
+from bench.run.matrix import build_matrix, finish_spec, run_id
+from bench.run.profile import load_profile
 from tests.conftest import run_cli
 
 MiB = 2**20

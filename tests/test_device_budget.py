@@ -5,9 +5,9 @@ the CUDA tracker's; no GPU here."""
 
 import pytest
 
-from bench.failure import classify
-from bench.fit.probe import Job
 from bench.measure import device_budget as D
+from bench.results.failure import classify
+from bench.run.fit.probe import Job
 
 MiB, GiB = 2**20, 2**30
 ASSUMED = 768 * MiB

@@ -10,8 +10,8 @@ matmul accumulation order differs too. Float32 rounding moves the loss in the 6t
 
 import pytest
 
-from bench import store
-from bench.schema import problems
+from bench.results import store
+from bench.results.schema import problems
 from tests.conftest import SMOKE_TRAINING, run_cli
 
 # seq_len 64 pads most sequences (ARC-Easy's p95 is 61 tokens), so the two ranks hold different
@@ -113,13 +113,13 @@ def test_torchrun_ranks_meet_and_reduce_on_the_loopback(tmp_path):
     MASTER_ADDR 127.0.0.1 and gloo on the loopback interface, and an all-reduce goes through."""
     import subprocess
 
-    from bench.launcher import child_env, loopback_interface, worker_command
+    from bench.run.launcher import child_env, loopback_interface, worker_command
 
     script = tmp_path / "ranks.py"
     script.write_text(RANK_ENV)
     spec = {"nproc": 2, "device": "cpu"}
     cmd = worker_command(spec, tmp_path / "spec.json")
-    assert cmd[-3:-1] == ["-m", "bench.worker"]
+    assert cmd[-3:-1] == ["-m", "bench.run.worker"]
     done = subprocess.run([*cmd[:-3], str(script)], env=child_env(spec), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     lines = sorted(l for l in done.stdout.splitlines() if l.startswith("rank "))

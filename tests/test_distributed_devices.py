@@ -1,4 +1,4 @@
-"""The device rule for collectives (bench.distributed.collective_device), on this CPU.
+"""The device rule for collectives (bench.training.distributed.collective_device), on this CPU.
 
 gloo takes CPU tensors, so the 2-rank CPU runs cannot see a CPU tensor handed to a collective;
 NCCL can (it has no CPU backend). A group created as "cuda:gloo" serves no CPU either, and this
@@ -19,7 +19,7 @@ CPU_TENSOR_ON_A_CPULESS_GROUP = "No backend type associated with device type cpu
 CALL_SITES = """
 import json, os, sys
 import torch
-from bench import distributed, fsdp_load, methods
+from bench.training import distributed, fsdp_load, methods
 
 backend = sys.argv[1]
 ranks = distributed.Ranks({"strategy": "fsdp", "device": "cpu", "run_timeout_s": 120}, backend=backend)
@@ -53,7 +53,7 @@ os.write(1, (f"rank {ranks.rank} " + json.dumps(out) + "\\n").encode())
 
 def _run(tmp_path, source: str, *args) -> dict:
     """{rank: the JSON line it printed} from `source` run on two torchrun ranks with `args`."""
-    from bench.launcher import child_env, worker_command
+    from bench.run.launcher import child_env, worker_command
 
     script = tmp_path / "ranks.py"
     script.write_text(source)
@@ -93,7 +93,7 @@ def test_a_group_that_serves_no_cpu_gets_no_cpu_tensor_from_any_call_site(tmp_pa
 ADAPTER_DTYPES = """
 import json, os, sys
 import torch
-from bench import distributed
+from bench.training import distributed
 
 spec = {"strategy": "fsdp", "device": "cpu", "run_timeout_s": 120, "method": sys.argv[2], "model": "tiny-llama",
         "model_path": sys.argv[1], "weights_dtype": "bfloat16", "compute_dtype": "bfloat16",

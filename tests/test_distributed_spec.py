@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.errors import BenchError
-from bench.launcher import worker_command
-from bench.matrix import build_matrix
-from bench.profile import load_profile
+from bench.run.launcher import worker_command
+from bench.run.matrix import build_matrix
+from bench.run.profile import load_profile
+from bench.util.errors import BenchError
 
 
 def specs(**run):
@@ -45,11 +45,11 @@ def test_bad_distributed_settings_are_named(run, message):
 
 def test_worker_command_uses_torchrun_only_for_several_processes():
     path = Path("/r/spec.json")
-    assert worker_command({"nproc": 1}, path) == [sys.executable, "-m", "bench.worker", str(path)]
-    assert worker_command({}, path)[1:3] == ["-m", "bench.worker"]
+    assert worker_command({"nproc": 1}, path) == [sys.executable, "-m", "bench.run.worker", str(path)]
+    assert worker_command({}, path)[1:3] == ["-m", "bench.run.worker"]
     cmd = worker_command({"nproc": 2}, path)
     assert cmd[1:3] == ["-m", "torch.distributed.run"] and "--standalone" in cmd and "--nproc-per-node=2" in cmd
-    assert cmd[-3:] == ["-m", "bench.worker", str(path)]
+    assert cmd[-3:] == ["-m", "bench.run.worker", str(path)]
 
 
 def test_ranks_meet_on_the_loopback_and_gloo_binds_to_it():
@@ -59,7 +59,7 @@ def test_ranks_meet_on_the_loopback_and_gloo_binds_to_it():
 
     import psutil
 
-    from bench.launcher import child_env
+    from bench.run.launcher import child_env
 
     cmd = worker_command({"nproc": 2}, Path("/r/spec.json"))
     assert "--local-addr=127.0.0.1" in cmd and cmd.index("--local-addr=127.0.0.1") < cmd.index("-m", 3)
@@ -71,8 +71,8 @@ def test_ranks_meet_on_the_loopback_and_gloo_binds_to_it():
 def test_launcher_and_executors_never_import_torch():
     import subprocess
 
-    code = ("import sys, bench.launcher, bench.session, bench.executors, bench.executors.local,"
-            " bench.executors.ray_exec, bench.executors.slurm; print('torch' in sys.modules)")
+    code = ("import sys, bench.run.launcher, bench.run.session, bench.run.executors, bench.run.executors.local,"
+            " bench.run.executors.ray_exec, bench.run.executors.slurm; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -1,5 +1,5 @@
 """`run --dry-run`: the matrix, its resolved settings and the planner's memory and time, then exit 0
-without training (bench.dry_run)."""
+without training (bench.run.dry_run)."""
 
 from tests.conftest import run_cli
 

@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from bench import env
+from bench.measure import env
 
 
 def git(repo, *args):

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.executors import ray_exec
-from bench.executors.ray_exec import RAY_LOOPBACK_ENV
+from bench.run.executors import ray_exec
+from bench.run.executors.ray_exec import RAY_LOOPBACK_ENV
 from tests.conftest import count_fault, one_clean_error_line, run_cli
 from tests.test_faults import lines, runs_started, start, wait_for, worker_pids
 
@@ -260,7 +260,7 @@ def test_a_task_asks_for_no_more_than_the_largest_node_has():
 def test_a_run_no_node_can_hold_is_a_crashed_record_not_a_wait():
     """A CUDA run needing more GPUs than any node has comes back from wait() at once with why
     (the session records it crashed); so does a submission Ray refuses."""
-    from bench.executors import lost_record
+    from bench.run.executors import lost_record
 
     executor = ray_exec.RayExecutor.__new__(ray_exec.RayExecutor)
     executor.largest, executor.cpus_per_run, executor.cluster_gpus = {"CPU": 8.0, "GPU": 1.0}, None, 1.0
@@ -317,8 +317,8 @@ def test_ray_asks_for_gpus_for_auto_on_a_gpu_cluster_and_only_there():
 
 def given(monkeypatch, run, *args) -> dict:
     """The record a task body returns, with launch stood in and the CUDA_VISIBLE_DEVICES it was given."""
-    from bench import launcher
-    from bench.record import skeleton
+    from bench.run import launcher
+    from bench.results.record import skeleton
 
     monkeypatch.setattr(launcher, "launch", lambda spec, out_dir, echo: skeleton(spec))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
@@ -326,7 +326,7 @@ def given(monkeypatch, run, *args) -> dict:
 
 
 def test_the_record_says_what_the_task_was_given(monkeypatch):
-    from bench.executors import slurm
+    from bench.run.executors import slurm
 
     asked = {"gpus_requested": 1, "cpus_requested": 4}
     assert given(monkeypatch, ray_exec._run, {}, asked) == {**asked, "cuda_visible_devices": "3"}
@@ -346,7 +346,7 @@ class Submitit:
 
 
 def submitit_on(name: str):
-    from bench.executors import slurm
+    from bench.run.executors import slurm
 
     executor = slurm.SubmititExecutor.__new__(slurm.SubmititExecutor)
     executor.name, executor.partition, executor.cpus_per_run, executor.executor = name, "p", None, Submitit()
@@ -356,7 +356,7 @@ def submitit_on(name: str):
 @pytest.mark.parametrize("answer, gpus", [("gpu:h100:8(S:0-1)\n", 1), ("(null)\n(null)\n", 0),
                                           ("(null)\ncpu:2,gpu:a100:4\n", 1)])
 def test_slurm_asks_for_gpus_for_auto_when_the_partition_has_them(monkeypatch, answer, gpus):
-    from bench.executors import slurm
+    from bench.run.executors import slurm
 
     slurm.partition_gres.cache_clear()
     monkeypatch.setattr(slurm.subprocess, "run", lambda cmd, **kw: subprocess.CompletedProcess(cmd, 0, answer, ""))
@@ -368,8 +368,8 @@ def test_slurm_asks_for_gpus_for_auto_when_the_partition_has_them(monkeypatch, a
 
 
 def test_slurm_auto_without_sinfo_is_one_line_naming_the_choices(monkeypatch):
-    from bench.errors import BenchError
-    from bench.executors import slurm
+    from bench.util.errors import BenchError
+    from bench.run.executors import slurm
 
     def missing(cmd, **kw):
         raise FileNotFoundError(2, "No such file or directory", "sinfo")
@@ -386,7 +386,7 @@ def test_slurm_auto_without_sinfo_is_one_line_naming_the_choices(monkeypatch):
 
 
 def test_submitit_local_resolves_auto_on_this_machine(monkeypatch):
-    from bench import hardware
+    from bench.run import hardware
 
     for devices, gpus in [([("H100", 9, 0, 80 * 2**30)], 1), ([], 0)]:
         monkeypatch.setattr(hardware, "cuda_devices", lambda: devices)

@@ -6,15 +6,17 @@ import math
 import pandas as pd
 import pytest
 
-from bench import cli, store
-from bench.report import export, load
+from bench import cli
+from bench.results import store
+from bench.results import export
+from bench.results.report import load
 
 SOURCES = ("tests/fixtures/results_synthetic.jsonl", "tests/fixtures/results_v2.jsonl")
 
 
 @pytest.fixture(autouse=True)
 def export_only(monkeypatch):
-    monkeypatch.setattr(cli, "COMMANDS", {"export": "bench.report.export"})
+    monkeypatch.setattr(cli, "COMMANDS", {"export": "bench.results.export"})
 
 
 def missing(value):

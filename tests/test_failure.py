@@ -5,7 +5,7 @@ raise RuntimeError; C10_CUDA_CHECK raises torch.AcceleratorError)."""
 import pytest
 import torch
 
-from bench.failure import classify, one_line
+from bench.results.failure import classify, one_line
 
 OOM = [
     MemoryError(),
@@ -51,6 +51,6 @@ def test_one_line_is_one_line():
 
 
 def test_the_worker_uses_this_classification():
-    from bench import worker
+    from bench.run import worker
 
     assert worker.classify is classify and worker.one_line is one_line

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.schema import SCHEMA_VERSION
+from bench.results.schema import SCHEMA_VERSION
 from tests.conftest import ROOT, cli_command, cli_env, count_fault, lost_records, one_clean_error_line, run_cli
 
 SMOKE = ["--profile", "smoke", "--no-eval", "--no-report", "--steps", "3"]
@@ -62,7 +62,7 @@ def runs_started(out: Path) -> int:
 
 
 def worker_pids(out: Path) -> list:
-    """The run children (bench.worker or tests.stub_worker) working in OUT."""
+    """The run children (bench.run.worker or tests.stub_worker) working in OUT."""
     found = subprocess.run(["pgrep", "-f", f"worker {out}"], capture_output=True, text=True).stdout
     return [int(p) for p in found.split()]
 

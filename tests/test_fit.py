@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from bench.fit import search
+from bench.run.fit import search
 from tests.conftest import one_clean_error_line, run_cli
 
 MiB = 2**20
@@ -158,7 +158,7 @@ class CudaJob:
 
 
 def test_a_cuda_probe_reports_and_judges_the_device_peak_not_host_rss(tmp_path, capsys):
-    from bench.fit import command
+    from bench.run.fit import command
 
     row = command._search(CudaJob(), out_dir=tmp_path, clock=command.Clock(total_jobs=1))
     printed = capsys.readouterr().out

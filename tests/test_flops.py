@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from bench import methods, precision
-from bench.matrix import build_matrix
 from bench.measure import flops
-from bench.profile import load_profile
-from bench.schema import problems
+from bench.results.schema import problems
+from bench.run.matrix import build_matrix
+from bench.run.profile import load_profile
+from bench.training import methods, precision
 
 SEQ = 128
 
@@ -63,7 +63,7 @@ def test_mfu_is_achieved_model_flops_over_the_measured_peak():
 def test_mfu_above_100_percent_is_a_flag_not_a_failed_run():
     """Before: schema.problems failed such a record, the worker stored it as `error`, and `fit`
     stopped at its first probe. Now the record is ok and says why the figure cannot be right."""
-    from bench.worker import _check
+    from bench.run.worker import _check
 
     model, _ = build("lora")
     got = flops.figures(model, seq_len=SEQ, tokens_per_s=500.0, peak_gflops=13_211_648 * 500.0 / 1.07e9)
@@ -85,7 +85,7 @@ def test_mfu_against_the_datasheet_and_its_flag():
 
 
 def _ok_record(*, mfu, flag=None):
-    from bench.record import skeleton
+    from bench.results.record import skeleton
 
     record = skeleton({"method": "lora", "device": "cpu"})
     record["params"] = {"trainable": 1, "total": 2, "trainable_pct": 50.0}

@@ -1,4 +1,4 @@
-"""Where FSDP-QLoRA's rank 0 quantises (bench.fsdp_load.quantise_device, quantising_on).
+"""Where FSDP-QLoRA's rank 0 quantises (bench.training.fsdp_load.quantise_device, quantising_on).
 
 No GPU here: meta stands in for it. bitsandbytes quantises a Params4bit where it is moved; inside
 quantising_on(X), moving a weight to the CPU must hand it to the quantiser on X, not on the CPU."""
@@ -6,7 +6,7 @@ quantising_on(X), moving a weight to the CPU must hand it to the quantiser on X,
 import pytest
 import torch
 
-from bench import fsdp_load
+from bench.training import fsdp_load
 
 
 def test_a_cuda_run_quantises_on_the_rank_s_gpu_and_a_cpu_run_on_the_cpu():

@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from bench.errors import BenchError
+from bench.util.errors import BenchError
 from tests.fixtures.make_gate_fixtures import with_
-from bench.gate import DEFAULT_TOLERANCES, resolve_tolerances
-from bench.gate.compare import (IMPROVED, INCONCLUSIVE, MISSING, PASS, REGRESSION, compare,
+from bench.results.gate import DEFAULT_TOLERANCES, resolve_tolerances
+from bench.results.gate.verdicts import (IMPROVED, INCONCLUSIVE, MISSING, PASS, REGRESSION, compare,
                                 exit_code)
 
 FIXTURE = "tests/fixtures/results_synthetic.jsonl"
@@ -206,7 +206,7 @@ def test_a_job_mixing_devices_normalises_each_run_by_its_own_kind():
 
 
 def test_calibration_kind_and_comparable():
-    from bench.gate.calibrate import calibration_kind, comparable
+    from bench.measure.matmul import calibration_kind, comparable
 
     old, cuda = {"env": {"calibration": CAL}}, {"env": {"calibration": CUDA_CAL}}
     assert calibration_kind(old) == "cpu/float32" and calibration_kind(cuda) == "cuda/bfloat16"

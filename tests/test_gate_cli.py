@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bench import cli
-from bench.schema import SCHEMA_VERSION
+from bench.results.schema import SCHEMA_VERSION
 
 FIXTURE = "tests/fixtures/results_synthetic.jsonl"
 BASE = "tests/fixtures/gate_baseline.jsonl"
@@ -15,7 +15,7 @@ CAND = "tests/fixtures/gate_candidate.jsonl"
 @pytest.fixture(autouse=True)
 def gate_only(monkeypatch):
     # Only the gate is registered, so these tests don't depend on the other sub-commands.
-    monkeypatch.setattr(cli, "COMMANDS", {"gate": "bench.gate.command"})
+    monkeypatch.setattr(cli, "COMMANDS", {"gate": "bench.results.gate.command"})
 
 
 def gate(capsys, *args):

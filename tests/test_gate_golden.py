@@ -7,10 +7,11 @@ the gate and review the diff before committing the new text.
 
 from pathlib import Path
 
-from bench import store
-from bench.gate import DEFAULT_TOLERANCES
-from bench.gate.compare import compare, exit_code
-from bench.gate.command import render_rows, summary
+from bench.results import store
+from bench.results.gate import DEFAULT_TOLERANCES
+from bench.results.gate.command import render_rows
+from bench.results.gate.verdicts import summary
+from bench.results.gate.verdicts import compare, exit_code
 
 FIXTURES = Path("tests/fixtures")
 

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from bench import cli
-from bench.gate import DEFAULT_TOLERANCES
-from bench.gate.command import summary
-from bench.gate.compare import INCONCLUSIVE, PASS, REGRESSION, compare, exit_code, key_of
-from bench.matrix import finish_spec
 from bench.models.identity import model_identity, work_hash
+from bench.results.gate import DEFAULT_TOLERANCES
+from bench.results.gate.verdicts import summary
+from bench.results.gate.verdicts import INCONCLUSIVE, PASS, REGRESSION, compare, exit_code, key_of
+from bench.run.matrix import finish_spec
 from tests.fixtures.make_gate_fixtures import with_
 
 FIXTURE = "tests/fixtures/results_synthetic.jsonl"
@@ -164,7 +164,7 @@ def test_two_hub_revisions_are_two_models():
 
 @pytest.fixture
 def gate_only(monkeypatch):
-    monkeypatch.setattr(cli, "COMMANDS", {"gate": "bench.gate.command"})
+    monkeypatch.setattr(cli, "COMMANDS", {"gate": "bench.results.gate.command"})
 
 
 @pytest.mark.parametrize("flags", [[], ["--allow-missing"]])

@@ -9,10 +9,10 @@ import math
 import pytest
 import torch
 
-from bench import methods, precision, train
-from bench.matrix import build_matrix
 from bench.measure.timer import StepTimer
-from bench.profile import load_profile
+from bench.run.matrix import build_matrix
+from bench.run.profile import load_profile
+from bench.training import loop as train, methods, precision
 
 CUDA = torch.cuda.is_available()
 pytestmark = [pytest.mark.gpu,
@@ -111,7 +111,7 @@ def test_qlora_builds_nf4_with_double_quantisation_on_cuda_and_trains():
 
 
 def test_calibration_runs_on_the_gpu_in_the_compute_dtype():
-    from bench.gate.calibrate import calibration_kind, measure_calibration
+    from bench.measure.matmul import calibration_kind, measure_calibration
 
     dtype = "bfloat16" if bf16_capable() else "float16"
     figures = measure_calibration(device=DEVICE, dtype=dtype, reps=5)
@@ -153,7 +153,7 @@ def test_mfu_and_planner_on_a_1b_shape():
     if not bf16_capable():
         pytest.skip(f"the 1B-shape check runs in bf16 (compute capability >= 8.0); this GPU is "
                     f"{torch.cuda.get_device_capability(0)}")
-    from bench.gate.calibrate import measure_calibration
+    from bench.measure.matmul import measure_calibration
     from bench.measure import flops
     from bench.plan import estimate, presets
 
@@ -189,7 +189,7 @@ def test_mfu_and_planner_on_a_1b_shape():
 
 
 def test_a_deliberate_oom_is_classified_oom():
-    from bench.failure import classify
+    from bench.results.failure import classify
 
     total = torch.cuda.get_device_properties(0).total_memory
     with pytest.raises(Exception) as caught:

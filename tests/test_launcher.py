@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from bench import launcher
-from bench.matrix import build_matrix, run_id
-from bench.profile import load_profile
-from bench.record import skeleton
-from bench.worker import RESULT_WRITTEN
+from bench.results.record import skeleton
+from bench.run import launcher
+from bench.run.matrix import build_matrix, run_id
+from bench.run.profile import load_profile
+from bench.run.worker import RESULT_WRITTEN
 
 STUCK = """
 import json, sys, time
@@ -63,7 +63,7 @@ SHOW_ALLOCATOR = "import os; print('MALLOC_MMAP_THRESHOLD_=' + os.environ.get('M
     ("cpu", 0, "unset"),        # 0: glibc's default, nothing set
 ])
 def test_the_cpu_malloc_mmap_threshold_reaches_the_child(tmp_path, monkeypatch, device, threshold, seen):
-    from bench import hardware
+    from bench.run import hardware
 
     monkeypatch.setattr(hardware, "cuda_devices", lambda: [])  # a CPU machine, whatever this one has
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
@@ -77,7 +77,7 @@ def test_the_cpu_malloc_mmap_threshold_reaches_the_child(tmp_path, monkeypatch, 
 
 
 def test_no_malloc_threshold_for_a_cuda_run(monkeypatch):
-    from bench import hardware
+    from bench.run import hardware
 
     monkeypatch.setattr(hardware, "cuda_devices", lambda: [("A100", 8, 0, 80 * 2**30)])
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)

@@ -1,8 +1,8 @@
 import pytest
 
-from bench.errors import BenchError
-from bench.matrix import build_matrix, run_id
-from bench.profile import load_profile
+from bench.run.matrix import build_matrix, run_id
+from bench.run.profile import load_profile
+from bench.util.errors import BenchError
 
 
 def specs(**run):

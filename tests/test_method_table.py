@@ -1,6 +1,6 @@
 """bench.method_table is the one place that says what a method is: the package names no set of
 adapter, k-bit or FSDP-shardable methods, nor tests a method's quantisation by its name,
-anywhere else; and bench.methods has one builder per row."""
+anywhere else; and bench.training.methods has one builder per row."""
 
 import ast
 from pathlib import Path
@@ -53,7 +53,7 @@ def test_no_other_module_tests_a_quantisation_by_method_name():
 
 
 def test_builders_cover_exactly_the_table():
-    from bench import methods
+    from bench.training import methods
 
     assert list(methods.METHODS) == list(mt.NAMES)
     assert all(callable(b) for b in methods.METHODS.values())

@@ -6,11 +6,12 @@ import math
 import pytest
 import torch
 
-from bench import data, methods, precision, train
-from bench.matrix import build_matrix
+from bench import data
 from bench.measure.params import count_params
 from bench.measure.timer import StepTimer, throughput
-from bench.profile import load_profile
+from bench.run.matrix import build_matrix
+from bench.run.profile import load_profile
+from bench.training import loop as train, methods, precision
 
 ADAPTERS = ("lora", "dora", "qlora", "lora8")
 

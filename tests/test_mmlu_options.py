@@ -1,4 +1,4 @@
-"""bench.mmlu option validation and data checks: pure, fast, no model."""
+"""bench.evaluate.mmlu option validation and data checks: pure, fast, no model."""
 
 import json
 import subprocess
@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from bench import paths
-from bench.errors import BenchError
-from bench.mmlu import check_data, validate
-from bench.mmlu.tasks import builtin_subjects
+from bench.evaluate.mmlu import check_data, validate
+from bench.evaluate.mmlu.tasks import builtin_subjects
+from bench.util import paths
+from bench.util.errors import BenchError
 
 
 @pytest.mark.parametrize("shots", [0, 1, 5])
@@ -44,7 +44,7 @@ def test_tasks_as_a_string_is_refused():
 
 
 def test_validate_imports_neither_torch_nor_lm_eval():
-    code = ("import sys; from bench.mmlu import validate; validate(shots=5, limit=3, tasks=['arc_easy']); "
+    code = ("import sys; from bench.evaluate.mmlu import validate; validate(shots=5, limit=3, tasks=['arc_easy']); "
             "print(sorted(m for m in ('torch', 'lm_eval', 'transformers', 'datasets') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=paths.REPO_ROOT)

@@ -8,9 +8,9 @@ with `cais/mmlu` served from the local JSONL because the hub is unreachable.
 import datasets
 import pytest
 
-from bench import paths
-from bench.mmlu import data, tasks
-from bench.mmlu.scoring import _prepare_environment
+from bench.evaluate.mmlu import data, tasks
+from bench.evaluate.mmlu.scoring import _prepare_environment
+from bench.util import paths
 
 pytestmark = pytest.mark.skipif(not (paths.mmlu_dir() / "COMPLETE").exists(),
                                 reason="no local MMLU data: run bash scripts/setup.sh")

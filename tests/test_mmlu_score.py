@@ -1,4 +1,4 @@
-"""bench.mmlu scoring end to end through lm-eval, on a synthetic 57-subject MMLU in a temp cache.
+"""bench.evaluate.mmlu scoring end to end through lm-eval, on a synthetic 57-subject MMLU in a temp cache.
 
 Subjects have different sizes, so a size-weighted group average differs from the plain mean
 of subject accuracies. A stub LM that always prefers "A" makes the expected accuracy exact;
@@ -10,11 +10,11 @@ import json
 
 import pytest
 
-from bench import paths
-from bench.errors import BenchError
-from bench.mmlu import score
-from bench.mmlu.scoring import score_lm
-from bench.mmlu.tasks import CATEGORIES, builtin_subjects
+from bench.evaluate.mmlu import score
+from bench.evaluate.mmlu.scoring import score_lm
+from bench.evaluate.mmlu.tasks import CATEGORIES, builtin_subjects
+from bench.util import paths
+from bench.util.errors import BenchError
 
 SUBJECTS = builtin_subjects()  # subject -> category
 TOKENIZER_DIR = paths.models_dir() / "smollm2-135m"  # the real cache, read before any fixture swaps it

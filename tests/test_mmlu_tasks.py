@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from bench.mmlu import tasks
+from bench.evaluate.mmlu import tasks
 
 
 @pytest.fixture

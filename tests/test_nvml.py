@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from bench.errors import BenchError
 from bench.measure import nvml as N
+from bench.util.errors import BenchError
 
 GiB = 2**30
 ME = os.getpid()
@@ -149,9 +149,9 @@ def torch_sees(monkeypatch, devices: list) -> None:
 
 def launched_env(tmp_path, monkeypatch, device: str) -> tuple:
     """What a launched child sees: the malloc setting and whether its data segment is limited."""
-    from bench import launcher
-    from bench.matrix import build_matrix, run_id
-    from bench.profile import load_profile
+    from bench.run import launcher
+    from bench.run.matrix import build_matrix, run_id
+    from bench.run.profile import load_profile
 
     spec = dict(build_matrix(load_profile("smoke", overrides={"run": {
         "methods": ["lora"], "device": device, "cpu_malloc_mmap_threshold": 65536, "max_memory": "8GiB"}}))[0])
@@ -167,7 +167,7 @@ def test_a_gpu_torch_sees_is_used_though_nvml_does_not_load(tmp_path, monkeypatc
     """A container without libnvidia-ml: --device cuda is accepted, auto resolves to CUDA before
     the child's environment is built (no CPU malloc setting, no data-segment limit), and the
     worker's NVML figures are null with the reason."""
-    from bench import hardware
+    from bench.run import hardware
 
     torch_sees(monkeypatch, [H100])
     broken = types.ModuleType("pynvml")
@@ -188,7 +188,7 @@ def test_a_gpu_torch_sees_is_used_though_nvml_does_not_load(tmp_path, monkeypatc
 def test_gpus_nvml_lists_but_torch_cannot_use_are_not_a_cuda_machine(tmp_path, monkeypatch):
     """The reverse: NVML lists four GPUs, torch sees none (a CPU build, or no usable driver): auto
     runs on the CPU with the CPU settings, and --device cuda is refused."""
-    from bench import hardware
+    from bench.run import hardware
 
     torch_sees(monkeypatch, [])
     monkeypatch.setitem(sys.modules, "pynvml", fake_nvml(machine()))
@@ -200,7 +200,7 @@ def test_gpus_nvml_lists_but_torch_cannot_use_are_not_a_cuda_machine(tmp_path, m
 
 
 def test_torch_is_asked_in_a_child_only_when_its_build_can_have_a_gpu(tmp_path, monkeypatch):
-    from bench import hardware
+    from bench.run import hardware
 
     def torch_at(version_text):
         (tmp_path / "torch").mkdir(exist_ok=True)

@@ -1,9 +1,9 @@
-"""Facts with one home in the package: what makes a model a shape model (bench.weights)."""
+"""Facts with one home in the package: what makes a model a shape model (bench.models.random_weights)."""
 
 import ast
 from pathlib import Path
 
-from bench.weights import SHAPE_PREFIX, is_shape, random_weights
+from bench.models.random_weights import SHAPE_PREFIX, is_shape, random_weights
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bench"
 
@@ -20,8 +20,8 @@ def _constants(value: str, *, home: str) -> list:
 
 
 def test_only_weights_spells_the_shape_prefix():
-    """Every "is this a shape model" asks bench.weights.is_shape (or its SHAPE_PREFIX)."""
-    assert not _constants("shape:", home="weights.py")
+    """Every "is this a shape model" asks bench.models.random_weights.is_shape (or its SHAPE_PREFIX)."""
+    assert not _constants("shape:", home="models/random_weights.py")
 
 
 def test_is_shape():
@@ -36,11 +36,11 @@ def _is_power(node, exp: int) -> bool:
 
 
 def test_byte_units_go_through_bench_units():
-    """No module divides bytes by 2**20, 2**30 or 1e9 itself: bench.units.mib / gb do (a count of
+    """No module divides bytes by 2**20, 2**30 or 1e9 itself: bench.util.units.mib / gb do (a count of
     parameters or FLOPs in billions is not bytes and may divide by 1e9)."""
     found = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        if path.name == "units.py":
+        if path.relative_to(PACKAGE).as_posix() == "util/units.py":
             continue
         source = path.read_text()
         for node in ast.walk(ast.parse(source)):

@@ -1,4 +1,4 @@
-"""After loading, every parameter and buffer is on the run's device (bench.methods.check_placed).
+"""After loading, every parameter and buffer is on the run's device (bench.training.methods.check_placed).
 
 No GPU here, so the stand-in for "a device other than the CPU" is meta: a shape model loaded
 for meta must have its buffers there too (the CPU-made rotary inv_freq included), and a model
@@ -9,8 +9,8 @@ import json
 import pytest
 import torch
 
-from bench import methods
 from bench.models import resolve
+from bench.training import methods
 from tests.test_shape import LLAMA
 
 

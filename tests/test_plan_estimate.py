@@ -2,8 +2,8 @@
 
 import pytest
 
-from bench.errors import BenchError
 from bench.plan import activations, estimate, presets, terms
+from bench.util.errors import BenchError
 
 TINY = presets.load("tiny-llama")[1]          # h64 i128 L2 heads4 kv4 (head_dim 16) vocab49152 tied
 N = 3_227_968                                  # its parameter count (test_plan_params)

@@ -14,8 +14,8 @@ import torch
 import transformers
 
 import bench.cli as cli
-from bench.errors import BenchError
 from bench.plan import estimate, params, presets
+from bench.util.errors import BenchError
 
 CONFIGS = Path(__file__).parent / "fixtures" / "configs"
 # total parameters as the model cards / release notes state them (tied embeddings counted once)

@@ -3,8 +3,8 @@ backward's two phases, and the headroom an FSDP "fits" needs. Hand arithmetic on
 
 import pytest
 
-from bench.errors import BenchError
-from bench.plan import estimate, fit, frontier, params, predict, presets, sharding, terms
+from bench.plan import estimate, grid as fit, frontier, params, predict, presets, sharding, terms
+from bench.util.errors import BenchError
 
 L70 = presets.load("llama-2-70b")[1]
 TINY = presets.load("tiny-llama")[1]

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from bench.errors import BenchError
 from bench.plan import params, presets
+from bench.util.errors import BenchError
 
 # Published or measured totals (model cards / `sum(p.numel())` on the real checkpoints).
 KNOWN = {

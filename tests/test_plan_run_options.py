@@ -1,6 +1,6 @@
-"""One run, one set of planner options: the worker's own estimate (bench.estimate), the report
-(bench.report.scale), the calibration (bench.plan.calibration), `fit`'s probes (bench.fit.probe)
-and the driver's budget check (bench.budget) all price a run through bench.plan.options.from_run,
+"""One run, one set of planner options: the worker's own estimate (bench.plan.for_run), the report
+(bench.results.report.scale), the calibration (bench.plan.calibration), `fit`'s probes (bench.run.fit.probe)
+and the driver's budget check (bench.run.budget) all price a run through bench.plan.options.from_run,
 so the worker's estimate and the report's are the same figure for the same record."""
 
 import json
@@ -9,10 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench import budget, estimate as worker_estimate
-from bench.fit.probe import Job
+from bench.plan import for_run as worker_estimate
 from bench.plan import calibration, presets
-from bench.report import scale
+from bench.results.report import scale
+from bench.run import budget
+from bench.run.fit.probe import Job
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = [  # committed CPU records the worker estimated: a real model unpacked, a shape model packed

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from bench import precision as P
-from bench.errors import BenchError
+from bench.training import precision as P
+from bench.util.errors import BenchError
 
 
 def fake_calibration(fp32, bf16):
@@ -92,7 +92,7 @@ def test_the_real_cpu_calibration_measures_both_dtypes_and_picks_what_the_hardwa
 
 
 def test_driver_preflight_refuses_cuda_without_a_gpu(monkeypatch):
-    from bench import hardware
+    from bench.run import hardware
 
     monkeypatch.setattr(hardware, "cuda_devices", lambda: [])
     with pytest.raises(BenchError, match="torch sees no CUDA device here"):

@@ -1,8 +1,8 @@
 
 import pytest
 
-from bench.errors import BenchError
-from bench.profile import PROFILES_DIR, available, load_profile
+from bench.run.profile import PROFILES_DIR, available, load_profile
+from bench.util.errors import BenchError
 
 
 @pytest.mark.parametrize("path", sorted(p for p in PROFILES_DIR.rglob("*.toml") if not p.name.startswith("_")
@@ -59,7 +59,7 @@ def test_profile_file_errors(tmp_path):
 @pytest.mark.parametrize("steps, warmup", [(1, 0), (2, 1), (3, 2), (10, 2)])
 def test_warmup_is_at_most_steps_minus_one_and_says_so(steps, warmup):
     """The smoke profile's warm-up is 2: `--steps 2` (or 1) lowers it, so one step is still timed."""
-    from bench.matrix import build_matrix
+    from bench.run.matrix import build_matrix
     from bench.measure.timer import throughput
 
     settings = load_profile("smoke", overrides={"run": {"steps": steps, "methods": ["lora"]}})

@@ -1,13 +1,13 @@
-"""Progress lines while a long phase runs: the rate rule (bench.progress) on a fake clock, and
-lm-eval's per-request counting reaching it (bench.mmlu.scoring.reporting) through a fake LM whose
+"""Progress lines while a long phase runs: the rate rule (bench.util.progress) on a fake clock, and
+lm-eval's per-request counting reaching it (bench.evaluate.mmlu.scoring.reporting) through a fake LM whose
 module counts with tqdm, as lm-eval's HFLM does."""
 
 from types import SimpleNamespace
 
 from tqdm import tqdm
 
-from bench.mmlu.scoring import reporting
-from bench.progress import LOG_EVERY_S, TTY_EVERY_S, Progress
+from bench.evaluate.mmlu.scoring import reporting
+from bench.util.progress import LOG_EVERY_S, TTY_EVERY_S, Progress
 
 
 class FakeClock:
@@ -77,7 +77,7 @@ class FakeLM:
 
 
 def test_lm_eval_requests_are_counted_while_scoring(monkeypatch):
-    import bench.progress as progress_module
+    import bench.util.progress as progress_module
 
     clock = FakeClock()
     monkeypatch.setattr(progress_module, "time", SimpleNamespace(monotonic=clock))
@@ -97,14 +97,14 @@ def spec(name):
 
 
 def test_eta_before_the_first_run_ends_is_the_planners():
-    from bench.session import eta
+    from bench.run.session import eta
 
     text = eta(finished=[], remaining=[spec("a"), spec("b")], estimates={"a": 60.0, "b": 120.0})
     assert text == "  (ETA 3m00s, planner)"
 
 
 def test_eta_blends_in_measured_times():
-    from bench.session import eta
+    from bench.run.session import eta
 
     estimates = {"a": 60.0, "b": 120.0, "c": 30.0}
     # run a took twice its estimate: the rest are expected to as well

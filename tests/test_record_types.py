@@ -1,11 +1,11 @@
-"""bench.record_types declares the fields docs/schema.md documents, and every key the committed
+"""bench.results.record_types declares the fields docs/schema.md documents, and every key the committed
 sample records carry, so the record's shape in code and in prose cannot drift apart."""
 
 import json
 import re
 from pathlib import Path
 
-from bench import record_types as T
+from bench.results import record_types as T
 
 ROOT = Path(__file__).resolve().parents[1]
 PHASES = ("load", "train", "eval")
@@ -38,7 +38,7 @@ def documented() -> dict:
 def test_docs_and_types_name_the_same_fields():
     docs = documented()
     top = docs[""] | {block.split(".")[0] for block in docs if block}
-    assert top == _keys(T.Record), "top level: docs/schema.md vs bench.record_types.Record"
+    assert top == _keys(T.Record), "top level: docs/schema.md vs bench.results.record_types.Record"
     assert docs["params"] == _keys(T.Params)
     assert docs["memory"] == _keys(T.Memory) - set(PHASES)
     assert docs["memory.<phase>"] == _keys(T.PhaseMemory)
@@ -68,6 +68,6 @@ def test_committed_sample_records_declare_every_key():
 
 
 def test_required_keys_match_the_schema():
-    from bench.schema import REQUIRED
+    from bench.results.schema import REQUIRED
 
     assert set(REQUIRED) <= T.Record.__required_keys__

@@ -6,15 +6,15 @@ import re
 
 import pytest
 
-from bench.errors import BenchError
-from bench.report import build, headline
+from bench.results.report import build, headline
+from bench.util.errors import BenchError
 from tests.report_helpers import FIXTURE, XSS_MODEL, fixture_records, page_options, varied, write_results
 
 
 @pytest.fixture(autouse=True)
 def no_svg(monkeypatch):
     """Most tests need no SVG; the one that does asks for it (node costs ~0.3 s per build)."""
-    import bench.report as report
+    import bench.results.report as report
 
     monkeypatch.setattr(report, "svg", lambda options, echarts_js: (None, "disabled in tests"))
 

@@ -4,7 +4,7 @@ Run with `pytest tests/test_report_bench.py --benchmark-enable`; with benchmarks
 (the default addopts) it runs once as a plain smoke test. No timing is asserted.
 """
 
-from bench.report import build
+from bench.results.report import build
 from tests.report_helpers import page_options, varied, write_results
 
 N_RECORDS = 200

@@ -1,10 +1,10 @@
 """The benefit axis in the report: a headline per measured metric, base as the reference, seeds as
 mean and interval, the learns-versus-forgets chart and the paired verdicts, from rows in the shapes
-bench.compare returns (tests/fixtures/make_v2_fixtures.py; no statistics are computed here)."""
+bench.results.compare returns (tests/fixtures/make_v2_fixtures.py; no statistics are computed here)."""
 
 import pytest
 
-from bench.report import benefit, build
+from bench.results.report import benefit, build
 from tests.fixtures import make_v2_fixtures as fx
 from tests.report_helpers import FIXTURE, page_options
 
@@ -13,14 +13,14 @@ V2 = "tests/fixtures/results_v2.jsonl"
 
 @pytest.fixture(autouse=True)
 def no_svg(monkeypatch):
-    import bench.report as report
+    import bench.results.report as report
 
     monkeypatch.setattr(report, "svg", lambda options, echarts_js: (None, "disabled in tests"))
 
 
 @pytest.fixture
 def with_statistics(monkeypatch):
-    """benefit.paired as bench.compare would fill it, from the fixture rows."""
+    """benefit.paired as bench.results.compare would fill it, from the fixture rows."""
     paired = benefit.Paired(summaries=fx.seed_summaries(), learn_forget=fx.learn_forget_rows(), rows=fx.pair_rows())
     monkeypatch.setattr(benefit, "paired", lambda sources: paired)
 
@@ -83,16 +83,16 @@ def test_paired_verdicts_table(tmp_path, with_statistics):
 def test_without_bench_compare_the_page_says_so_and_draws_each_seed(tmp_path, monkeypatch):
     import sys
 
-    monkeypatch.setitem(sys.modules, "bench.compare", None)
+    monkeypatch.setitem(sys.modules, "bench.results.compare", None)
     index = build(sources=[V2], out_dir=tmp_path)
     html = index.read_text()
-    assert "paired statistics skipped: bench.compare cannot be imported" in html
+    assert "paired statistics skipped: bench.results.compare cannot be imported" in html
     points = [p for s in page_options(index)["chart-headline"]["series"] if s["type"] == "scatter" for p in s["data"]]
     assert len(points) == 10 and "chart-learn-forget" not in page_options(index)
 
 
 def test_learns_versus_forgets_uses_the_forgetting_suite_when_measured():
-    from bench.report.benefit import learn_forget_chart
+    from bench.results.report.benefit import learn_forget_chart
 
     figure = {"diff": 0.1, "lo": 0.05, "hi": 0.15, "n": 40, "verdict": "better"}
     rows = [{"model": "m", "method": "full", "source": "s", "seeds": [0], "target_task": "t",
@@ -109,7 +109,7 @@ def test_learns_versus_forgets_uses_the_forgetting_suite_when_measured():
 
 
 def test_learns_versus_forgets_tells_models_apart():
-    from bench.report.benefit import learn_forget_chart
+    from bench.results.report.benefit import learn_forget_chart
 
     figure = {"diff": 0.1, "lo": 0.05, "hi": 0.15, "n": 40, "verdict": "better"}
     rows = [{"model": model, "method": method, "source": "s", "seeds": [0], "target_task": "t",

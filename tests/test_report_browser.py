@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.report import build
-from bench.report.compare import build_compare
+from bench.results.report import build
+from bench.results.report.compare_page import build_compare
 from tests.report_helpers import XSS_MODEL, fixture_records, two_models, write_results
 
 pytestmark = pytest.mark.browser
@@ -75,12 +75,12 @@ def test_page_draws_every_chart_without_errors(tmp_path):
 
 @pytest.mark.skipif(BROWSER is None, reason="no Chromium on PATH (Debian: apt-get install chromium)")
 def test_v2_page_fits_the_width_and_draws_every_chart(tmp_path, monkeypatch):
-    from bench.report import benefit
+    from bench.results.report import benefit
     from tests.fixtures import make_v2_fixtures as fx
 
     paired = benefit.Paired(summaries=fx.seed_summaries("v2"), learn_forget=fx.learn_forget_rows("v2"),
                             rows=fx.pair_rows("v2"))
-    monkeypatch.setattr(benefit, "paired", lambda sources: paired)  # bench.compare's rows, from the fixture
+    monkeypatch.setattr(benefit, "paired", lambda sources: paired)  # bench.results.compare's rows, from the fixture
     index = build(sources=[Path("tests/fixtures/results_v2.jsonl"), Path("tests/fixtures/results_synthetic.jsonl")],
                   out_dir=tmp_path / "out", labels=["v2", "v1"])
     verdict = self_check(tmp_path, index)

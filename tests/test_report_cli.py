@@ -11,7 +11,7 @@ from tests.report_helpers import FIXTURE, XSS_MODEL, fixture_records, page_optio
 # Only the report sub-command: the CLI skeleton also imports the other sub-commands' modules,
 # which live on other branches.
 RUNNER = (
-    "import sys; from bench import cli; cli.COMMANDS = {'report': 'bench.report.command'}; "
+    "import sys; from bench import cli; cli.COMMANDS = {'report': 'bench.results.report.command'}; "
     "sys.exit(cli.main(sys.argv[1:]))"
 )
 

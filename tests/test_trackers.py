@@ -3,7 +3,8 @@ a tracker that is unknown or not installed is one line before any run starts."""
 
 import pytest
 
-from bench import cli, store, trackers
+from bench import cli
+from bench.results import store, trackers
 
 V1, V2 = "tests/fixtures/results_synthetic.jsonl", "tests/fixtures/results_v2.jsonl"
 
@@ -26,7 +27,7 @@ def test_figures_leave_out_what_was_not_measured():
                "pip install -e .[trackers]"),
 ])
 def test_bad_tracker_is_one_line_before_any_run(tmp_path, monkeypatch, capsys, name, message):
-    monkeypatch.setattr(cli, "COMMANDS", {"run": "bench.run_command"})
+    monkeypatch.setattr(cli, "COMMANDS", {"run": "bench.run.command"})
     monkeypatch.setattr(trackers.importlib.util, "find_spec", lambda module: None)  # as if the extra were absent
     code = cli.main(["run", "--profile", "smoke", "--out", str(tmp_path / "out"), "--log-to", name])
     out, err = capsys.readouterr()

@@ -1,10 +1,10 @@
-"""bench.units.parse_size, the one parser of every memory budget (--max-memory, fit --memory,
+"""bench.util.units.parse_size, the one parser of every memory budget (--max-memory, fit --memory,
 plan --memory): decimal and binary units written out by hand, and bad sizes refused by name."""
 
 import pytest
 
-from bench.errors import BenchError
-from bench.units import fmt_bytes, parse_size
+from bench.util.errors import BenchError
+from bench.util.units import fmt_bytes, parse_size
 
 
 @pytest.mark.parametrize("text, expected", [

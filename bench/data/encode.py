@@ -15,7 +15,7 @@ turns (some drop past reasoning) breaks the property: a BenchError says so.
 
 from dataclasses import dataclass
 
-from bench.errors import BenchError
+from bench.util.errors import BenchError
 
 IGNORE = -100
 

@@ -13,8 +13,8 @@ No torch here: the driver's pre-flight may import this module.
 import json
 from pathlib import Path
 
-from bench import paths
-from bench.errors import BenchError
+from bench.util import paths
+from bench.util.errors import BenchError
 
 BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 

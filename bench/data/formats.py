@@ -17,7 +17,7 @@ is a problem named by its place in the file; `examples` collects them all rather
 the first, so one message can list every bad row.
 """
 
-from bench.errors import BenchError, choices_error
+from bench.util.errors import BenchError, choices_error
 
 FIELDS = {
     "text": ("text",),

@@ -29,7 +29,7 @@ import random
 
 from bench.data import clean, files, sources
 from bench.data.encode import IGNORE, encode_all, split_differs
-from bench.errors import BenchError
+from bench.util.errors import BenchError
 
 HELDOUT_SEED = 1234  # fixed on purpose: the held-out split must not move with the run seed
 

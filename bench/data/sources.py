@@ -7,7 +7,7 @@ anything starts; `load` reads and normalises the examples.
 from pathlib import Path
 
 from bench.data import builtin, files, formats
-from bench.errors import BenchError
+from bench.util.errors import BenchError
 
 
 def resolve(source: str) -> str:

@@ -105,9 +105,9 @@ def _profile(model, micro_batches, *, optimizer, policy, device) -> dict:
     import torch
     from torch.profiler import ProfilerActivity, profile, record_function
 
-    from bench import precision as P
+    from bench.training import precision as P
     from bench.measure import attribution
-    from bench.train import supervised_tokens
+    from bench.training.loop import supervised_tokens
 
     cuda = device.startswith("cuda")
     count = max(sum(supervised_tokens(b) for b in micro_batches), 1)

@@ -1,6 +1,6 @@
 """How contended the machine was over a window (the timed training steps): the 1-minute load
 average against the cores at both ends, the CPU time other processes used, and the hypervisor's
-steal time. Measurement only: nothing here prints, writes or decides (bench.gate.contention
+steal time. Measurement only: nothing here prints, writes or decides (bench.results.gate.contention
 decides what counts as contended). Usage:
 
     with track(world=ranks.size) as figures:

@@ -14,7 +14,7 @@ of them, so `fit` and the frontier agree only if a run's budget does too:
 Nothing here imports torch; callers pass figures.
 """
 
-from bench.units import mib
+from bench.util.units import mib
 
 
 class DeviceBudgetExceeded(MemoryError):

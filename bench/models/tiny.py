@@ -11,8 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import paths
-from bench.errors import BenchError
+from bench.util import paths
+from bench.util.errors import BenchError
 
 CONFIG = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
               num_key_value_heads=4, max_position_embeddings=2048, tie_word_embeddings=True,

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.units import mib
+from bench.util.units import mib
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,13 +7,13 @@ one verdict line per model: can it be fine-tuned in this much memory, and with w
 
 import json
 
-from bench.errors import BenchError
-from bench.plan import activations, fit, frontier, precision, presets
+from bench.method_table import TRAINED
+from bench.plan import activations, grid as fit, frontier, dtype_bytes as precision, presets
 from bench.plan.options import DEVICES, OFFLOADS
 from bench.plan.terms import OPTIMIZERS
-from bench.method_table import TRAINED
-from bench.schema import METHODS
-from bench.units import gib, parse_size
+from bench.results.schema import METHODS
+from bench.util.errors import BenchError
+from bench.util.units import gib, parse_size
 
 DEFAULT_MODELS = ("smollm2-135m", "llama-3-8b", "llama-2-70b")
 CHECKPOINTING = {"on": (True,), "off": (False,), "both": (False, True)}

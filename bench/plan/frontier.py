@@ -5,10 +5,10 @@ Predicted memory grows with batch and with sequence length (every token-dependen
 non-negative and linear or quadratic in them), so both searches bisect.
 """
 
-from bench.errors import BenchError
+from bench.plan import options as O, dtype_bytes as precision
 from bench.plan.predict import estimate, needed_bytes, weight_terms
-from bench.plan import options as O, precision
-from bench.units import gib
+from bench.util.errors import BenchError
+from bench.util.units import gib
 
 SEQ_LENS = (256, 512, 1024, 2048, 4096, 8192)
 MAX_BATCH = 4096

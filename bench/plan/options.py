@@ -3,9 +3,9 @@ settings' names where a run has them; see profiles/_defaults.toml)."""
 
 from dataclasses import dataclass, fields
 
-from bench.errors import BenchError, choices_error
-from bench.plan import activations, precision, terms
-from bench.schema import METHODS
+from bench.plan import activations, dtype_bytes as precision, terms
+from bench.results.schema import METHODS
+from bench.util.errors import BenchError, choices_error
 
 DEVICES = ("cpu", "cuda")
 OFFLOADS = ("none", "optimizer", "all")
@@ -80,15 +80,15 @@ def from_run(run: dict, *, policy: str = None, device: str = None, baseline_byte
     """bench.plan.estimate's options (all but `config` and `method`) for one run: a spec, or a
     record (its `config` block is the spec; its precision and memory blocks say what ran). Every
     place that prices a run that ran or will run goes through here: the worker's own estimate
-    (bench.estimate), the report (bench.report.scale), the calibration (bench.plan.calibration),
-    `fit`'s probes (bench.fit.probe), the driver's budget check (bench.budget) and `--dry-run`
-    (bench.dry_run).
+    (bench.plan.for_run), the report (bench.results.report.scale), the calibration (bench.plan.calibration),
+    `fit`'s probes (bench.run.fit.probe), the driver's budget check (bench.run.budget) and `--dry-run`
+    (bench.run.dry_run).
 
     policy: the precision policy where the record names none (for a spec: the resolved one;
     a spec's own "auto" means the device's default). device: where the record or spec does not
     say ("cuda:1" prices as "cuda"). baseline_bytes: a spec's measured CPU baseline (a record's
     is its memory.baseline_bytes); only a CPU run has one. kbit_upcast: peft's fp32 upcast of a
-    k-bit base, which the harness never applies (bench.precision)."""
+    k-bit base, which the harness never applies (bench.training.precision)."""
     record = isinstance(run.get("config"), dict)
     settings = run["config"] if record else run
     memory = (run.get("memory") or {}) if record else {}

@@ -30,10 +30,10 @@ Figures (what each one predicts):
 every term whatever the moment.
 """
 
-from bench.errors import BenchError
 from bench.method_table import ADAPTER, KBIT, method as method_row
-from bench.plan import activations as A, options as O, params, precision, presets, sharding, terms as T
-from bench.units import mib
+from bench.plan import activations as A, options as O, params, dtype_bytes as precision, presets, sharding, terms as T
+from bench.util.errors import BenchError
+from bench.util.units import mib
 
 OPTIMIZERS, DEVICES, OFFLOADS = T.OPTIMIZERS, O.DEVICES, O.OFFLOADS
 

@@ -4,8 +4,8 @@ local HF `config.json`. Only the arithmetic-relevant subset is read; nothing imp
 import json
 from pathlib import Path
 
-from bench.errors import BenchError, choices_error
 from bench.plan.params import FAMILIES, TIED_BY_DEFAULT
+from bench.util.errors import BenchError, choices_error
 
 PRESET_DIR = Path(__file__).resolve().parent / "presets"
 

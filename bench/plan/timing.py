@@ -5,23 +5,20 @@ matrix's ETA starts from.
 
 Training costs the FLOPs of bench.measure.flops (PaLM's count, frozen weights priced right) for
 steps x batch x seq_len tokens, at TRAIN_EFFICIENCY of the matmul rate calibrated on the run's
-device and compute dtype (bench.gate.calibrate, measured in a child by `calibrate`). Scoring costs
+device and compute dtype (bench.measure.matmul, measured in a child by bench.run.dry_run.calibrate). Scoring costs
 a measured time per question per task, scaled by the model's forward FLOPs per token against the
 reference model's and by the reference machine's matmul rate against this one's. The constants
 were measured on reports/samples/cpu-default and cpu-quality (smollm2-135m, fp32, 2 CPU cores,
-matmul 100.6-108.4 GFLOP/s); the ETA blends in the measured times of finished runs (bench.session).
-No torch here: `calibrate` runs the measurement in a child.
+matmul 100.6-108.4 GFLOP/s); the ETA blends in the measured times of finished runs (bench.run.session).
+No torch here, and no measurement: the caller hands in the matmul rate.
 """
 
 import json
-import subprocess
-import sys
 from functools import lru_cache
 from pathlib import Path
 
-from bench.errors import BenchError
 from bench.method_table import BY_NAME
-from bench.weights import SHAPE_PREFIX, is_shape
+from bench.models.random_weights import SHAPE_PREFIX, is_shape
 
 REFERENCE_MODEL = "smollm2-135m"  # the planner preset the constants below were measured on
 REFERENCE_GFLOPS = 105.0          # its machine's fp32 matmul rate (cpu-default records: 100.6-108.4)
@@ -74,7 +71,7 @@ def train_flops(config: dict, *, method: str, seq_len: int, lora_r: int, target_
 
 def questions(spec: dict) -> dict:
     """{task: questions scored} for one run: MMLU (limit per subject), the target task, the suite."""
-    from bench.targets import suite
+    from bench.evaluate.targets import suite
 
     out = {}
     if spec.get("mmlu"):
@@ -92,7 +89,7 @@ def questions(spec: dict) -> dict:
 @lru_cache(maxsize=None)
 def mmlu_questions(limit) -> int:
     """MMLU questions scored at `limit` per subject (None: all 14,042), from the local test data."""
-    from bench.mmlu import data, tasks
+    from bench.evaluate.mmlu import data, tasks
 
     sizes = [_lines(data.split_file(s, "test")) for s in tasks.builtin_subjects()]
     if limit is None:
@@ -136,33 +133,6 @@ def run_seconds(*, spec: dict, config: dict, matmul_gflops: float) -> dict:
     load_s = LOAD_S * size
     return {"load_s": load_s, "train_s": train_s, "eval_s": eval_s, "fixed_s": fixed_s,
             "total_s": load_s + train_s + eval_s + fixed_s}
-
-
-_PROBE = """
-import json, sys
-from bench.precision import FIXED, resolve, resolve_device
-from bench.gate.calibrate import measure_calibration
-device = resolve_device(sys.argv[1])
-policy, block = resolve(sys.argv[2], device=device)
-rate = measure_calibration(device=device, dtype=policy.compute_dtype, n=512, budget_s=0.5)["matmul_gflops"]
-print(json.dumps({"device": device, "precision": policy.name, "reason": block["reason"], "matmul_gflops": rate}))
-"""
-
-
-@lru_cache(maxsize=None)
-def calibrate(device: str, precision: str) -> dict:
-    """{"device", "precision", "reason", "matmul_gflops"}: the device and precision a run asking for
-    `device` and `precision` resolves to here, and the matmul rate of its compute dtype, measured in a
-    child (the launcher's process never imports torch)."""
-    from bench.launcher import child_env
-    from bench.paths import REPO_ROOT
-
-    done = subprocess.run([sys.executable, "-c", _PROBE, device, precision], capture_output=True, text=True,
-                          env=child_env(), cwd=REPO_ROOT, timeout=300)
-    if done.returncode != 0:
-        raise BenchError(f"cannot resolve device {device!r} and precision {precision!r} here: "
-                         f"{(done.stderr.strip().splitlines() or ['no output'])[-1]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def model_config(spec: dict) -> dict | None:

@@ -99,7 +99,7 @@ def test_nf4_dequantize(benchmark):
 
 def test_calibration_matmul(benchmark):
     """The gate's calibration figure: tells a slower machine from slower code."""
-    from bench.gate.calibrate import measure_calibration
+    from bench.measure.matmul import measure_calibration
 
     result = benchmark(timed(measure_calibration), reps=3, warmup=1)
     assert result["matmul_gflops"] > 0 and result["threads"] == 1
@@ -107,9 +107,9 @@ def test_calibration_matmul(benchmark):
 
 @pytest.fixture(scope="module")
 def tiny_specs():
-    from bench import precision
-    from bench.matrix import build_matrix
-    from bench.profile import load_profile
+    from bench.training import precision
+    from bench.run.matrix import build_matrix
+    from bench.run.profile import load_profile
 
     settings = load_profile("smoke", overrides={"run": {"methods": ["full", "lora", "qlora", "dora", "lora8"],
                                                         "device": "cpu"}})
@@ -122,7 +122,8 @@ def test_train_step_tiny_llama(benchmark, tiny_specs, method):
     """One optimizer step (forward, backward, AdamW) on tiny-llama, 4 x 64 tokens, per method."""
     from transformers import AutoTokenizer
 
-    from bench import data, methods
+    from bench import data
+    from bench.training import methods
 
     spec = tiny_specs[method]
     model = methods.build(spec)

@@ -1,0 +1,1 @@
+"""What the worker trains with: methods, the loop, the precision policy, DDP/FSDP."""
