@@ -2,7 +2,7 @@
 
 The driver (cli, run, results, plan, util, data, evaluate, models) never imports torch and its
 stack at module level; results and plan never import run or training; only cli and run import
-run; util imports nothing else of bench at module level. An import inside a function is where a
+run; util imports nothing else of bench at module level, and the method table nothing of bench at all. An import inside a function is where a
 driver-side module reaches worker-side code on purpose (the worker's phases, the set-up command).
 """
 
@@ -67,6 +67,8 @@ def violations(root: Path = BENCH) -> list:
                 found.append(f"{where} (only cli and run import run)")
             if layer == "bench.util" and to != "bench.util" and top:
                 found.append(f"{where} at module level (util imports only util)")
+            if module == "bench.method_table":
+                found.append(f"{where} (the method table imports nothing of bench: every layer reads it)")
     return found
 
 
