@@ -36,7 +36,8 @@ tok = AutoTokenizer.from_pretrained(spec["model_path"])
 batches = data.prepare(tokenizer=tok, source=spec["data_source"], data_format=spec["data_format"],
                        seq_len=spec["seq_len"], train_on_prompt=spec["train_on_prompt"], packing=spec["packing"],
                        heldout=spec["heldout_examples"], max_unsupervised_pct=spec["max_unsupervised_pct"],
-                       ).train_batches(seed=spec["seed"], steps=spec["steps"], grad_accum=1, batch_size=spec["batch_size"])
+                       ).train_batches(seed=spec["seed"], steps=spec["steps"], grad_accum=1,
+                                       batch_size=spec["batch_size"])
 opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=spec["lr"])
 model.train()
 times, tokens = [], []

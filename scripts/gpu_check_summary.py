@@ -163,7 +163,8 @@ def markdown(summary: dict, *, budgets: dict) -> str:
     planned = [r for r in summary["planner"] if r["error_pct"] is not None]
     if planned:
         worst = max(planned, key=lambda r: abs(r["error_pct"]))
-        lines.append(f"| planner (reported) | ok | worst {worst['method']} {worst['error_pct']:+.1f}% of {len(planned)} runs |")
+        lines.append(f"| planner (reported) | ok | worst {worst['method']} {worst['error_pct']:+.1f}% "
+                     f"of {len(planned)} runs |")
     if summary.get("mfu"):
         top = max(summary["mfu"], key=lambda r: r["mfu"])
         flagged = [r for r in summary["mfu"] if r["flag"]]

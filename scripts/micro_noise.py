@@ -88,7 +88,8 @@ def thresholds_from(plain: list) -> dict:
     """Per benchmark: the largest plain ratio seen + MARGIN_PCT, at least FLOOR_PCT, rounded up to 5%;
     None (not gated) above CAP_PCT. A benchmark added later has none: not gated until measured."""
     worst = {k: max(b[k] / a[k] for a, b in permutations(plain, 2)) for k in plain[0]}
-    limits = {k: max(FLOOR_PCT, 5 * math.ceil(round(100 * (r - 1) + MARGIN_PCT, 6) / 5)) for k, r in sorted(worst.items())}
+    limits = {k: max(FLOOR_PCT, 5 * math.ceil(round(100 * (r - 1) + MARGIN_PCT, 6) / 5))
+              for k, r in sorted(worst.items())}
     return {k: (v if v <= CAP_PCT else None) for k, v in limits.items()}
 
 
@@ -141,7 +142,8 @@ def analyse(out: Path, write=None) -> None:
         g = rates(plain, slow, {k: pct for k in r["missed"]})
         checks = sum(v[0] for v in g["missed"].values()), sum(v[1] for v in g["missed"].values())
         print(f"one threshold min:{pct}%: false alarms {g['false_alarms'][0]} of {g['false_alarms'][1]}, "
-              f"missed {checks[0]} of {checks[1]} checks, suite missed {g['missed_pairs'][0]} of {g['missed_pairs'][1]}")
+              f"missed {checks[0]} of {checks[1]} checks, "
+              f"suite missed {g['missed_pairs'][0]} of {g['missed_pairs'][1]}")
     if write:
         Path(write).write_text(json.dumps(limits, indent=1, sort_keys=True) + "\n")
         print(f"wrote {write}")

@@ -87,7 +87,7 @@ def smoke_run(tmp_path_factory) -> SmokeRun:
 
 def one_clean_error_line(result) -> str:
     """Bad input: exit 2, exactly one line on stderr, no traceback."""
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2, result.stderr
     assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert lines[0].startswith("ftbench: error: ")

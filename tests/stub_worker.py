@@ -61,7 +61,8 @@ DATA_FLOOR = ("BenchError: {n} of {n} examples (100.0%) lose every supervised to
 
 def failed(spec: dict, options: dict) -> dict:
     if spec["seq_len"] < int(options.get("data-floor", 0)):
-        return skeleton(spec, status="error", error=DATA_FLOOR.format(n=spec["heldout_examples"], seq_len=spec["seq_len"]))
+        return skeleton(spec, status="error",
+                        error=DATA_FLOOR.format(n=spec["heldout_examples"], seq_len=spec["seq_len"]))
     return skeleton(spec, status="oom", error=OOM)
 
 

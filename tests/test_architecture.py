@@ -2,7 +2,8 @@
 
 The driver (cli, run, results, plan, util, data, evaluate, models) never imports torch and its
 stack at module level; results and plan never import run or training; only cli and run import
-run; util imports nothing else of bench at module level, and the method table nothing of bench at all. An import inside a function is where a
+run; util imports nothing else of bench at module level, and the method table nothing of bench at all.
+An import inside a function is where a
 driver-side module reaches worker-side code on purpose (the worker's phases, the set-up command).
 """
 

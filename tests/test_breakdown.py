@@ -219,7 +219,8 @@ def test_an_eval_forward_repacks_4bit_weights_only_where_bitsandbytes_says_so(to
     training = owned()
     assert (training["parameters_nf4"], training["quant_constants"]) == \
         (sum(c["linear"]) // 2, sum(nf4_constants(n) for n in c["linear"]))
-    for module in model.modules():  # bitsandbytes' own choice, as under a bf16 policy (fp32 pins it off: bench.training.methods)
+    # bitsandbytes' own choice, as under a bf16 policy (fp32 pins it off: bench.training.methods)
+    for module in model.modules():
         if hasattr(module, "support_avx512bf16_for_cpu"):
             module.support_avx512bf16_for_cpu = has_avx512bf16()
     _logits(model, {k: batches[0][k] for k in ("input_ids", "attention_mask")})

@@ -21,4 +21,5 @@ def test_an_ok_training_record_carries_its_breakdown_and_mfu(smoke_run):
         assert b["categories"][name] > 0, name
     t = qlora["throughput"]
     assert 0 < t["mfu"] <= 1
-    assert t["mfu"] == t["model_flops_per_token"] * t["tokens_per_s"] / (qlora["env"]["calibration"]["matmul_gflops"] * 1e9)
+    assert t["mfu"] == (t["model_flops_per_token"] * t["tokens_per_s"]
+                        / (qlora["env"]["calibration"]["matmul_gflops"] * 1e9))

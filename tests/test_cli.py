@@ -41,7 +41,7 @@ def test_a_run_records_how_contended_its_timed_steps_were(smoke_run):
 
 
 def lines_of(out, relative) -> list:
-    return [json.loads(l) for l in (out / relative).read_text().splitlines()]
+    return [json.loads(line) for line in (out / relative).read_text().splitlines()]
 
 
 @pytest.mark.parametrize("method", ["base", "full", "lora", "qlora"])
@@ -82,7 +82,8 @@ def test_a_failed_run_is_a_result_and_exits_1(tmp_path):
     (["--profile", "nonexistent"], "unknown profile 'nonexistent'; valid choices:"),
     (["--seeds", "0", "one"], "seeds are non-negative integers, got 'one'"),
     (["--steps", "abc"], "argument --steps: invalid int value: 'abc'"),
-    (["--precision", "bf17"], "unknown run.precision 'bf17'; valid choices: auto, fp32, bf16-true, bf16-mixed, fp16-mixed"),
+    (["--precision", "bf17"],
+     "unknown run.precision 'bf17'; valid choices: auto, fp32, bf16-true, bf16-mixed, fp16-mixed"),
     (["--device", "cuda"], "device 'cuda' requested but torch sees no CUDA device here"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
@@ -109,7 +110,8 @@ def test_help_lists_sub_commands_and_options():
     result = run_cli("--help")
     assert result.returncode == 0 and "report" in result.stdout and "run" in result.stdout
     result = run_cli("run", "--help")
-    for option in ("--profile", "--models", "--methods", "--steps", "--seq-len", "--batch-size", "--seeds", "--precision", "--out"):
+    for option in ("--profile", "--models", "--methods", "--steps", "--seq-len", "--batch-size", "--seeds",
+                   "--precision", "--out"):
         assert option in result.stdout
 
 
@@ -120,6 +122,7 @@ def test_a_sub_command_imports_only_its_own_module():
     import sys
 
     code = ("import sys; from bench import cli; code = cli.main(['--profile', 'smoke', '--steps', '0']); "
-            "print(code, sorted(m for m in ('pandas', 'pyecharts', 'bench.results.report', 'torch') if m in sys.modules))")
+            "print(code, sorted(m for m in ('pandas', 'pyecharts', 'bench.results.report', 'torch') "
+            "if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "2 []", done.stdout + done.stderr

@@ -45,7 +45,8 @@ def test_json_rows_and_metric_filter(v2):
     assert {r["metric"] for r in data["rows"]} == {"heldout.loss", "mmlu"}
     assert data["settings"]["resamples"] == 2000 and data["settings"]["seed"] == 3
     row = next(r for r in data["rows"] if (r["a"], r["b"], r["metric"]) == ("full", "base", "heldout.loss"))
-    assert row["kind"] == "loss" and row["checkpoint_hi"] < 0 and row["checkpoint_verdict"] == "better" and row["n"] == 64
+    assert (row["kind"] == "loss" and row["checkpoint_hi"] < 0 and row["checkpoint_verdict"] == "better"
+            and row["n"] == 64)
     assert row["scope"] == "method" and row["df"] == 1 and row["verdict"] == "indistinguishable at this n"
     assert {"model", "group", "a", "b", "seeds", "reason"} <= set(data["unmatched"][0])
 

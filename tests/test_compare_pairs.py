@@ -123,7 +123,8 @@ def test_v1_fixture_compares_mmlu(tmp_path):
     runs = load_runs([copy_fixture("compare_v1", tmp_path)])
     out = compare_runs(runs, resamples=500, seed=0, categories=CATEGORIES)
     assert [(r.a, r.b, r.metric) for r in out.rows] == [
-        ("lora", "base", m) for m in ("mmlu", "mmlu.prob", "mmlu.stem", "mmlu.humanities", "mmlu.social_sciences", "mmlu.other")]
+        ("lora", "base", m)
+        for m in ("mmlu", "mmlu.prob", "mmlu.stem", "mmlu.humanities", "mmlu.social_sciences", "mmlu.other")]
     assert out.rows[0].n == 96 and out.rows[1].n == 96 and sum(r.n for r in out.rows[2:]) == 96
 
 
@@ -143,7 +144,8 @@ def test_v2_fixture_rows_match_the_predictions(v2):
     by_run = {(r.record["method"], r.record["seed"]): r.record for r in v2 if r.record["model"] == "smollm2-135m"}
 
     def correct(method, seed):
-        rows = read_predictions(root / by_run[(method, seed)]["tasks"]["ftbench_arc_easy"]["predictions_file"], run_id="t")
+        rows = read_predictions(root / by_run[(method, seed)]["tasks"]["ftbench_arc_easy"]["predictions_file"],
+                                run_id="t")
         return {k: v["correct"] for k, v in rows.items()}
 
     base, l0, l1 = correct("base", 0), correct("lora", 0), correct("lora", 1)
@@ -153,7 +155,8 @@ def test_v2_fixture_rows_match_the_predictions(v2):
     assert [(u.a, u.b, u.seeds) for u in out.unmatched] == [
         ("qlora", "base", [1, 0]), ("full", "qlora", [1, 1]), ("lora", "qlora", [1, 1])]
     held = rows[("full", "base", "heldout.loss")]  # 2 seeds: these checkpoints differ, the method is not shown to
-    assert held.checkpoint_verdict == "better" and held.scope == "method" and held.verdict == "indistinguishable at this n"
+    assert (held.checkpoint_verdict == "better" and held.scope == "method"
+            and held.verdict == "indistinguishable at this n")
 
 
 def test_learn_forget_on_v2_fixture(v2):

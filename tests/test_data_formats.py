@@ -57,7 +57,8 @@ def test_each_format_is_detected_in_each_file_type(fmt, ext, tmp_path):
 
 def test_alpaca_uses_the_stanford_templates(tmp_path):
     _, _, examples, _ = sources.load(str(write(tmp_path / "a.jsonl", ROWS["alpaca"])))
-    assert examples[0]["prompt"].endswith("### Instruction:\nAdd the numbers.\n\n### Input:\n2 and 2\n\n### Response:\n")
+    assert examples[0]["prompt"].endswith("### Instruction:\nAdd the numbers.\n\n"
+                                          "### Input:\n2 and 2\n\n### Response:\n")
     assert "### Input:" not in examples[1]["prompt"]  # empty input: the no-input template
     assert examples[0]["completion"] == "4"
 

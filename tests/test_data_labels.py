@@ -39,7 +39,8 @@ def jsonl(path, rows):
 def rows_of(batch):
     """(ids, labels) per row, cut at the attention mask."""
     out = []
-    for ids, mask, labels in zip(batch["input_ids"].tolist(), batch["attention_mask"].tolist(), batch["labels"].tolist()):
+    for ids, mask, labels in zip(batch["input_ids"].tolist(), batch["attention_mask"].tolist(),
+                                 batch["labels"].tolist()):
         n = sum(mask)
         assert mask == [1] * n + [0] * (len(mask) - n)  # right padding only
         assert labels[n:] == [IGNORE] * (len(mask) - n)  # padding never supervised
@@ -170,7 +171,8 @@ def test_too_many_unsupervised_fails_with_a_seq_len_suggestion():
     from bench.data.encode import Encoded
     from bench.data.prepared import Prepared, _check_supervision
 
-    encoded = [Encoded(tuple(range(n)), tuple([IGNORE] * n if i == 0 else range(n))) for i, n in enumerate((8, 19, 6, 6))]
+    encoded = [Encoded(tuple(range(n)), tuple([IGNORE] * n if i == 0 else range(n)))
+               for i, n in enumerate((8, 19, 6, 6))]
     prepared = Prepared(source="s", fmt="prompt-completion", examples=[{"id": i} for i in range(4)], encoded=encoded,
                         heldout_index=[], seq_len=16, pad_id=0, train_on_prompt=False, packing=False)
     with pytest.raises(BenchError) as info:
@@ -205,7 +207,8 @@ def test_packing_fills_rows_with_whole_examples(tok, tmp_path):
 
 def test_bad_arguments_are_one_line(tok, tmp_path):
     path = jsonl(tmp_path / "t.jsonl", [{"text": "a"}, {"text": "b"}])
-    for kwargs, expected in [({"seq_len": 1}, "seq_len 1 is not valid"), ({"heldout": 2}, "heldout 2 leaves no training"),
+    for kwargs, expected in [({"seq_len": 1}, "seq_len 1 is not valid"),
+                             ({"heldout": 2}, "heldout 2 leaves no training"),
                              ({"max_unsupervised_pct": 101}, "max_unsupervised_pct 101")]:
         with pytest.raises(BenchError, match=expected):
             prepare(tokenizer=tok, source=path, **{"seq_len": 8, "heldout": 0, **kwargs})

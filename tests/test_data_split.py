@@ -10,8 +10,10 @@ from bench.data.prepared import HELDOUT_SEED
 from bench.util import paths
 
 IGNORE = -100
-needs_tasks = pytest.mark.skipif(not builtin.is_unpacked(), reason="built-in tasks not unpacked: run bash scripts/setup.sh")
-needs_mmlu = pytest.mark.skipif(not (paths.mmlu_dir() / "COMPLETE").exists(), reason="no local MMLU: run bash scripts/setup.sh")
+needs_tasks = pytest.mark.skipif(not builtin.is_unpacked(),
+                                 reason="built-in tasks not unpacked: run bash scripts/setup.sh")
+needs_mmlu = pytest.mark.skipif(not (paths.mmlu_dir() / "COMPLETE").exists(),
+                                reason="no local MMLU: run bash scripts/setup.sh")
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +67,8 @@ def test_training_cycles_when_the_pool_is_short(tok, numbered):
 
 def test_info_is_the_record_data_block(tok, numbered):
     info = prepare(tokenizer=tok, source=str(numbered), seq_len=16, heldout=8).info
-    assert info == {"source": str(numbered.resolve()), "format": "prompt-completion", "fingerprint": info["fingerprint"],
+    assert info == {"source": str(numbered.resolve()), "format": "prompt-completion",
+                    "fingerprint": info["fingerprint"],
                     "train_examples": 32, "heldout_examples": 8, "truncated_examples": 0, "prompt_cut_examples": 0,
                     "answer_cut_examples": 0, "unsupervised_examples": 0, "duplicates_removed": 0,
                     "test_overlap_removed": 0, "split_tokenisation_differs": 0, "train_on_prompt": False,
@@ -91,7 +94,8 @@ def test_arc_easy_counts_and_examples(tok):
     assert prepared.info["train_examples"] == 2251 - 4 - 64 and prepared.info["heldout_examples"] == 64
     example = builtin.task_example("arc-easy", train[0])
     assert example["prompt"] == f"Question: {train[0]['question']}\nAnswer:"
-    assert example["completion"] == " " + train[0]["choices"]["text"][train[0]["choices"]["label"].index(train[0]["answerKey"])]
+    choices = train[0]["choices"]
+    assert example["completion"] == " " + choices["text"][choices["label"].index(train[0]["answerKey"])]
 
 
 @needs_tasks
@@ -122,7 +126,8 @@ def test_mmlu_validation_keeps_the_v1_text(tok):
     examples = builtin.mmlu_validation()
     assert len(examples) == 1531
     first = examples[0]
-    assert first["prompt"].startswith("The following are multiple choice questions (with answers) about abstract algebra.\n\n")
+    assert first["prompt"].startswith("The following are multiple choice questions (with answers) "
+                                      "about abstract algebra.\n\n")
     assert first["prompt"].endswith("\nAnswer:") and first["completion"] in (" A", " B", " C", " D")
     # v1 tokenised the whole text at once; the split tokenisation gives the same tokens
     for e in examples[:50]:

@@ -12,7 +12,8 @@ MiB = 2**20
 
 
 def cpu_spec(**run) -> dict:
-    return dict(build_matrix(load_profile("smoke", overrides={"run": {"methods": ["lora"], "device": "cpu", **run}}))[0])
+    profile = load_profile("smoke", overrides={"run": {"methods": ["lora"], "device": "cpu", **run}})
+    return dict(build_matrix(profile)[0])
 
 
 def test_the_default_is_a_share_of_available_memory_split_among_concurrent_runs():

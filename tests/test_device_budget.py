@@ -28,7 +28,8 @@ def test_a_peak_that_fits_torch_but_not_the_device_is_oom():
     """A 21 GiB reserved peak fits torch's pool under a 24 GiB budget; with 3.5 GiB outside torch
     (NVML: 23.5 GiB for the process, 20 GiB reserved at the phase end) the device needed 24.5."""
     figures = phase(reserved_peak=21 * GiB, reserved_end=20 * GiB, nvml=int(23.5 * GiB))
-    with pytest.raises(D.DeviceBudgetExceeded, match="device peak 25,088 MiB .* exceeds --max-memory 24,576 MiB") as caught:
+    with pytest.raises(D.DeviceBudgetExceeded,
+                       match="device peak 25,088 MiB .* exceeds --max-memory 24,576 MiB") as caught:
         D.check(figures, budget_bytes=24 * GiB, context_bytes=None, assumed_context_bytes=ASSUMED)
     assert classify(caught.value) == "oom"                        # fit reads it as "does not fit"
     assert figures["device_peak_bytes"] == 24.5 * GiB and figures["outside_from"] == "nvml"

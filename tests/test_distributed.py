@@ -55,7 +55,8 @@ def test_two_ranks_train_the_single_process_loss(tmp_path, single, strategy):
     assert record["params"] == single["params"]
     assert dist["loading"] == ("rank 0, broadcast" if strategy == "fsdp" else "every rank")
     if strategy == "ddp":  # rank 0 evaluated the trained replica: the single process's model, within rounding
-        assert record["heldout"]["n"] == 8 and record["heldout"]["loss"] == pytest.approx(single["heldout"]["loss"], rel=1e-3)
+        assert (record["heldout"]["n"] == 8
+                and record["heldout"]["loss"] == pytest.approx(single["heldout"]["loss"], rel=1e-3))
         assert record["tasks"]["ftbench_arc_easy"]["n"] == 4 and record["mmlu"]["n"] == 57
         scored = (tmp_path / record["mmlu"]["predictions_file"]).read_text().splitlines()
         assert len(scored) == 57  # one prediction line per question, written once (by rank 0)
@@ -74,7 +75,8 @@ def test_fsdp_reads_the_checkpoint_on_rank_0_only_and_the_other_rank_peaks_lower
     model, so its load peak holds both; under FSDP rank 1 builds on the meta device and receives
     its half, so its load peak must sit below the single-process one by at least a quarter of
     the weights (the measured gap is larger; docs/scale.md)."""
-    args = ("--models", "smollm2-135m", "--methods", "lora", "--seq-len", "64", "--batch-size", "2")  # 64: the data check passes
+    # seq-len 64: the data check passes
+    args = ("--models", "smollm2-135m", "--methods", "lora", "--seq-len", "64", "--batch-size", "2")
     single = load_peaks(tmp_path / "one", *args)
     sharded = load_peaks(tmp_path / "two", *args, "--nproc", "2", "--strategy", "fsdp")
     assert sharded["distributed"]["loading"] == "rank 0, broadcast"
@@ -92,7 +94,8 @@ def test_fsdp_qlora_loads_on_rank_0_and_trains_the_single_process_loss(tmp_path,
     single = smoke_run.records["qlora"]
     (sharded,) = losses(tmp_path, "--methods", "qlora", "--nproc", "2", "--strategy", "fsdp")
     assert sharded["distributed"]["loading"] == "rank 0, broadcast"
-    assert sharded["loss"] == pytest.approx(single["loss"], rel=LOSS_RTOL)  # dropout draws differ per rank: not bit-equal
+    # dropout draws differ per rank: not bit-equal
+    assert sharded["loss"] == pytest.approx(single["loss"], rel=LOSS_RTOL)
     assert sharded["params"] == single["params"]
 
 
@@ -122,6 +125,6 @@ def test_torchrun_ranks_meet_and_reduce_on_the_loopback(tmp_path):
     assert cmd[-3:-1] == ["-m", "bench.run.worker"]
     done = subprocess.run([*cmd[:-3], str(script)], env=child_env(spec), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    lines = sorted(l for l in done.stdout.splitlines() if l.startswith("rank "))
+    lines = sorted(line for line in done.stdout.splitlines() if line.startswith("rank "))
     want = f"MASTER_ADDR=127.0.0.1 GLOO_SOCKET_IFNAME={loopback_interface()} sum=2"
     assert lines == [f"rank 0: {want}", f"rank 1: {want}"], done.stdout + done.stderr

@@ -39,9 +39,11 @@ def loaded():
     return [float(model.scale[0])]
 
 calls = {"reduce": lambda: list(ranks.reduce(1.5, 3)),
-         "finish": lambda: ranks.finish(record := {"host": "h", "memory": memory}) or record.get("distributed", {}).get("ranks") and len(record["distributed"]["ranks"]),
+         "finish": lambda: (ranks.finish(record := {"host": "h", "memory": memory})
+                            or record.get("distributed", {}).get("ranks") and len(record["distributed"]["ranks"])),
          "fsdp_load": loaded}
-out = {"device": str(distributed.collective_device(index=ranks.local_rank)), "served": distributed.served_device_types()}
+out = {"device": str(distributed.collective_device(index=ranks.local_rank)),
+       "served": distributed.served_device_types()}
 for name, call in calls.items():
     try:
         out[name] = call()
@@ -62,7 +64,7 @@ def _run(tmp_path, source: str, *args) -> dict:
     done = subprocess.run([*cmd[:-3], str(script), *args], env=child_env(spec), capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
-    lines = [l.split(" ", 2) for l in done.stdout.splitlines() if l.startswith("rank ")]
+    lines = [line.split(" ", 2) for line in done.stdout.splitlines() if line.startswith("rank ")]
     return {int(rank): json.loads(out) for _, rank, out in lines}
 
 

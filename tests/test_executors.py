@@ -178,7 +178,8 @@ def test_a_killed_ray_worker_loses_no_finished_record_and_resume_completes(tmp_p
     after = count_fault(out, expected=4, kept=records)  # the 3 records above, then lora again
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "resume: 2 of 3 runs already ok" in resumed.stdout
-    assert after[:3] == records and sorted(r["method"] for r in after if r["status"] == "ok") == ["full", "lora", "qlora"]
+    assert (after[:3] == records
+            and sorted(r["method"] for r in after if r["status"] == "ok") == ["full", "lora", "qlora"])
 
 
 def test_a_ray_cluster_smaller_than_the_driver_runs_and_refuses_what_no_node_has(tmp_path, used_before):
@@ -197,7 +198,8 @@ def test_a_ray_cluster_smaller_than_the_driver_runs_and_refuses_what_no_node_has
         assert (record["status"], record["executor"], record["env"]["threads"]) == ("ok", "ray", 1)
         refused = run_cli(*SMOKE, "--methods", "lora", "--executor", "ray", "--ray-address", address,
                           "--cpus-per-run", "2", "--out", tmp_path / "refused", env=used_before, timeout=300)
-        assert "--cpus-per-run 2 is more than any Ray node has (the largest has 1 CPUs)" in one_clean_error_line(refused)
+        assert ("--cpus-per-run 2 is more than any Ray node has (the largest has 1 CPUs)"
+                in one_clean_error_line(refused))
         assert not (tmp_path / "refused" / "results.jsonl").exists()
 
 

@@ -19,7 +19,8 @@ OOM = [
 ]
 NOT_OOM = [
     RuntimeError("CUDA error: CUBLAS_STATUS_NOT_INITIALIZED when calling `cublasCreate(handle)`"),
-    RuntimeError("cuDNN error: CUDNN_STATUS_NOT_SUPPORTED. This error may appear if you passed in a non-contiguous input."),
+    RuntimeError("cuDNN error: CUDNN_STATUS_NOT_SUPPORTED. "
+                 "This error may appear if you passed in a non-contiguous input."),
     torch.AcceleratorError("CUDA error: an illegal memory access was encountered"),
     ValueError("expected 4 columns"),
 ]

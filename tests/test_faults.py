@@ -54,7 +54,7 @@ def wait_for(condition, *, timeout=300, what="condition", proc=None):
 def lines(out: Path) -> list:
     """Every line of results.jsonl parsed: a partial or corrupt line fails the test."""
     path = out / "results.jsonl"
-    return [json.loads(l) for l in path.read_text().splitlines()] if path.exists() else []
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def runs_started(out: Path) -> int:
@@ -71,7 +71,8 @@ def _ignore_sigint():
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a job started with & from a script inherits it
 
 
-@pytest.mark.parametrize("sig,inherited", [(signal.SIGINT, None), (signal.SIGTERM, None), (signal.SIGINT, _ignore_sigint)],
+@pytest.mark.parametrize("sig,inherited",
+                         [(signal.SIGINT, None), (signal.SIGTERM, None), (signal.SIGINT, _ignore_sigint)],
                          ids=["SIGINT", "SIGTERM", "SIGINT-inherited-ignored"])
 def test_signal_to_parent_records_everything_then_resume_completes(tmp_path, sig, inherited):
     """SIGINT or SIGTERM stops the matrix cleanly, also when the driver was started with SIGINT
@@ -117,14 +118,18 @@ def test_kill_9_of_a_child_mid_training_is_recorded_and_the_rest_go_on(tmp_path)
     out = tmp_path / "out"
     args = ("--profile", "smoke", "--no-eval", "--no-report", "--steps", MANY_STEPS, "--methods", "full", "lora")
     proc = start(*args, "--out", out, stub={"full": "real", "lora": "ok"})
-    log = lambda: "".join(p.read_text() for p in (out / "runs").glob("*/worker.log")) if (out / "runs").exists() else ""
+
+    def log():
+        return "".join(p.read_text() for p in (out / "runs").glob("*/worker.log")) if (out / "runs").exists() else ""
+
     wait_for(lambda: "train step 1/" in log() and worker_pids(out), what="first child training", proc=proc)
     for pid in worker_pids(out):
         os.kill(pid, signal.SIGKILL)
     proc.communicate(timeout=300)
     records = count_fault(out, expected=2)
     assert proc.returncode == 1
-    assert [(r["method"], r["status"]) for r in records] == [("full", "crashed"), ("lora", "ok")]  # the other run went on
+    # the other run went on
+    assert [(r["method"], r["status"]) for r in records] == [("full", "crashed"), ("lora", "ok")]
     assert "killed by signal 9" in records[0]["error"]
     assert f"train step {MANY_STEPS}/{MANY_STEPS}" not in log()  # killed mid-training, not after it
 
@@ -181,7 +186,7 @@ def test_a_full_disk_leaves_whole_lines_and_loses_nothing(tmp_path):
 
     proc = start(*SMOKE, "--methods", "lora", "--out", out, "--append", preexec_fn=small_disk, stub={})
     _, err = proc.communicate(timeout=300)
-    count_fault(out, expected=len(kept.splitlines()), kept=[json.loads(l) for l in kept.splitlines()])
+    count_fault(out, expected=len(kept.splitlines()), kept=[json.loads(line) for line in kept.splitlines()])
     assert proc.returncode == 1 and "Traceback" not in err and "ftbench: error: cannot write" in err
     assert (out / "results.jsonl").read_text() == kept
 
@@ -202,7 +207,8 @@ def test_corrupt_line_and_newer_schema_are_refused_clearly(tmp_path):
     good = FIXTURE.read_text().splitlines()
     (tmp_path / "results.jsonl").write_text("\n".join([good[0], '{"schema_version": 1, "run', *good[1:]]) + "\n")
     message = one_clean_error_line(run_cli("report", tmp_path, "--out", tmp_path / "r"))
-    count_fault(tmp_path, expected=len(good), kept=[json.loads(l) for l in good])  # refusing to read loses nothing
+    # refusing to read loses nothing
+    count_fault(tmp_path, expected=len(good), kept=[json.loads(line) for line in good])
     assert "results.jsonl:2" in message
     newer = dict(json.loads(good[0]), schema_version=SCHEMA_VERSION + 1)
     (tmp_path / "new").mkdir()
@@ -212,7 +218,8 @@ def test_corrupt_line_and_newer_schema_are_refused_clearly(tmp_path):
     assert "newer than this ftbench" in message
 
 
-@pytest.mark.parametrize("content", [b"[run\nsteps = 3", b"\xff\xfe[run]", None], ids=["malformed", "not-utf8", "a-directory"])
+@pytest.mark.parametrize("content", [b"[run\nsteps = 3", b"\xff\xfe[run]", None],
+                         ids=["malformed", "not-utf8", "a-directory"])
 def test_unreadable_or_malformed_profile(tmp_path, content):
     profile = tmp_path / "bad.toml"
     profile.mkdir() if content is None else profile.write_bytes(content)
@@ -264,7 +271,7 @@ def test_a_lost_or_changed_record_fails_the_fault_test(tmp_path, monkeypatch):
     from tests import conftest
 
     monkeypatch.setattr(conftest, "FAULT_TALLY", {"tried": 0, "lost": 0, "tests": set()})  # the session's stays clean
-    records = [json.loads(l) for l in FIXTURE.read_text().splitlines()[:3]]
+    records = [json.loads(line) for line in FIXTURE.read_text().splitlines()[:3]]
     (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records[:2]))
     with pytest.raises(AssertionError, match="1 record.s. lost or changed"):
         count_fault(tmp_path, expected=3, kept=records[:2])

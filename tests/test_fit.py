@@ -84,7 +84,8 @@ def test_a_budget_whose_smallest_point_fails_says_so_with_the_measured_peak(tmp_
     result = run_cli("fit", "--models", "tiny-llama", "--methods", "lora", "--memory", budget,
                      "--seq-len", "64", "--steps", "1", "--profile", "smoke", "--out", out, stub={"lora": "oom"})
     line = one_clean_error_line(result)
-    assert f"the smallest point (tiny-llama x lora batch 1 @ seq 64) already fails under {budget}: measured peak" in line
+    assert (f"the smallest point (tiny-llama x lora batch 1 @ seq 64) already fails under {budget}: "
+            "measured peak") in line
     assert "can't allocate memory" in line
     records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     assert {r["status"] for r in records} == {"oom"} and records[-1]["config"]["batch_size"] == 1

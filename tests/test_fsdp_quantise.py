@@ -47,4 +47,5 @@ def test_quantising_on_the_cpu_is_bitsandbytes_own_quantisation():
         packed = _weight(values).to("cpu")
     reference = _weight(values).to("cpu")
     assert packed.bnb_quantized and packed.device.type == "cpu"
-    assert torch.equal(packed.data.view(torch.uint8), reference.data.view(torch.uint8)) and torch.equal(packed.quant_state.absmax, reference.quant_state.absmax)
+    assert (torch.equal(packed.data.view(torch.uint8), reference.data.view(torch.uint8))
+            and torch.equal(packed.quant_state.absmax, reference.quant_state.absmax))

@@ -210,7 +210,8 @@ def test_calibration_kind_and_comparable():
 
     old, cuda = {"env": {"calibration": CAL}}, {"env": {"calibration": CUDA_CAL}}
     assert calibration_kind(old) == "cpu/float32" and calibration_kind(cuda) == "cuda/bfloat16"
-    assert calibration_kind({"env": {}}) is None and calibration_kind({"env": {"calibration": {"matmul_gflops": 0}}}) is None
+    assert (calibration_kind({"env": {}}) is None
+            and calibration_kind({"env": {"calibration": {"matmul_gflops": 0}}}) is None)
     assert comparable([old], [old]) is None and comparable([cuda], [cuda, cuda]) is None
     assert comparable([old], [cuda]) == "calibrations differ: baseline cpu/float32, candidate cuda/bfloat16"
     assert comparable([old, cuda], [old, cuda]).startswith("calibrations differ")
@@ -222,7 +223,8 @@ def test_train_peak_is_compared_above_the_interpreter_baseline():
     a peak that rose with its baseline is the machine, not the code; a rise above it is a regression."""
     base = by_method("lora")
     peak, floor = base["memory"]["train"]["peak_bytes"], base["memory"]["baseline_bytes"]
-    same_run = with_(base, **{"memory.baseline_bytes": floor + 64 * 2**20, "memory.train.peak_bytes": peak + 64 * 2**20})
+    same_run = with_(base, **{"memory.baseline_bytes": floor + 64 * 2**20,
+                              "memory.train.peak_bytes": peak + 64 * 2**20})
     table, _ = verdicts([base], [same_run])
     assert table[("lora", "memory.train.peak_bytes")].verdict == PASS
     assert "above the interpreter baseline" in table[("lora", "memory.train.peak_bytes")].note
@@ -240,7 +242,8 @@ def test_what_ran_must_match_or_the_run_is_inconclusive(path, a, b, reason):
     """The spec said `auto` on both sides (same spec_hash), but what ran differs: named, not scored.
     The candidate's train peak is 36.7% lower, which would otherwise read as 'improved'."""
     base = with_(by_method("full"), **{path: a})
-    cand = with_(by_method("full"), **{path: b, "memory.train.peak_bytes": int(by_method("full")["memory"]["train"]["peak_bytes"] * 0.633)})
+    cand = with_(by_method("full"), **{path: b, "memory.train.peak_bytes":
+                                       int(by_method("full")["memory"]["train"]["peak_bytes"] * 0.633)})
     table, rows = verdicts([base], [cand])
     assert [(row.metric, row.verdict) for row in rows] == [("pairing", INCONCLUSIVE)]
     assert rows[0].note == f"{reason}; not scored"

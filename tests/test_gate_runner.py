@@ -132,7 +132,8 @@ def test_a_local_model_typed_two_ways_is_one_run(tmp_path):
 @pytest.mark.parametrize("record, identity", [
     ({"model": "tiny-llama", "model_path": "/a/.cache/models/tiny-llama"}, "tiny-llama"),
     ({"model": "smollm2-135m", "model_path": "/b/.cache/models/smollm2-135m"}, "smollm2-135m"),
-    ({"model": "shape:llama-3.2-1b", "model_path": "/c/.cache/models/shape-llama-3.2-1b-3937a5bb"}, "shape:llama-3.2-1b"),
+    ({"model": "shape:llama-3.2-1b", "model_path": "/c/.cache/models/shape-llama-3.2-1b-3937a5bb"},
+     "shape:llama-3.2-1b"),
     ({"model": "HuggingFaceTB/SmolLM2-135M",
       "model_path": "/h/hub/models--HuggingFaceTB--SmolLM2-135M/snapshots/12fd25f77366fa6b3b4b768ec3050bf629380bac"},
      "HuggingFaceTB/SmolLM2-135M@12fd25f77366fa6b3b4b768ec3050bf629380bac"),
@@ -175,5 +176,6 @@ def test_a_gate_that_compared_nothing_exits_2_with_the_reason(gate_only, capsys,
     out, err = capsys.readouterr()
     assert code == 2 and out == "" and err.count("\n") == 1
     assert "compared nothing: baseline and candidate share no run" in err
-    assert "baseline has 1 (e.g. smollm2-135m lora abcd0002)" in err and "candidate 1 (e.g. smollm2-135m lora ffff0000)" in err
+    assert ("baseline has 1 (e.g. smollm2-135m lora abcd0002)" in err
+            and "candidate 1 (e.g. smollm2-135m lora ffff0000)" in err)
 

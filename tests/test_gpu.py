@@ -16,7 +16,8 @@ from bench.training import loop as train, methods, precision
 
 CUDA = torch.cuda.is_available()
 pytestmark = [pytest.mark.gpu,
-              pytest.mark.skipif(not CUDA, reason=f"no CUDA device: torch {torch.__version__} sees none on this machine")]
+              pytest.mark.skipif(not CUDA,
+                                 reason=f"no CUDA device: torch {torch.__version__} sees none on this machine")]
 MiB = 2**20
 DEVICE = "cuda:0"
 

@@ -15,8 +15,10 @@ JUNIT = """<testsuites><testsuite name="pytest">
 
 
 def record(method, *, nvml_extra=0, predicted=1000 * MiB):
-    phase = lambda: {"reserved_peak_bytes": 900 * MiB, "reserved_end_bytes": 800 * MiB, "peak_bytes": 900 * MiB,
-                     "nvml_process_bytes": 800 * MiB + 500 * MiB + nvml_extra, "nvml_used_bytes": 2000 * MiB}
+    def phase():
+        return {"reserved_peak_bytes": 900 * MiB, "reserved_end_bytes": 800 * MiB, "peak_bytes": 900 * MiB,
+                "nvml_process_bytes": 800 * MiB + 500 * MiB + nvml_extra, "nvml_used_bytes": 2000 * MiB}
+
     return {"run_id": f"r-{method}", "model": "tiny-llama", "method": method, "status": "ok", "error": None,
             "memory": {"cuda_context_bytes": 500 * MiB, "load": phase(), "train": phase(), "eval": phase()},
             "estimate": {"total_bytes": predicted, "measured_bytes": 900 * MiB,
@@ -38,7 +40,8 @@ def summarise(tmp_path, records, *, failed_test=False, code=0, name="smoke", ext
 def test_agreement_per_phase_and_planner_error_per_method(tmp_path):
     code, line, summary = summarise(tmp_path, [record("lora"), record("full", predicted=1500 * MiB)])
     assert code == 0 and line.startswith("gpu-check: PASS (GPU Fake H200; tests 1 passed, 0 failed, 1 skipped")
-    assert "smoke 2/2 ok" in line and "NVML = reserved + context in 6/6 phases" in line and "planner within ±25% for 1/2 runs" in line
+    assert ("smoke 2/2 ok" in line and "NVML = reserved + context in 6/6 phases" in line
+            and "planner within ±25% for 1/2 runs" in line)
     row = summary["memory"][0]
     assert row["outside_torch_bytes"] == 500 * MiB and row["agree"] is True
     assert [round(r["error_pct"]) for r in summary["planner"]] == [11, 67]
@@ -82,7 +85,8 @@ def test_the_one_screen_summary_names_each_check_its_budget_and_a_timeout(tmp_pa
     for name, rows in (("smoke", [record("lora")]), ("default", [])):
         (tmp_path / name).mkdir()
         (tmp_path / name / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    done = subprocess.run([sys.executable, str(ROOT / "scripts/gpu_check_summary.py"), str(tmp_path), "--gpu", "Fake H100",
+    done = subprocess.run([sys.executable, str(ROOT / "scripts/gpu_check_summary.py"), str(tmp_path),
+                           "--gpu", "Fake H100",
                            "--profile=smoke=0", "--profile=default=124", "--budget=tests=150", "--budget=smoke=85",
                            "--budget=default=179"], capture_output=True, text=True)
     screen = (tmp_path / "summary.md").read_text().splitlines()

@@ -54,7 +54,8 @@ def test_a_child_starved_under_a_cpu_budget_is_oom_never_crashed(tmp_path, monke
     assert unbudgeted["status"] == "crashed"  # without a budget an abort is not read as memory
 
 
-SHOW_ALLOCATOR = "import os; print('MALLOC_MMAP_THRESHOLD_=' + os.environ.get('MALLOC_MMAP_THRESHOLD_', 'unset'), flush=True)"
+SHOW_ALLOCATOR = ("import os; print('MALLOC_MMAP_THRESHOLD_=' + os.environ.get('MALLOC_MMAP_THRESHOLD_', 'unset'), "
+                  "flush=True)")
 
 
 @pytest.mark.parametrize("device, threshold, seen", [
@@ -82,4 +83,5 @@ def test_no_malloc_threshold_for_a_cuda_run(monkeypatch):
     monkeypatch.setattr(hardware, "cuda_devices", lambda: [("A100", 8, 0, 80 * 2**30)])
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
     for device in ("cuda", "auto"):  # auto with a GPU visible computes on it: host malloc is not what is measured
-        assert "MALLOC_MMAP_THRESHOLD_" not in launcher.child_env({"device": device, "cpu_malloc_mmap_threshold": 65536})
+        assert "MALLOC_MMAP_THRESHOLD_" not in launcher.child_env({"device": device,
+                                                                   "cpu_malloc_mmap_threshold": 65536})

@@ -52,5 +52,6 @@ def test_run_id_is_a_safe_file_name():
 def test_unknown_model_and_empty_targets_are_errors():
     with pytest.raises(BenchError, match="unknown model 'no-such-model'; valid choices: smollm2-135m, tiny-llama"):
         build_matrix(load_profile("smoke", overrides={"run": {"models": ["no-such-model"]}}))
-    with pytest.raises(BenchError, match=r"LoRA target modules \['qkv'\] match nothing in 'tiny-llama'; valid choices: all-linear"):
+    with pytest.raises(BenchError,
+                       match=r"LoRA target modules \['qkv'\] match nothing in 'tiny-llama'; valid choices: all-linear"):
         build_matrix(load_profile("smoke", overrides={"lora": {"target_modules": ["qkv"]}}))

@@ -7,7 +7,8 @@ from bench.measure.memory import CpuMemoryTracker, peak_rss_bytes, reset_peak_rs
 from bench.measure.timer import throughput
 
 MiB = 2**20
-linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak reset needs /proc/self/clear_refs (Linux)")
+linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="peak reset needs /proc/self/clear_refs (Linux)")
 
 
 def touched(nbytes: int) -> mmap.mmap:

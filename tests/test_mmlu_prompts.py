@@ -67,7 +67,8 @@ def test_local_prompt_equals_builtin_prompt(shots, local_cais_mmlu):
     assert len(local) == 2 * 4  # 2 questions x 4 choices
     assert local == builtin
     context, continuation = local[0]
-    assert context.startswith("The following are multiple choice questions (with answers) about high school physics.\n\n")
+    assert context.startswith("The following are multiple choice questions (with answers) "
+                              "about high school physics.\n\n")
     assert context.endswith("\nAnswer:") and continuation in (" A", " B", " C", " D")
     # each few-shot example ends in "Answer: <letter>\n\n"; the question asked ends in "Answer:"
     assert context.count("\nAnswer:") == shots + 1

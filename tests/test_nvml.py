@@ -36,7 +36,9 @@ def machine():
 
 def fake_nvml(gpus) -> types.ModuleType:
     nvml = types.ModuleType("pynvml")
-    by = lambda attr, value: next((g for g in gpus if getattr(g, attr) == value), None)
+
+    def by(attr, value):
+        return next((g for g in gpus if getattr(g, attr) == value), None)
 
     def lookup(attr):
         def get(key):
@@ -79,7 +81,8 @@ def test_local_rank_1_under_visible_2_3_reads_physical_gpu_3(monkeypatch, with_i
     gpus = machine()
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
     monkeypatch.setenv("LOCAL_RANK", "1")
-    probe = N.Probe(torch=fake_torch(gpus, with_ids=with_ids), ordinal=int(os.environ["LOCAL_RANK"]), nvml=fake_nvml(gpus))
+    probe = N.Probe(torch=fake_torch(gpus, with_ids=with_ids), ordinal=int(os.environ["LOCAL_RANK"]),
+                    nvml=fake_nvml(gpus))
     assert probe.where["how"] == how and probe.where["nvml_uuid"] == gpus[3].uuid
     assert probe.read()["nvml_process_bytes"] == 1 * GiB  # NVML's index 1 would have been GPU 1: no figure of ours
 

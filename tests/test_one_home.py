@@ -51,5 +51,6 @@ def test_byte_units_go_through_bench_units():
             decimal = getattr(node.right, "value", None) in (1e9, 10**9)
             numerator = (ast.get_source_segment(source, node.left) or "").lower()
             if binary or (decimal and not any(w in numerator for w in ("param", "flop"))):
-                found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {ast.get_source_segment(source, node)}")
+                found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: "
+                             f"{ast.get_source_segment(source, node)}")
     assert not found, "\n".join(found)

@@ -71,7 +71,8 @@ def test_checkpointing_splits_the_start_of_backward_into_two_phases():
     assert est["peak_at"] == "backward start" and est["terms"]["activations"] == kept_and_final
     # reserved keeps both phases' blocks (no reuse counted): the recomputed layer and the hidden gradient
     assert est["terms"]["allocator_phases"] == recompute + hidden
-    assert est["allocated_bytes"] == sum(v for k, v in est["terms"].items() if k not in ("allocator", "allocator_phases"))
+    assert est["allocated_bytes"] == sum(v for k, v in est["terms"].items()
+                                         if k not in ("allocator", "allocator_phases"))
     assert loss > recompute
 
 

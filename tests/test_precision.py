@@ -53,7 +53,8 @@ def test_auto_on_cuda_follows_the_compute_capability(monkeypatch):
 def test_bf16_on_a_gpu_before_sm80_is_refused_with_the_choices(monkeypatch):
     monkeypatch.setattr(P, "_cuda_major", lambda: 7)
     for name in ("bf16-true", "bf16-mixed"):
-        with pytest.raises(BenchError, match=r"needs bf16 .* this GPU is 7\.x; valid choices here: fp32, fp16-mixed, auto"):
+        with pytest.raises(BenchError,
+                           match=r"needs bf16 .* this GPU is 7\.x; valid choices here: fp32, fp16-mixed, auto"):
             P.resolve(name, device="cuda")
     assert P.resolve("fp16-mixed", device="cuda")[0].grad_scaler
 

@@ -29,7 +29,8 @@ def test_default_and_smoke_are_what_the_issue_asks():
     ({"run": {"steps": "ten"}}, "run.steps must be an integer"),
     ({"eval": {"shots": 26}}, "shots"),
     ({"run": {"max_memory": "lots"}}, "cannot parse memory size"),
-    ({"eval": {"forget": ["hellaswag", "mmlu"]}}, "eval.forget: unknown task 'mmlu'; valid choices: hellaswag, arc-challenge"),
+    ({"eval": {"forget": ["hellaswag", "mmlu"]}},
+     "eval.forget: unknown task 'mmlu'; valid choices: hellaswag, arc-challenge"),
     ({"eval": {"forget": ["piqa", "piqa"]}}, "eval.forget names a task twice"),
     ({"eval": {"forget_limit": -1}}, "eval.forget_limit must be >= 0"),
     ({"data": {"source": "arc-challenge"}, "eval": {"forget": ["arc-challenge"]}}, "also the target task"),
@@ -82,7 +83,8 @@ def test_the_cli_says_the_warmup_was_lowered(tmp_path):
     """Stopped right after (a data file that does not exist), so nothing trains."""
     from tests.conftest import run_cli
 
-    result = run_cli("--profile", "smoke", "--steps", "2", "--data", tmp_path / "missing.jsonl", "--out", tmp_path / "o")
+    result = run_cli("--profile", "smoke", "--steps", "2", "--data", tmp_path / "missing.jsonl",
+                     "--out", tmp_path / "o")
     assert result.returncode == 2, result.stderr
     assert ("note: run.warmup_steps = 2 is not below steps = 2: warm-up lowered to 1; "
             "throughput times the last step only") in result.stdout.splitlines()

@@ -111,5 +111,6 @@ def test_eta_blends_in_measured_times():
     assert eta(finished=[(spec("a"), 120.0)], remaining=[spec("b"), spec("c")], estimates=estimates) \
         == "  (ETA 5m00s, planner x 2.00 from finished runs)"
     # without estimates, the mean of finished runs, as before
-    assert eta(finished=[(spec("a"), 90.0)], remaining=[spec("b")], estimates={}) == "  (ETA 1m30s, mean of finished runs)"
+    assert (eta(finished=[(spec("a"), 90.0)], remaining=[spec("b")], estimates={})
+            == "  (ETA 1m30s, mean of finished runs)")
     assert eta(finished=[], remaining=[spec("b")], estimates={}) == ""

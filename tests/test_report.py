@@ -57,7 +57,8 @@ def test_base_gets_the_minimal_size_and_says_so(tmp_path):
     base, _ = plotted["20261128T220000-smollm2-135m-base-abcd0000"]
     assert base["symbolSize"] == headline.BASE_SIZE < headline.D_MIN
     assert "minimal bubble size" in base["tooltip"]["formatter"]
-    assert plotted["20261128T220000-smollm2-135m-full-abcd0001"][0]["symbolSize"] == pytest.approx(headline.D_MAX)  # full: most trainable
+    # full: most trainable
+    assert plotted["20261128T220000-smollm2-135m-full-abcd0001"][0]["symbolSize"] == pytest.approx(headline.D_MAX)
 
 
 def test_tooltip_error_bars_and_pareto_front(tmp_path):
@@ -69,7 +70,9 @@ def test_tooltip_error_bars_and_pareto_front(tmp_path):
     lora_x = pytest.approx(1.3e9 / 2**30)  # GiB
     assert bars["data"][:2] == [[lora_x, pytest.approx(26.7)], [lora_x, pytest.approx(35.3)]]
     front = next(s for s in options["series"] if s["name"] == "Pareto front")
-    assert front["data"] == [[pytest.approx(1e9 / 2**30, abs=1e-6), 29.0], [pytest.approx(1.3e9 / 2**30, abs=1e-6), 31.0]]  # qlora and lora; full is dominated; base is the reference
+    # qlora and lora; full is dominated; base is the reference
+    assert front["data"] == [[pytest.approx(1e9 / 2**30, abs=1e-6), 29.0],
+                             [pytest.approx(1.3e9 / 2**30, abs=1e-6), 31.0]]
 
 
 def test_axis_names_the_device(tmp_path):
@@ -180,11 +183,13 @@ def test_two_models_are_told_apart_with_one_front_each(tmp_path):
     # colour by model, marker by method
     assert scatter["smollm2-135m · lora"]["itemStyle"]["color"] == scatter["smollm2-135m · full"]["itemStyle"]["color"]
     assert scatter["smollm2-135m · lora"]["itemStyle"]["color"] != scatter["phi3-mini · lora"]["itemStyle"]["color"]
-    assert {p["symbol"] for p in scatter["phi3-mini · lora"]["data"]} != {p["symbol"] for p in scatter["phi3-mini · full"]["data"]}
+    assert ({p["symbol"] for p in scatter["phi3-mini · lora"]["data"]}
+            != {p["symbol"] for p in scatter["phi3-mini · full"]["data"]})
     assert [p["name"] for p in scatter["phi3-mini · qlora"]["data"]] == ["phi3-mini · qlora"]
     # a Pareto front per model, each through its own model's points only
     fronts = {s["name"]: s["data"] for s in options["series"] if s["name"].startswith("Pareto front")}
     assert set(fronts) == {"Pareto front · smollm2-135m", "Pareto front · phi3-mini"}
     for model, front in fronts.items():
-        own = {tuple(p["value"]) for name, s in scatter.items() if name.startswith(model.split(" · ")[1]) for p in s["data"]}
+        own = {tuple(p["value"]) for name, s in scatter.items() if name.startswith(model.split(" · ")[1])
+               for p in s["data"]}
         assert front and {tuple(p) for p in front} <= own

@@ -30,9 +30,11 @@ def series(options, chart, name):
 
 
 def test_one_headline_per_measured_metric(tmp_path):
-    assert {k for k in page_options(build(sources=[FIXTURE], out_dir=tmp_path / "v1")) if "headline" in k} == {"chart-headline"}
+    assert {k for k in page_options(build(sources=[FIXTURE], out_dir=tmp_path / "v1"))
+            if "headline" in k} == {"chart-headline"}
     options = page_options(build(sources=[V2], out_dir=tmp_path / "v2"))
-    assert [k for k in options if "headline" in k] == ["chart-headline", "chart-headline-target", "chart-headline-heldout"]
+    assert [k for k in options if "headline" in k] == ["chart-headline", "chart-headline-target",
+                                                       "chart-headline-heldout"]
     assert options["chart-headline-target"]["yAxis"][0]["name"] == "arc_easy accuracy (%)"
     assert options["chart-headline-heldout"]["yAxis"][0]["name"] == "held-out loss (lower is better)"
 
@@ -41,15 +43,18 @@ def test_seeds_are_one_point_with_the_summary_interval(tmp_path, with_statistics
     options = page_options(build(sources=[V2], out_dir=tmp_path))
     (full,) = [p for s in series(options, "chart-headline-target", "full") if s["type"] == "scatter" for p in s["data"]]
     assert full["seeds"] == 3 and len(full["run_ids"]) == 3
-    assert full["value"] == [pytest.approx(2.9e9 / 2**30), pytest.approx(55.0)]  # FIGURES: full ARC 0.55, mean over seeds
+    # FIGURES: full ARC 0.55, mean over seeds
+    assert full["value"] == [pytest.approx(2.9e9 / 2**30), pytest.approx(55.0)]
     bars = next(s for s in series(options, "chart-headline-target", "full") if s["type"] == "line")["data"]
-    assert bars[:2] == [[pytest.approx(2.9e9 / 2**30), pytest.approx(53.0)], [pytest.approx(2.9e9 / 2**30), pytest.approx(57.0)]]
+    assert bars[:2] == [[pytest.approx(2.9e9 / 2**30), pytest.approx(53.0)],
+                        [pytest.approx(2.9e9 / 2**30), pytest.approx(57.0)]]
     assert "mean of 3 seeds, 95% interval 53.0 to 57.0" in full["tooltip"]["formatter"]
 
 
 def test_base_is_a_reference_line_not_on_the_pareto_front(tmp_path, with_statistics):
     options = page_options(build(sources=[V2], out_dir=tmp_path))
-    for chart, base_y in (("chart-headline", 30.0), ("chart-headline-target", 40.0), ("chart-headline-heldout", 2.0813)):
+    for chart, base_y in (("chart-headline", 30.0), ("chart-headline-target", 40.0),
+                          ("chart-headline-heldout", 2.0813)):
         (base,) = [s for s in series(options, chart, "base") if s["type"] == "scatter"]
         assert base["data"][0]["symbol"] == "diamond"
         assert base["markLine"]["data"] == [{"yAxis": pytest.approx(base_y)}]
@@ -57,7 +62,8 @@ def test_base_is_a_reference_line_not_on_the_pareto_front(tmp_path, with_statist
         assert [0.9e9 / 2**30, pytest.approx(base_y)] not in front and front  # base (0.9 GB) is never on the front
     # held-out loss: lower is better, so the front runs qlora (1.0 GB) -> lora (1.3) -> full (2.9)
     front = series(options, "chart-headline-heldout", "Pareto front")[0]["data"]
-    assert [round(x, 1) for x, _ in front] == [0.9, 1.2, 2.7]  # in GiB and [y for _, y in front] == sorted(y for _, y in front)[::-1]
+    # in GiB and [y for _, y in front] == sorted(y for _, y in front)[::-1]
+    assert [round(x, 1) for x, _ in front] == [0.9, 1.2, 2.7]
 
 
 def test_learns_versus_forgets_chart(tmp_path, with_statistics):

@@ -42,7 +42,8 @@ def self_check(tmp_path, page: Path) -> dict:
     assert done.returncode == 0, done.stderr[-2000:]
     found = re.search(r'<pre id="ftbench-selfcheck"[^>]*>(.*?)</pre>', done.stdout, re.S)
     assert found and found.group(1), "the page never wrote its self-check (script did not run)"
-    console = [line for line in done.stderr.splitlines() if "CONSOLE" in line and re.search(r"error|uncaught", line, re.I)]
+    console = [line for line in done.stderr.splitlines()
+               if "CONSOLE" in line and re.search(r"error|uncaught", line, re.I)]
     assert console == []
     verdict = json.loads(found.group(1))
     assert verdict["errors"] == []

@@ -19,7 +19,8 @@ V1, V2 = "tests/fixtures/results_synthetic.jsonl", "tests/fixtures/results_v2.js
 
 def table_of(baseline, candidate):
     table, _ = rows(store.read(baseline)[0], store.read(candidate)[0], tolerances=DEFAULT_TOLERANCES)
-    return {(r["cells"][1]["text"], r["cells"][2]["text"]): dict(zip(table["columns"], r["cells"])) for r in table["rows"]}
+    return {(r["cells"][1]["text"], r["cells"][2]["text"]): dict(zip(table["columns"], r["cells"]))
+            for r in table["rows"]}
 
 
 def test_each_run_shows_the_gates_worst_verdict_and_the_changes():
@@ -32,7 +33,8 @@ def test_each_run_shows_the_gates_worst_verdict_and_the_changes():
         ("qlora", "abcd0003"): "regression", ("dora", "deadbeef"): "missing", ("lora8", "abcd0005"): "missing"}
     assert all(table[k]["gate verdict"]["key"] in gate[k] for k in table)  # shown, not decided here
     lora = table[("lora", "abcd0002")]
-    assert lora["train peak GiB"]["text"] == "1.211 → 1.574 (+30.0%)" and lora["train peak GiB"]["cls"] == "delta v-regression"
+    assert (lora["train peak GiB"]["text"] == "1.211 → 1.574 (+30.0%)"
+            and lora["train peak GiB"]["cls"] == "delta v-regression")
     assert lora["tokens/s"]["cls"] == "delta v-inconclusive" and lora["load peak GiB"]["cls"] == "delta"  # not gated
     assert lora["gate verdict"]["text"] == "regression: memory.train.peak_bytes"
     assert table[("base", "abcd0000")]["MMLU %"]["text"] == "30.0 → 20.0 (-10.0 pt)"
@@ -71,7 +73,8 @@ def test_page_is_written_whole_and_names_both_sides(tmp_path):
 
 
 def ftbench(*args):
-    return subprocess.run([sys.executable, "run_bench.py", *map(str, args)], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "run_bench.py", *map(str, args)], capture_output=True, text=True,
+                          timeout=120)
 
 
 def test_cli_writes_beside_the_candidate_and_refuses_runs_in_common_with_nothing(tmp_path):
@@ -83,7 +86,8 @@ def test_cli_writes_beside_the_candidate_and_refuses_runs_in_common_with_nothing
     other = write_results(tmp_path / "other", [with_(r, spec_hash="0" * 16) for r in store.read(V1)[0]])
     done = ftbench("report", BASE, other, "--compare", "--out", tmp_path / "out")
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.count("\n") == 1 and done.stderr.startswith("ftbench: error: baseline and candidate share no runs")
+    assert (done.stderr.count("\n") == 1
+            and done.stderr.startswith("ftbench: error: baseline and candidate share no runs"))
     assert not (tmp_path / "out" / "compare.html").exists()
     done = ftbench("report", BASE, "--compare")
     assert done.returncode == 2 and "exactly two sources" in done.stderr

@@ -124,7 +124,8 @@ def test_planner_check_command(tmp_path):
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("Planner against measured train peak, out of sample (5 runs): median |error| "
-                                  "3.0%, max 10.0%; with the 3 run(s) of the calibration model: median 5.5%, max 12.0%.")
+                                  "3.0%, max 10.0%; with the 3 run(s) of the calibration model: "
+                                  "median 5.5%, max 12.0%.")
     assert "| shape:qwen2.5-0.5b | qlora | 0.49B | 2,000 MiB | 2,200 MiB | +10.0% |" in done.stdout
     bad = subprocess.run([sys.executable, "scripts/planner_check.py", str(tmp_path / "none")],
                          capture_output=True, text=True, timeout=120)

@@ -25,7 +25,8 @@ def test_summary_shows_held_out_loss_when_measured():
 
 
 def test_report_import_failure_is_said_not_swallowed(tmp_path, monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "bench.results.report", None)  # `from bench.results.report import build` -> ImportError
+    # `from bench.results.report import build` -> ImportError
+    monkeypatch.setitem(sys.modules, "bench.results.report", None)
     session._write_report(tmp_path)
     out = capsys.readouterr().out
     assert out.startswith("report: skipped: the report cannot be imported")

@@ -57,8 +57,10 @@ def test_the_build_is_deterministic_and_says_how_it_was_made(tmp_path):
     digests = []
     for name in ("a", "b"):
         info = build(tmp_path / name, name=f"shape:{label}", config=config, seed=7)
-        digests.append({f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in (tmp_path / name).glob("*.safetensors")})
-    assert digests[0] == digests[1] and len(digests[0]) == LLAMA["num_hidden_layers"] + 2  # a shard per layer, embed, head
+        digests.append({f.name: hashlib.sha256(f.read_bytes()).hexdigest()
+                        for f in (tmp_path / name).glob("*.safetensors")})
+    # a shard per layer, embed, head
+    assert digests[0] == digests[1] and len(digests[0]) == LLAMA["num_hidden_layers"] + 2
     assert info["weights"] == "random" and info["seed"] == 7 and "normal(0, 0.02)" in info["init"]
     other = build(tmp_path / "c", name="x", config=config, seed=8)
     assert other["params"] == info["params"]
@@ -102,7 +104,8 @@ def test_layer_by_layer_quantisation_keeps_the_load_peak_below_the_bf16_model(tm
         shutil.rmtree(cached)  # quantise now, as a first load does
     bf16_bytes = json.loads((path / "ftbench_shape.json").read_text())["bytes"]
     first = _load_peak(path)
-    assert first["peak"] < bf16_bytes, (first["peak"], bf16_bytes)  # measured here: 119 MiB against 144 MiB at 512 wide, 12 layers
+    # measured here: 119 MiB against 144 MiB at 512 wide, 12 layers
+    assert first["peak"] < bf16_bytes, (first["peak"], bf16_bytes)
     again = _load_peak(path)  # the NF4 weights now come from the cache: the same model
     assert again["sums"] == first["sums"]
     assert again["peak"] < first["peak"]  # nothing quantised: no quantisation temporaries

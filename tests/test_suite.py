@@ -48,7 +48,8 @@ def test_compare_gives_each_suite_task_and_the_suite_mean(tmp_path):
                                           "ftbench_winogrande": [True] * 5 + [False] * 5})
     out = compare_runs([base, full], resamples=500, seed=0, categories={})
     rows = {r.metric: r for r in out.rows}
-    assert rows["ftbench_hellaswag"].diff == pytest.approx(-0.2) and rows["ftbench_winogrande"].diff == pytest.approx(-0.5)
+    assert (rows["ftbench_hellaswag"].diff == pytest.approx(-0.2)
+            and rows["ftbench_winogrande"].diff == pytest.approx(-0.5))
     # the suite mean: base (.4 + 1) / 2 = .7, full (.2 + .5) / 2 = .35, change -.35
     mean = rows[SUITE]
     assert mean.kind == "score" and mean.value_b == pytest.approx(0.7) and mean.value_a == pytest.approx(0.35)
@@ -81,7 +82,8 @@ def test_generated_suite_yaml_is_lm_evals_own_but_name_and_data(tmp_path, monkey
         import yaml
 
         path.write_text(yaml.safe_dump(config))
-        ours, theirs = load_yaml(path), load_yaml(root / next(t.lm_eval_yaml for t in suite.SUITE.values() if t.task == name))
+        ours, theirs = load_yaml(path), load_yaml(root / next(t.lm_eval_yaml for t in suite.SUITE.values()
+                                                               if t.task == name))
         differ = {k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k)}
         assert differ <= data_keys | {"task", "tag"}, (name, differ)
         assert ours["task"] == name == "ftbench_" + theirs["task"]

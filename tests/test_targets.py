@@ -15,7 +15,8 @@ import yaml
 from bench.data import builtin
 from bench.evaluate.targets import tasks
 
-pytestmark = pytest.mark.skipif(not builtin.is_unpacked(), reason="built-in tasks not unpacked: run bash scripts/setup.sh")
+pytestmark = pytest.mark.skipif(not builtin.is_unpacked(),
+                                reason="built-in tasks not unpacked: run bash scripts/setup.sh")
 
 
 def _manager(include_path):
@@ -189,4 +190,5 @@ def test_heldout_with_no_supervised_token_is_said_not_crashed():
     block = heldout_block(losses=[None, None], tokens=0, mean=math.nan, ids=["a", "b"])
     assert block["loss"] is None and block["losses"] == [None, None]
     assert describe(block) == "held-out loss not measured: none of the 2 examples kept a supervised token"
-    assert describe(heldout_block(losses=[2.0], tokens=3, mean=2.0, ids=["a"])) == "held-out loss 2.0000 over 1 examples"
+    assert (describe(heldout_block(losses=[2.0], tokens=3, mean=2.0, ids=["a"]))
+            == "held-out loss 2.0000 over 1 examples")

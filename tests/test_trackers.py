@@ -11,12 +11,14 @@ V1, V2 = "tests/fixtures/results_synthetic.jsonl", "tests/fixtures/results_v2.js
 
 def test_figures_leave_out_what_was_not_measured():
     v1 = {r["method"]: r for r in store.read(V1)[0]}
-    assert "heldout.loss" not in trackers.figures(v1["full"]) and "throughput.tokens_per_s" not in trackers.figures(v1["base"])
+    assert ("heldout.loss" not in trackers.figures(v1["full"])
+            and "throughput.tokens_per_s" not in trackers.figures(v1["base"]))
     assert trackers.figures(v1["full"])["memory.train.peak_bytes"] == 2.9e9
     assert trackers.figures(v1["dora"]) == {"wall_s": 60.0}  # oom: nothing else was measured
     v2 = store.read(V2)[0][1]
     shown = trackers.figures(v2)
-    assert shown["heldout.loss"] == v2["heldout"]["loss"] and shown["tasks.ftbench_arc_easy.acc"] == v2["tasks"]["ftbench_arc_easy"]["acc"]
+    assert (shown["heldout.loss"] == v2["heldout"]["loss"]
+            and shown["tasks.ftbench_arc_easy.acc"] == v2["tasks"]["ftbench_arc_easy"]["acc"])
     assert shown["mmlu.categories.stem"] == v2["mmlu"]["categories"]["stem"]
     assert trackers.steps(v2) == {"train/loss": v2["loss"], "train/step_time_s": v2["throughput"]["step_times_s"]}
 

@@ -105,7 +105,8 @@ def test_every_policy_trains_on_cpu(tokenizer, policy, method):
     optimizer = methods.make_optimizer(model, run_spec)
     scheduler = methods.make_scheduler(optimizer, run_spec)
     watch = Watch(model, optimizer)  # after the scheduler, which wraps optimizer.step itself
-    losses = train.train(model, batches, optimizer=optimizer, scheduler=scheduler, grad_accum=1, device="cpu", timer=StepTimer("cpu"), policy=pol)
+    losses = train.train(model, batches, optimizer=optimizer, scheduler=scheduler, grad_accum=1, device="cpu",
+                         timer=StepTimer("cpu"), policy=pol)
     assert len(losses) == 3 and all(math.isfinite(x) for x in losses)
     assert watch.head_dtypes == {getattr(torch, pol.compute_dtype)}  # autocast (or the weights) really set it
     assert len(watch.backward) == 3 and watch.at_step, "no optimizer step was taken"

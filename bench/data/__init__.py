@@ -4,7 +4,8 @@
     prepared.train_batches(seed=0, steps=10, grad_accum=1, batch_size=4)   # [{input_ids, attention_mask, labels}]
     prepared.heldout_batches(batch_size=8); prepared.heldout_ids; prepared.info   # the record's `data` block
     check(source=..., data_format=..., tokenizer_path=..., seq_len=...)    # driver pre-flight, no torch
-    resolve(source)                                                        # built-in name or absolute path, no I/O but a stat
+    resolve(source)                                                        # built-in name or absolute path,
+                                                                           # no I/O but a stat
 
 Sources: `arc-easy`, `arc-challenge`, `openbookqa` (train splits; their test splits are scored
 by bench.evaluate.targets), `mmlu-validation` (v1's data), or a JSONL / JSON / CSV / Parquet file in one

@@ -95,7 +95,8 @@ def _jsonl_rows(path: Path) -> Rows:
                 bad.append((f"line {number}", f"not valid JSON: {exc.msg} at column {exc.colno}"))
                 continue
             if not isinstance(row, dict):
-                bad.append((f"line {number}", f"expected a JSON object {{field: value, ...}}, got {type(row).__name__}"))
+                bad.append((f"line {number}",
+                            f"expected a JSON object {{field: value, ...}}, got {type(row).__name__}"))
                 continue
             columns.update(dict.fromkeys(row))
             rows.append(row)

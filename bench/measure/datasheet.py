@@ -12,10 +12,12 @@ Names are what `torch.cuda.get_device_name()` returns, matched whole (case-insen
 
 import re
 
-H100_SXM = "NVIDIA H100 datasheet (nvidia.com/en-us/data-center/h100), H100 SXM column: FP32 67 TF, TF32 989 TF and BF16/FP16 1,979 TF with sparsity"
+H100_SXM = ("NVIDIA H100 datasheet (nvidia.com/en-us/data-center/h100), H100 SXM column: "
+            "FP32 67 TF, TF32 989 TF and BF16/FP16 1,979 TF with sparsity")
 H100_NVL = "NVIDIA H100 / H200 datasheets, NVL columns: FP32 60 TF, TF32 835 TF and BF16/FP16 1,671 TF with sparsity"
 H100_PCIE = "NVIDIA H100 PCIe datasheet (2022): FP32 51 TF, TF32 756 TF and BF16/FP16 1,513 TF with sparsity"
-H200 = "NVIDIA H200 datasheet (nvidia.com/en-us/data-center/h200), H200 SXM column: FP32 67 TF, TF32 989 TF and BF16/FP16 1,979 TF with sparsity"
+H200 = ("NVIDIA H200 datasheet (nvidia.com/en-us/data-center/h200), H200 SXM column: "
+        "FP32 67 TF, TF32 989 TF and BF16/FP16 1,979 TF with sparsity")
 A100 = "NVIDIA A100 datasheet (2021), all form factors: FP32 19.5 TF, TF32 156 TF, BF16/FP16 312 TF dense"
 L40S = "NVIDIA L40S datasheet: FP32 91.6 TF, TF32 183 TF, BF16/FP16 362.05 TF dense"
 RTX4090 = ("NVIDIA Ada GPU architecture whitepaper, GeForce RTX 4090: FP32 82.6 TF, TF32 82.6 TF, "

@@ -108,7 +108,7 @@ def cuda_calibration(torch, *, device: str = "cuda", dtype: str = "bfloat16", n:
 
     burst_s()  # warm-up: clocks, cuBLAS heuristics, lazy module load
     times = [burst_s() for _ in range(bursts)]
-    del a, b, out
+    a = b = out = None  # free the operands for empty_cache (burst_s is not called again)
     torch.cuda.empty_cache()
     flop = 2 * n**3 * burst
     name = torch.cuda.get_device_name(device)
@@ -158,5 +158,6 @@ def comparable(baseline: list, candidate: list) -> str | None:
         if "None" in kinds[side]:
             return f"no calibration in {side}"
     if len(set(kinds["baseline"] + kinds["candidate"])) > 1:
-        return f"calibrations differ: baseline {', '.join(kinds['baseline'])}, candidate {', '.join(kinds['candidate'])}"
+        return (f"calibrations differ: baseline {', '.join(kinds['baseline'])}, "
+                f"candidate {', '.join(kinds['candidate'])}")
     return None

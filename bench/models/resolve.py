@@ -21,7 +21,8 @@ BUILTIN = {
     "tiny-llama": "a tiny randomly initialised Llama built from a config (for smoke tests)",
 }
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-VALID = "smollm2-135m, tiny-llama, shape:<planner preset or config.json> (random weights), a local directory with config.json and *.safetensors, or a reachable hub id org/name"
+VALID = ("smollm2-135m, tiny-llama, shape:<planner preset or config.json> (random weights), "
+         "a local directory with config.json and *.safetensors, or a reachable hub id org/name")
 
 
 def resolve(name: str, *, trust_remote_code: bool = False) -> Path:
@@ -82,7 +83,8 @@ def _check_code(config_path: Path, name: str, *, trust_remote_code: bool) -> Non
     if trust_remote_code or not auto_map or _native(config.get("model_type")):
         return
     raise BenchError(f"model {name!r} runs code shipped with it (config.json's auto_map: "
-                     f"{', '.join(sorted(auto_map))}); it needs --trust-remote-code (allow that only for code you trust)")
+                     f"{', '.join(sorted(auto_map))}); it needs --trust-remote-code "
+                     "(allow that only for code you trust)")
 
 
 def _native(model_type) -> bool:

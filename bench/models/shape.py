@@ -101,7 +101,8 @@ def shape_info(model_path) -> dict | None:
 def _generator(seed: int, name: str):
     import torch
 
-    return torch.Generator().manual_seed(int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "little"))
+    digest = hashlib.sha256(f"{seed}:{name}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little"))
 
 
 def draw(name: str, shape, dtype, *, seed: int, std: float):

@@ -1,6 +1,7 @@
 """Load a shape model (bench.models.shape) one decoder layer at a time, in the worker.
 
-The model is built on the meta device (buffers real, then moved to the run's device), with bitsandbytes' 4-bit or 8-bit layers
+The model is built on the meta device (buffers real, then moved to the run's device), with bitsandbytes'
+4-bit or 8-bit layers
 already in place when the method asks for them (transformers' own quantizer). Then each shard,
 one decoder layer, is read tensor by tensor with pread, cast to the policy's weight dtype,
 quantised where the layer is quantised, and assigned; freed memory goes back to the OS after

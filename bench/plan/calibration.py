@@ -71,7 +71,8 @@ def load(path) -> list:
         policy = rec.get("precision") if isinstance(rec.get("precision"), dict) else {}  # schema v2
         rows.append({
             "model": Path(rec["model"]).name, "method": rec["method"],
-            "kwargs": dict(method=rec["method"], **from_run(rec, device="cpu", kbit_upcast=bool(policy.get("kbit_upcast")))),
+            "kwargs": dict(method=rec["method"],
+                           **from_run(rec, device="cpu", kbit_upcast=bool(policy.get("kbit_upcast")))),
             "measured_bytes": rec["memory"]["train"]["peak_bytes"],
         })
     return rows

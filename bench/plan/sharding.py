@@ -108,7 +108,8 @@ def unit_sizes(config, *, n, method, p, full, layer_trainable, param_bytes, base
     layers = config["num_hidden_layers"]
     dense = p["act"] if p["autocast"] else p["weights"]
     quant = method_table.method(method).quant
-    linear_bytes = {"nf4": base_bits / 8, "int8": 1}.get(quant, dense)  # packed data only: the constants are never sharded
+    # packed data only: the constants are never sharded
+    linear_bytes = {"nf4": base_bits / 8, "int8": 1}.get(quant, dense)
     other_bytes = p["unquantised"] if quant else dense
     layer_linear = n["linear"] // layers
     layer_other = (n["norm"] - config["hidden_size"] + n["bias"]) // layers

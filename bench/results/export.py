@@ -25,7 +25,8 @@ def add_parser(subparsers) -> None:
         "export", help="write every run of one or more result directories as one table (csv, parquet, jsonl)",
         description="One row per run, nested fields flattened into dotted columns (docs/export.md); "
                     "lists are kept as JSON strings.")
-    parser.add_argument("sources", nargs="+", metavar="DIR", help="result directory holding results.jsonl (or the file)")
+    parser.add_argument("sources", nargs="+", metavar="DIR",
+                        help="result directory holding results.jsonl (or the file)")
     parser.add_argument("--format", default=None, metavar="FORMAT",
                         help="csv, parquet or jsonl (default: from --out's suffix, else csv)")
     parser.add_argument("--out", type=Path, default=None, metavar="FILE",

@@ -40,7 +40,8 @@ def _v1_to_v2(record: dict) -> dict:
         "requested": dtype, "policy": V1_POLICY.get(dtype, dtype), "reason": "schema v1: model loaded in compute_dtype",
         "weights_dtype": dtype, "autocast_dtype": None, "grad_scaler": False, "compute_dtype": dtype,
         "adapter_dtype": "float32", "kbit_upcast": record.get("method") in KBIT, "calibration": None})
-    out.setdefault("data", {"source": config.get("data"), "format": "text", "train_on_prompt": True} if config.get("data") else None)
+    out.setdefault("data", {"source": config.get("data"), "format": "text", "train_on_prompt": True}
+                   if config.get("data") else None)
     out.setdefault("heldout", None)
     out["tasks"] = {name: dict(block, role="extra") for name, block in (record.get("tasks") or {}).items()}
     return out

@@ -73,7 +73,8 @@ def read(source, *, skip_bad_lines: bool = False):
             try:
                 records.append(upgrade(json.loads(line), where=f"{path}:{number}"))
             except (ValueError, BenchError) as exc:
-                message = str(exc) if isinstance(exc, BenchError) else f"{path}:{number}: corrupt line ({exc.__class__.__name__})"
+                message = (str(exc) if isinstance(exc, BenchError)
+                           else f"{path}:{number}: corrupt line ({exc.__class__.__name__})")
                 if not skip_bad_lines or "newer than this ftbench" in message:
                     hint = "" if skip_bad_lines else " (use --skip-bad-lines to report the other lines)"
                     raise BenchError(message + hint) from None

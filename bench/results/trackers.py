@@ -124,7 +124,8 @@ class TensorBoardTracker:
                 scalar(name, value, step)
         for name, value in figures(record).items():
             scalar(f"final/{name}", value, 0)
-        rows = ["| key | value |", "|---|---|"] + [f"| {k} | {v} |" for k, v in _flat(record.get("config") or {}).items()]
+        rows = ["| key | value |", "|---|---|"] + [f"| {k} | {v} |"
+                                                    for k, v in _flat(record.get("config") or {}).items()]
         text = TensorProto(dtype=types_pb2.DT_STRING, string_val=["\n".join(rows).encode()],
                            tensor_shape=TensorShapeProto(dim=[TensorShapeProto.Dim(size=1)]))
         meta = SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="text"))

@@ -30,11 +30,15 @@ def add_parser(subparsers) -> None:
                               description="Run every (model, method) of a profile, each in a fresh child process, "
                                           "and append one record per run to OUT/results.jsonl.")
     p.add_argument("--profile", default="default", help="profile name in profiles/ or a .toml path (default: default)")
-    p.add_argument("--models", nargs="+", help="smollm2-135m, tiny-llama, shape:NAME (a planner preset or config.json at its real size, random weights), a local model directory or a hub id")
+    p.add_argument("--models", nargs="+",
+                   help="smollm2-135m, tiny-llama, shape:NAME (a planner preset or config.json at its real size, "
+                        "random weights), a local model directory or a hub id")
     p.add_argument("--methods", nargs="+", help="any of: base full lora qlora dora lora8")
     for flag, kind, text in (("--steps", int, "optimizer steps"), ("--seq-len", int, "tokens per sequence"),
-                             ("--batch-size", int, "sequences per micro-batch"), ("--grad-accum", int, "micro-batches per step"),
-                             ("--lr", float, "learning rate"), ("--heldout", int, "examples held out for the held-out loss"),
+                             ("--batch-size", int, "sequences per micro-batch"),
+                             ("--grad-accum", int, "micro-batches per step"),
+                             ("--lr", float, "learning rate"),
+                             ("--heldout", int, "examples held out for the held-out loss"),
                              ("--lora-r", int, "LoRA rank"), ("--shots", int, "MMLU few-shot examples (0-25)"),
                              ("--mmlu-limit", _limit, "first K test questions per subject, or all (14,042)"),
                              ("--eval-batch-size", int, "lm-eval batch size"),
@@ -44,11 +48,13 @@ def add_parser(subparsers) -> None:
         p.add_argument(flag, type=kind, help=text)
     p.add_argument("--nproc", type=int, help="processes per run (torchrun); >1 splits each global batch across ranks")
     p.add_argument("--strategy", help="with --nproc > 1: auto, ddp or fsdp")
-    p.add_argument("--executor", default="local", help="where runs execute: local (default), ray, slurm, submitit-local")
+    p.add_argument("--executor", default="local",
+                   help="where runs execute: local (default), ray, slurm, submitit-local")
     p.add_argument("--ray-address", help="address of an existing Ray cluster (default: start a local one)")
     p.add_argument("--slurm-partition", help="Slurm partition for --executor slurm")
     p.add_argument("--cpus-per-run", type=int, help="CPUs each ray/slurm run asks for (default: ray, all of a "
-                                                      "node's for CPU runs, nproc for CUDA runs; slurm, the partition's)")
+                                                     "node's for CPU runs, nproc for CUDA runs; slurm, "
+                                                     "the partition's)")
     p.add_argument("--optimizer", help="adamw_torch, adamw_8bit, paged_adamw, paged_adamw_8bit")
     p.add_argument("--seeds", nargs="+", type=_seed, metavar="SEED",
                    help="one run per seed (data order and adapter init), e.g. --seeds 0 1 2; base runs once")
@@ -72,11 +78,14 @@ def add_parser(subparsers) -> None:
     p.add_argument("--forget", nargs="+", metavar="TASK",
                    help="forgetting suite: any of hellaswag arc-challenge winogrande piqa (scored before and after)")
     p.add_argument("--no-eval", action="store_true",
-                   help="skip MMLU, target-task and forgetting-suite scoring (the cheap held-out loss is still measured)")
+                   help="skip MMLU, target-task and forgetting-suite scoring "
+                        "(the cheap held-out loss is still measured)")
     p.add_argument("--max-memory", help="per-run memory budget, e.g. 8GiB; over it the run is recorded as oom "
                                         "(CPU runs given none: 85%% of the memory available at start)")
-    p.add_argument("--trust-remote-code", action="store_true", help="allow model code from the checkpoint (off by default)")
-    p.add_argument("--out", type=Path, help="output directory (default: ./reports/<profile>, under the working directory)")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="allow model code from the checkpoint (off by default)")
+    p.add_argument("--out", type=Path,
+                   help="output directory (default: ./reports/<profile>, under the working directory)")
     p.add_argument("--resume", action="store_true", help="run only what OUT is missing or what failed there")
     p.add_argument("--append", action="store_true", help="add repeat runs to an existing OUT")
     p.add_argument("--no-report", action="store_true", help="do not write OUT/index.html")

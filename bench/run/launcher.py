@@ -186,5 +186,5 @@ def _starved(run_dir: Path) -> bool:
 
 
 def _last_line(run_dir: Path) -> str:
-    lines = [l for l in (run_dir / "worker.log").read_text(errors="replace").splitlines() if l.strip()]
+    lines = [line for line in (run_dir / "worker.log").read_text(errors="replace").splitlines() if line.strip()]
     return lines[-1][:300] if lines else "no output"

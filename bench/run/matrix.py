@@ -100,14 +100,17 @@ def finish_spec(spec: dict) -> dict:
 
 
 def digest(spec: dict, *, drop) -> str:
-    kept = {k: v for k, v in spec.items() if k not in drop and k not in ("spec_hash", "compare_key", "group_key", "run_id")}
+    kept = {k: v for k, v in spec.items()
+            if k not in drop and k not in ("spec_hash", "compare_key", "group_key", "run_id")}
     return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def run_id(spec: dict) -> str:
-    """`<UTC time>-<model slug>-<method>-s<seed>-<hash8>`: unique, and safe as a file name whatever the model is called."""
+    """`<UTC time>-<model slug>-<method>-s<seed>-<hash8>`: unique, and safe as a file name whatever the model
+    is called."""
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", spec["model"].replace("/", "__")).strip("._")[:60] or "model"
-    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{slug}-{spec['method']}-s{spec['seed']}-{spec['spec_hash'][:8]}"
+    return (f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{slug}-{spec['method']}-s{spec['seed']}"
+            f"-{spec['spec_hash'][:8]}")
 
 
 def _check_targets(model: str, path, targets, methods) -> None:

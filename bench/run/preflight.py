@@ -27,7 +27,8 @@ def check_data(specs: list) -> None:
         duplicates = found.get("duplicates_removed")
         print(f"    {found['format']}: {found['train_examples']:,} training and {found['heldout_examples']:,} held-out "
               f"examples after removing {'no' if duplicates is None else f'{duplicates:,}'} duplicate(s)"
-              f"{' (kept: keep_duplicates)' if duplicates is None else ''} and {found.get('test_overlap_removed') or 0:,} "
+              f"{' (kept: keep_duplicates)' if duplicates is None else ''} and "
+              f"{found.get('test_overlap_removed') or 0:,} "
               f"equal to a test question; {found['truncated_examples']:,} truncated "
               f"({found.get('prompt_cut_examples', 0):,} with the prompt cut from the left), "
               f"{found['unsupervised_examples']:,} left without a supervised token at seq_len {spec['seq_len']}",
@@ -36,6 +37,7 @@ def check_data(specs: list) -> None:
         if skipped and skipped["count"]:
             print(f"    skipped {skipped['count']:,} bad row(s) (--skip-bad-rows): {skipped['reasons']}", flush=True)
         if found.get("split_tokenisation_differs"):
-            print(f"    warning: {found['split_tokenisation_differs']:,} example(s) tokenise differently as prompt then "
+            print(f"    warning: {found['split_tokenisation_differs']:,} example(s) tokenise differently "
+                  "as prompt then "
                   "completion (what trains) than as one text (what lm-eval scores); the trained answer tokens are "
                   "not the scored ones for those", flush=True)

@@ -27,7 +27,8 @@ CHOICES = {
     ("run", "strategy"): ("auto", "ddp", "fsdp"),
 }
 POSITIVE = {("run", "steps"), ("run", "batch_size"), ("run", "grad_accum"), ("run", "seq_len"),
-            ("run", "lr"), ("run", "run_timeout_s"), ("run", "nproc"), ("lora", "r"), ("lora", "alpha"), ("eval", "batch_size")}
+            ("run", "lr"), ("run", "run_timeout_s"), ("run", "nproc"), ("lora", "r"), ("lora", "alpha"),
+            ("eval", "batch_size")}
 
 
 def available() -> list:
@@ -75,7 +76,8 @@ def profile_path(name_or_path: str) -> Path:
         return path
     candidate = PROFILES_DIR / f"{name_or_path}.toml"
     if not candidate.is_file() or name_or_path.startswith("_"):
-        raise BenchError(f"unknown profile {name_or_path!r}; valid choices: {', '.join(available())}, or a path to a .toml (or .yaml) file")
+        raise BenchError(f"unknown profile {name_or_path!r}; valid choices: {', '.join(available())}, "
+                         "or a path to a .toml (or .yaml) file")
     return candidate
 
 
@@ -123,7 +125,8 @@ def _merge(settings: dict, update: dict, errors: list, *, where: str) -> None:
     """Overlay `update` on `settings`; unknown sections/keys and wrong types become errors."""
     for section, values in update.items():
         if section not in settings or not isinstance(values, dict):
-            errors.append(f"{where}: unknown section [{section}]; valid sections: {', '.join(k for k in settings if k != 'profile')}")
+            errors.append(f"{where}: unknown section [{section}]; "
+                          f"valid sections: {', '.join(k for k in settings if k != 'profile')}")
             continue
         for key, value in values.items():
             base = settings[section]
@@ -191,7 +194,8 @@ def validate(settings: dict) -> list:
     if not 0 <= settings["data"]["max_unsupervised_pct"] <= 100:
         errors.append(f"data.max_unsupervised_pct must be in [0, 100], got {settings['data']['max_unsupervised_pct']}")
     if run["cpu_malloc_mmap_threshold"] < 0:
-        errors.append(f"run.cpu_malloc_mmap_threshold must be >= 0 (0 = glibc default), got {run['cpu_malloc_mmap_threshold']}")
+        errors.append("run.cpu_malloc_mmap_threshold must be >= 0 (0 = glibc default), "
+                      f"got {run['cpu_malloc_mmap_threshold']}")
     if not 0 <= settings["lora"]["dropout"] < 1:
         errors.append(f"lora.dropout must be in [0, 1), got {settings['lora']['dropout']}")
     if run["max_memory"]:
@@ -215,7 +219,8 @@ def _validate_forget(ev: dict, *, source: str) -> list:
                    "a task cannot measure both learning and forgetting: leave it out of eval.forget")
     if len(set(ev["forget"])) != len(ev["forget"]):
         bad.append(f"eval.forget names a task twice: {ev['forget']}")
-    return bad + ([] if ev["forget_limit"] >= 0 else [f"eval.forget_limit must be >= 0 (0 = all), got {ev['forget_limit']}"])
+    return bad + ([] if ev["forget_limit"] >= 0
+                  else [f"eval.forget_limit must be >= 0 (0 = all), got {ev['forget_limit']}"])
 
 
 def _validate_eval(ev: dict) -> list:

@@ -48,7 +48,8 @@ def run_matrix(specs: list, *, out_dir: Path, resume: bool = False, report: bool
                 _track(trackers, record)
                 durations.append(time.perf_counter() - started)
                 finished.append((spec, durations[-1]))
-                print(f"    -> {record['method']} {record['status']}" + (f": {record['error']}" if record["error"] else "")
+                print(f"    -> {record['method']} {record['status']}"
+                      + (f": {record['error']}" if record["error"] else "")
                       + f" ({durations[-1]:.0f} s)", flush=True)
     except KeyboardInterrupt as exc:
         executor.cancel(list(in_flight))

@@ -169,12 +169,15 @@ def _train(spec: dict, record: dict, *, tracker, ranks, model, batches, policy) 
                                          timer=timer, ranks=ranks if ranks.size > 1 else None,
                                          on_step=lambda i, loss, s: say(f"train step {i}/{spec['steps']}: "
                                                                         f"loss {loss:.4f}, {s:.2f} s"))
-    if spec["device"] == "cuda" and spec.get("max_memory") and ranks.size == 1:  # context and paged state count: oom above
+    # context and paged state count: oom above
+    if spec["device"] == "cuda" and spec.get("max_memory") and ranks.size == 1:
         from bench.measure import device_budget
         from bench.plan.predict import CUDA_CONTEXT_BYTES
         from bench.util.units import parse_size
-        device_budget.check(figures, budget_bytes=parse_size(spec["max_memory"]), paged_bytes=device_budget.paged_bytes(),
-                            context_bytes=record["memory"].get("cuda_context_bytes"), assumed_context_bytes=CUDA_CONTEXT_BYTES)
+        device_budget.check(figures, budget_bytes=parse_size(spec["max_memory"]),
+                            paged_bytes=device_budget.paged_bytes(),
+                            context_bytes=record["memory"].get("cuda_context_bytes"),
+                            assumed_context_bytes=CUDA_CONTEXT_BYTES)
     return optimizer, timer
 
 

@@ -3,7 +3,8 @@
 Each rank takes batch_size/nproc rows of each global micro-batch and trains the model wrapped in
 DDP (replicas; every rank loads the model) or FSDP2 (`fully_shard`: parameters, gradients and
 optimizer state sharded per decoder layer; rank 0 alone reads an unquantised checkpoint and the
-others receive their shards from it, bench.training.fsdp_load). The loss of each rank is its token sum over the *global* supervised-token
+others receive their shards from it, bench.training.fsdp_load). The loss of each rank is its token sum
+over the *global* supervised-token
 count of the step (bench.training.loop), times world size because both engines average gradients over
 ranks, so the gradient and the reported (all-reduced) loss are those of the single-process run
 on the same global batch. Each rank measures its own memory; rank 0 gathers the figures and is
@@ -150,7 +151,8 @@ class Ranks(Single):
     def finish(self, record: dict) -> None:
         """Gather every rank's figures on rank 0: per-rank phase peaks, and the max over ranks as
         the run's peak (the device that must fit it is the fullest one)."""
-        mine = {"rank": self.rank, "host": record["host"], "worker_peak_bytes": record["memory"].get("worker_peak_bytes"),
+        mine = {"rank": self.rank, "host": record["host"],
+                "worker_peak_bytes": record["memory"].get("worker_peak_bytes"),
                 "memory": {p: {k: v for k, v in (record["memory"].get(p) or {}).items() if k.endswith("_bytes")}
                            for p in ("load", "train", "eval")}}
         ranks = [None] * self.size if self.rank == 0 else None

@@ -182,7 +182,8 @@ def prepare_tasks() -> Path:
 
 
 def prepare_target_tasks() -> Path:
-    """lm-eval task YAMLs over the local ARC / OpenBookQA test splits, from lm-eval's own (bench.evaluate.targets.tasks)."""
+    """lm-eval task YAMLs over the local ARC / OpenBookQA test splits, from lm-eval's own
+    (bench.evaluate.targets.tasks)."""
     from bench.util.errors import BenchError
     from bench.evaluate.targets import tasks
 

@@ -2,8 +2,10 @@
 
     target_task("arc-easy")  -> "ftbench_arc_easy" (None for sources without one)
     ensure_tasks()           -> the generated task folder (bench.evaluate.targets.tasks)
-    make_lm(...), score_task(lm=, task=, limit=, predictions_path=)   (bench.evaluate.targets.scoring; lm-eval, lazily)
-    score_suite(model=, tokenizer=, names=, limit=, run_dir=, ...)    the forgetting suite (bench.evaluate.targets.suite)
+    make_lm(...), score_task(lm=, task=, limit=, predictions_path=)
+                             (bench.evaluate.targets.scoring; lm-eval, lazily)
+    score_suite(model=, tokenizer=, names=, limit=, run_dir=, ...)
+                             the forgetting suite (bench.evaluate.targets.suite)
 
 Importing this package imports neither torch nor lm_eval.
 """

@@ -1,7 +1,8 @@
 """Score a model on a built-in task's test split through lm-eval, as MMLU is scored.
 
     lm = make_lm(model=model, tokenizer=tok, batch_size=8, device="cpu")
-    block = score_task(lm=lm, task="ftbench_arc_easy", limit=200, predictions_path=run_dir / "ftbench_arc_easy_predictions.jsonl")
+    block = score_task(lm=lm, task="ftbench_arc_easy", limit=200,
+                       predictions_path=run_dir / "ftbench_arc_easy_predictions.jsonl")
 
 The task is one of the generated local tasks (bench.evaluate.targets.tasks: lm-eval's own definition,
 local data), run 0-shot unless asked, on the first `limit` test questions (None: all). One
@@ -89,7 +90,8 @@ def score_suite(*, model, tokenizer, batch_size, device, names, limit, run_dir, 
 
     lm = make_lm(model=model, tokenizer=tokenizer, batch_size=batch_size, device=device)
     started = time.perf_counter()
-    res = mmlu_scoring._evaluate(lm=lm, names=tasks, manager=TaskManager(include_path=str(folder), include_defaults=False),
+    res = mmlu_scoring._evaluate(lm=lm, names=tasks,
+                                 manager=TaskManager(include_path=str(folder), include_defaults=False),
                                  shots=0, limit=limit, quiet=quiet, say=say)
     eval_s = time.perf_counter() - started
     run_dir, out = Path(run_dir), {}

@@ -83,9 +83,9 @@ def run(args) -> int:
                    "notes": comparison.notes, "left_out": comparison.left_out,
                    "settings": {"resamples": resamples, "seed": seed, "level": 0.95, "adjust": comparison.adjust,
                                 "family": comparison.family,
-                                "verdict": "several seeds (scope method): t-interval over seeds (df k-1) excludes 0 and "
-                                           "(adjusted) t p < 0.05; one seed (scope checkpoints): bootstrap interval "
-                                           "excludes 0 and (adjusted) permutation p < 0.05"}}
+                                "verdict": "several seeds (scope method): t-interval over seeds (df k-1) "
+                                           "excludes 0 and (adjusted) t p < 0.05; one seed (scope checkpoints): "
+                                           "bootstrap interval excludes 0 and (adjusted) permutation p < 0.05"}}
         print(json.dumps(payload, indent=1))
     else:
         print(render(comparison, resamples=resamples, seed=seed))

@@ -14,7 +14,8 @@ import numpy as np
 
 from bench.evaluate.mmlu.tasks import CATEGORIES, builtin_subjects
 from bench.results.compare import stats
-from bench.results.compare.runs import HELDOUT, MMLU, PROB, SUITE, arm_of, doc_hashes, group_of, ran_mismatch, real_weights, scores, seed_of, suite_scores
+from bench.results.compare.runs import (HELDOUT, MMLU, PROB, SUITE, arm_of, doc_hashes, group_of, ran_mismatch,
+                                        real_weights, scores, seed_of, suite_scores)
 from bench.results.schema import METHODS
 
 LEVEL = 0.95
@@ -251,7 +252,8 @@ def _compare_pair(out: Comparison, *, key, a_seeds, b_seeds, score, metrics, res
     for metric in sorted(one_side):
         if metrics is None or metric in metrics:
             side = a if any(metric in x for _, _, x, _ in scored) else b
-            why = "no finite log-likelihoods on the other side" if metric.endswith(PROB) else "not measured on the other side"
+            why = ("no finite log-likelihoods on the other side" if metric.endswith(PROB)
+                   else "not measured on the other side")
             out.left_out.append(f"{model} {a} vs {b} {metric}: scored by {side} only ({why})")
     role_of = (matched[0][2].record.get("tasks") or {})
     for metric in metric_order(names):

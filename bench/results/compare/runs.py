@@ -117,7 +117,8 @@ def scores(run: Run, *, categories: dict, cache: dict) -> dict:
 
     Metrics: each scored task by name (acc) and `<task>.prob`, `suite` (the correctness of every
     question of the tasks with role "forget", the forgetting suite, unweighted: pairs.metric_row
-    weighs them with suite_scores over the questions both sides answered), `mmlu` and `mmlu.<category>` (acc), `heldout.loss`.
+    weighs them with suite_scores over the questions both sides answered), `mmlu` and `mmlu.<category>` (acc),
+    `heldout.loss`.
     `categories` maps an MMLU subject to its category; subjects it lacks count in `mmlu` only.
     """
     record, out, suite = run.record, {}, []

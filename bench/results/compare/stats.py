@@ -69,7 +69,8 @@ def bootstrap_interval(diffs, *, resamples: int = 10_000, seed: int = 0, level: 
     diffs = np.asarray(diffs, dtype=float)
     table = np.atleast_2d(diffs)
     if table.size == 0 or diffs.ndim > 2:
-        raise ValueError("bootstrap of no questions" if table.size == 0 else f"diffs must be 1-d or 2-d, not {diffs.ndim}-d")
+        raise ValueError("bootstrap of no questions" if table.size == 0
+                         else f"diffs must be 1-d or 2-d, not {diffs.ndim}-d")
     if resamples < 1:
         raise ValueError(f"resamples must be >= 1, not {resamples}")
     k, n = table.shape

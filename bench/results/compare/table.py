@@ -20,7 +20,8 @@ LEGEND = (
     "held-out loss per example, lower is better.\n"
     "disagree: share of questions answered differently ((b+c)/n). n for 1 pt: questions needed to detect a "
     "1-point difference (5% two-sided, 80% power;\naccuracy: McNemar at that disagreement rate; prob: paired "
-    "t at that spread, at least 6:\nthe fewest questions a sign-flip test can resolve at 5%). per seed: mean +- sd of the per-seed differences (seeds).\n"
+    "t at that spread, at least 6:\nthe fewest questions a sign-flip test can resolve at 5%). "
+    "per seed: mean +- sd of the per-seed differences (seeds).\n"
     "exploratory: MMLU category rows rest on few questions; they are in the family but are not headline findings."
 )
 
@@ -110,7 +111,8 @@ def _checkpoints(row) -> str:
 def _cells(row) -> tuple:
     return (f"{row.a} vs {row.b}", row.metric, f"{row.n:,}", _value(row, row.value_a), _value(row, row.value_b),
             _diff(row, row.diff) + _unit(row), f"[{_diff(row, row.lo)}, {_diff(row, row.hi)}]{_unit(row)}",
-            _p(row.p) + ("t" if row.scope == "method" else "" if row.p_exact else "~"), "-" if row.p_adjusted is None else _p(row.p_adjusted),
+            _p(row.p) + ("t" if row.scope == "method" else "" if row.p_exact else "~"),
+            "-" if row.p_adjusted is None else _p(row.p_adjusted),
             _mcnemar(row), "-" if row.disagreement is None else _pct(row.disagreement),
             "-" if row.n_needed_1pt is None else f"{row.n_needed_1pt:,}", _per_seed(row), _checkpoints(row),
             verdict_text(row), _note(row))

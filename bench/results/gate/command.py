@@ -15,9 +15,8 @@ from pathlib import Path
 
 from bench.results import store
 from bench.results.gate.tolerances import DEFAULT_TOLERANCES, resolve_tolerances
-from bench.results.gate.verdicts import (compare, exit_code, get, key_of, nothing_shared, check_records, summary,
+from bench.results.gate.verdicts import (compare, exit_code, key_of, nothing_shared, check_records, summary,
                                          describe_env)
-from bench.results.schema import problems
 from bench.util.atomic import write_atomic
 from bench.util.errors import BenchError
 from bench.util.units import fmt_bytes

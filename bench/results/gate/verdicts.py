@@ -6,7 +6,8 @@ spec_hash leaves out the fields that don't change the work (schema.NON_WORK_FIEL
 keys mean the same work asked for; several records with one key are repeats. What *ran* must match too: a run whose
 resolved precision policy, device kind or data fingerprint differs between the two sides (a
 spec saying `auto` resolves to fp32 on one machine and bf16-true on another) gets one
-`inconclusive` row naming the difference, and none of its figures is judged. Comparing: asv-style, a repeat-based figure counts as
+`inconclusive` row naming the difference, and none of its figures is judged. Comparing: asv-style,
+a repeat-based figure counts as
 changed only if it is beyond its factor *and* significant (with repeats on both sides, their
 ranges must not overlap); repeats noisier than `cv_max_pct` make it inconclusive instead, and so
 does, for throughput, a run that either side recorded as contended (bench.results.gate.contention).
@@ -147,7 +148,8 @@ def _throughput(run, metric, base, cand, tol, runs, jobs):
     cal = (None, None) if why else tuple(job_calibration(job, kind) for job in jobs)
     if why or None in cal:
         note = f"raw: {why or 'no calibration of kind ' + kind + ' in the job'}"
-        return _relative(run, metric, base, cand, limit_pct=tol["throughput_pct"], direction="higher", tol=tol, note=note)
+        return _relative(run, metric, base, cand, limit_pct=tol["throughput_pct"], direction="higher",
+                         tol=tol, note=note)
     note = f"normalised by matmul {cal[0]:.1f} -> {cal[1]:.1f} GFLOP/s"
     return _relative(run, metric, base, cand, limit_pct=tol["throughput_pct"], direction="higher",
                      tol=tol, scale=tuple(cal), note=note)

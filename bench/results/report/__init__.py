@@ -78,7 +78,8 @@ def table_specs(runs, paired=None, records=()) -> list:
     subjects = charts.mmlu_subjects(real_weights(runs))
     if subjects is not None:
         note = "mmlu.subjects: accuracy (%) per subject, mean over seeds. Click a column to sort."
-        specs.append({"id": "mmlu-subjects", "title": "MMLU per subject", "notes": [note], "table": subjects, "tall": True})
+        specs.append({"id": "mmlu-subjects", "title": "MMLU per subject", "notes": [note], "table": subjects,
+                      "tall": True})
     verdicts = benefit.verdict_table((paired or benefit.Paired()).rows)
     if verdicts is not None:
         note = ("Each pair A vs B on the questions (or held-out examples) both scored: accuracy in points, loss as is; "

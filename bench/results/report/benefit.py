@@ -110,7 +110,8 @@ def learn_forget_chart(rows: list):
         else [(None, method) for method in style.method_order(r["method"] for r in usable)]
     for model, method in series:
         mine = [r for r in usable if r["method"] == method and (model is None or r["model"] == model)]
-        data = [dict(_learn_forget_point(r, many, models), **({"symbol": style.method_symbol(method)} if models else {}))
+        data = [dict(_learn_forget_point(r, many, models),
+                     **({"symbol": style.method_symbol(method)} if models else {}))
                 for r in mine]
         name = f"{model} · {method}" if models else method
         colour = style.model_color(model_order.index(model)) if models else style.color(method)
@@ -165,7 +166,8 @@ def verdict_table(rows: list):
             cell(_get(row, "model")), cell(_get(row, "a")), cell(_get(row, "b")), cell(_get(row, "metric")),
             cell(_get(row, "n"), fmt="{}"), cell(_get(row, "value_a") * k, fmt=value),
             cell(_get(row, "value_b") * k, fmt=value), cell(_get(row, "diff") * k, fmt=fmt),
-            cell(_get(row, "lo") * k, fmt="{}", text=f"{fmt.format(_get(row, 'lo') * k)} to {fmt.format(_get(row, 'hi') * k)}"),
+            cell(_get(row, "lo") * k, fmt="{}",
+                 text=f"{fmt.format(_get(row, 'lo') * k)} to {fmt.format(_get(row, 'hi') * k)}"),
             cell(_get(row, "p"), fmt="{:.3g}"), cell(_get(row, "p_adjusted"), fmt="{:.3g}"),
             cell(_get(row, "verdict"), cls=f"v-{str(_get(row, 'verdict')).split()[0]}",
                  text=_verdict_text(row) + (" (exploratory)" if _get(row, "exploratory") else "")),

@@ -65,11 +65,13 @@ def _gib(value) -> float | None:
 
 
 def breakdown(records) -> Bar | None:
-    """None when no run measured a breakdown. Stacked bars per run: measured categories (stack 'measured') beside predicted terms ('predicted')."""
+    """None when no run measured a breakdown. Stacked bars per run: measured categories (stack 'measured')
+    beside predicted terms ('predicted')."""
     runs = [r for r in _runs(records) if "categories" in ((r.get("memory") or {}).get("breakdown") or {})]
     if not runs:
         return None
-    measured = [dict(r["memory"]["breakdown"]["categories"], unattributed=r["memory"]["breakdown"]["unattributed_bytes"])
+    measured = [dict(r["memory"]["breakdown"]["categories"],
+                     unattributed=r["memory"]["breakdown"]["unattributed_bytes"])
                 for r in runs]
     predicted = [(r.get("estimate") or {}).get("terms") or {} for r in runs]
     bar = Bar(init_opts=opts.InitOpts(width=style.WIDTH, height=style.HEIGHT,
@@ -101,7 +103,8 @@ def _ordered(names, *, measured: bool) -> list:
 
 
 def mfu(records) -> Bar | None:
-    """None when no run has an MFU. MFU per run in percent of the run's measured matmul peak (env.calibration, compute dtype)."""
+    """None when no run has an MFU. MFU per run in percent of the run's measured matmul peak
+    (env.calibration, compute dtype)."""
     runs = [r for r in _runs(records) if (r.get("throughput") or {}).get("mfu") is not None]
     if not runs:
         return None

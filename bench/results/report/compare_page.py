@@ -17,8 +17,8 @@ from pyecharts.charts import Bar
 from bench.results import store
 from bench.results.gate import DEFAULT_TOLERANCES
 from bench.results.gate.verdicts import check_records, describe_env, summary
-from bench.results.gate.verdicts import (IMPROVED, INCONCLUSIVE, MISSING, PASS, REGRESSION, VERDICTS, compare, exit_code,
-                                get, pair, run_name)
+from bench.results.gate.verdicts import (IMPROVED, INCONCLUSIVE, MISSING, PASS, REGRESSION, VERDICTS, compare,
+                                         exit_code, get, pair, run_name)
 from bench.results.report import page, style
 from bench.util.atomic import write_atomic
 from bench.util.errors import BenchError
@@ -42,7 +42,8 @@ def _summary(records: list, path: str, kind: str):
 def _shown(value, kind: str) -> str:
     if value is None:
         return "-"
-    return {"bytes": f"{gib(value):.3f}", "rate": f"{value:.1f}", "acc": f"{100 * value:.1f}", "loss": f"{value:.3f}"}[kind]
+    return {"bytes": f"{gib(value):.3f}", "rate": f"{value:.1f}", "acc": f"{100 * value:.1f}",
+            "loss": f"{value:.3f}"}[kind]
 
 
 def _change(base, cand, kind: str):
@@ -61,14 +62,16 @@ def figures(baseline: list, candidate: list) -> tuple:
     """FIGURES plus one accuracy column per task that either side measured (`tasks.<name>.acc`)."""
     tasks = sorted({name for r in baseline + candidate for name in (r.get("tasks") or {})
                     if isinstance((r.get("tasks") or {}).get(name), dict)})
-    return FIGURES[:5] + tuple((f"tasks.{t}.acc", f"{t.removeprefix('ftbench_')} %", "acc") for t in tasks) + FIGURES[5:]
+    return (FIGURES[:5] + tuple((f"tasks.{t}.acc", f"{t.removeprefix('ftbench_')} %", "acc") for t in tasks)
+            + FIGURES[5:])
 
 
 def _verdict_cell(judged: dict) -> dict:
     """The run's verdict: the worst of the gate's checks, naming the checks that gave it."""
     verdict = min((r.verdict for r in judged.values()), key=SEVERITY.get, default=PASS)
     flagged = [m for m, r in judged.items() if r.verdict == verdict and verdict != PASS]
-    why = "; ".join(f"{m}: {r.verdict}" + (f" ({r.note})" if r.note else "") for m, r in judged.items() if r.verdict != PASS)
+    why = "; ".join(f"{m}: {r.verdict}" + (f" ({r.note})" if r.note else "")
+                    for m, r in judged.items() if r.verdict != PASS)
     return page.cell(verdict, cls=f"wrap v-{verdict}", title=why or None,
                      text=f"{verdict}: {', '.join(flagged)}" if flagged else verdict)
 
@@ -77,7 +80,8 @@ def _figure_cell(base: list, cand: list, *, path: str, kind: str, gated) -> dict
     """'baseline -> candidate (change)', sorted by the change, coloured by the gate's verdict when it checks it."""
     b, c = _summary(base, path, kind), _summary(cand, path, kind)
     number, change = _change(b, c, kind)
-    text = "-" if b is None and c is None else f"{_shown(b, kind)} → {_shown(c, kind)}" + (f" ({change})" if change else "")
+    text = ("-" if b is None and c is None
+            else f"{_shown(b, kind)} → {_shown(c, kind)}" + (f" ({change})" if change else ""))
     shown = page.cell(number, fmt="{}", cls=f"delta v-{gated.verdict}" if gated else "delta",
                       title=gated.note if gated and gated.note else None)
     return dict(shown, text=text)  # "- -> 1.000" has no change to sort by, but is shown
@@ -121,8 +125,9 @@ def chart(baseline: list, candidate: list):
     bar.add_yaxis("throughput", speed, color="#fd8d3c", label_opts=opts.LabelOpts(is_show=False))
     bar.options.update(grid={"bottom": 120, "containLabel": False})
     return bar.set_global_opts(
-        title_opts=opts.TitleOpts(title="Change vs baseline", subtitle="candidate / baseline - 1, in %; memory: lower is "
-                                                                        "better, throughput: higher is better"),
+        title_opts=opts.TitleOpts(title="Change vs baseline",
+                                  subtitle="candidate / baseline - 1, in %; memory: lower is "
+                                           "better, throughput: higher is better"),
         xaxis_opts=opts.AxisOpts(axislabel_opts=opts.LabelOpts(rotate=30, interval=0)),
         yaxis_opts=opts.AxisOpts(name="%"), tooltip_opts=opts.TooltipOpts(trigger="axis"),
         legend_opts=opts.LegendOpts(pos_top="bottom"))

@@ -1,7 +1,8 @@
 """The headline charts: one benefit metric against train-phase peak memory, one chart per metric
 measured (MMLU accuracy, the target task's accuracy, held-out loss), one series per method.
 
-x = memory.train.peak_bytes in GiB (2**30 bytes, as the console's MiB); y = the metric (accuracy x 100, or the loss); bubble
+x = memory.train.peak_bytes in GiB (2**30 bytes, as the console's MiB); y = the metric (accuracy x 100,
+or the loss); bubble
 area linear in log10(params.trainable) so that 0.1% and 100% trainable are both readable.
 `base` trains nothing: it is the reference, drawn as a small diamond with a dashed horizontal
 line at its value, and it is not a candidate on the Pareto front (the dashed step line over the
@@ -150,7 +151,8 @@ def tooltip(row, metric: dict) -> str:
     lines = [
         f"<b>{safe(row.model)} · {safe(row.method)}</b> [{safe(row.source)}]",
         f"run: {safe(row.run_id)}" + (f" and {row.seeds - 1} more seed(s)" if row.seeds > 1 else ""), value,
-        f"MMLU n={num(row.mmlu_n, '{:.0f}')}, {num(row.mmlu_shots, '{:.0f}')}-shot" if metric["column"] == "acc" else "",
+        (f"MMLU n={num(row.mmlu_n, '{:.0f}')}, {num(row.mmlu_shots, '{:.0f}')}-shot"
+         if metric["column"] == "acc" else ""),
         f"train peak {kind}: {row.x:.3f} GiB (load {num(gib(row.load_peak_bytes), '{:.3f}')}, "
         f"eval {num(gib(row.eval_peak_bytes), '{:.3f}')})",
         f"trainable: {count(row.trainable)} of {count(row.total)} ({num(row.trainable_pct, '{:.3g}')}%)",
@@ -201,7 +203,8 @@ def chart(runs: pd.DataFrame, metric: dict, *, summaries: dict = None) -> Scatte
         name = f"{model} · {method}" if models else method
         colour = style.model_color(model_order.index(model)) if models else style.color(method)
         shape = style.method_symbol(method) if models else None
-        data = [dict(_point(row, many, shape or symbol[row.source], models), tooltip={"formatter": tooltip(row, metric)})
+        data = [dict(_point(row, many, shape or symbol[row.source], models),
+                     tooltip={"formatter": tooltip(row, metric)})
                 for row in rows.itertuples()]
         scatter.add_yaxis(name, data, color=colour, symbol_size=BASE_SIZE,
                           label_opts=opts.LabelOpts(position="right", formatter="{b}"),
@@ -210,7 +213,8 @@ def chart(runs: pd.DataFrame, metric: dict, *, summaries: dict = None) -> Scatte
         series["labelLayout"] = {"hideOverlap": True}  # crowded plots stay legible
         if method == "base":  # the reference: a dashed horizontal line at each base value
             series["markLine"] = {"silent": True, "symbol": "none", "lineStyle": {"type": "dashed", "color": colour},
-                                  "label": {"formatter": name}, "data": [{"yAxis": round(float(y), 6)} for y in rows["y"]]}
+                                  "label": {"formatter": name},
+                                  "data": [{"yAxis": round(float(y), 6)} for y in rows["y"]]}
         bars = []
         for row in rows.itertuples():  # one vertical segment per point, '-' breaks the line
             bars += [[row.x, row.lo], [row.x, row.hi], [row.x, "-"]]
@@ -226,8 +230,10 @@ def chart(runs: pd.DataFrame, metric: dict, *, summaries: dict = None) -> Scatte
         colour = style.model_color(model_order.index(front["model"].iloc[0])) if models else "#444"
         scatter.options["series"].append({
             "type": "line", "name": name, "step": "end", "silent": True,
-            "showSymbol": False, "data": [[round(float(x), 6), round(float(y), 6)] for x, y in zip(front["x"], front["y"])],
-            "lineStyle": {"type": "dashed", "color": colour}, "itemStyle": {"color": colour}, "tooltip": {"show": False},
+            "showSymbol": False,
+            "data": [[round(float(x), 6), round(float(y), 6)] for x, y in zip(front["x"], front["y"])],
+            "lineStyle": {"type": "dashed", "color": colour}, "itemStyle": {"color": colour},
+            "tooltip": {"show": False},
             "z": 0,
         })
         scatter.options["legend"][0]["data"].append(name)
@@ -235,7 +241,8 @@ def chart(runs: pd.DataFrame, metric: dict, *, summaries: dict = None) -> Scatte
         "bars: 95% interval over seeds where there are several"
     scatter.set_global_opts(
         title_opts=opts.TitleOpts(title=metric["title"],
-                                  subtitle=f"bubble area: trainable parameters (log scale); {bars_note}; dashed: base, Pareto front"),
+                                  subtitle=f"bubble area: trainable parameters (log scale); {bars_note}; "
+                                           "dashed: base, Pareto front"),
         xaxis_opts=opts.AxisOpts(type_="value", name=memory_title(pts["device"] if len(pts) else []),
                                  name_location="middle", name_gap=28, is_scale=True),
         yaxis_opts=opts.AxisOpts(type_="value", name=metric["label"], is_scale=True),

@@ -224,7 +224,8 @@ def ladder(records: list) -> Ladder | None:
                        "random_weights": random_weights(pick)})
     if len(set(sizes.values())) < 2:
         return None
-    left = len([r for r in records if r.get("method") not in (None, "base") and r.get("status") in TRAINED]) - len(group)
+    left = len([r for r in records
+                if r.get("method") not in (None, "base") and r.get("status") in TRAINED]) - len(group)
     if left:
         notes.append(f"{left} trained run(s) at other settings (batch, sequence, precision, ...) are left out: "
                      "a ladder compares sizes at one setting")

@@ -7,7 +7,8 @@
       bottom  linear: each measured run's peak stacked by component (scale.COMPONENTS), the
               planner's figure for that run (a dash), an oom run as an empty dashed bar to its budget
 
-Built from bench.results.report.scale's data; figures shown in GiB (2^30 bytes, as the console's MiB). Draws, decides nothing.
+Built from bench.results.report.scale's data; figures shown in GiB (2^30 bytes, as the console's MiB).
+Draws, decides nothing.
 """
 
 import math
@@ -42,11 +43,13 @@ def _decade(value, up: bool) -> float:
 def _hlines(ladder, *, labels: bool) -> list:
     lines = []
     if ladder.machine_bytes:
-        lines.append({"yAxis": _gib(ladder.machine_bytes), "lineStyle": {"color": "#333", "type": "solid", "width": 1.5},
+        lines.append({"yAxis": _gib(ladder.machine_bytes),
+                      "lineStyle": {"color": "#333", "type": "solid", "width": 1.5},
                       "label": {"show": labels, "position": "insideStartTop",
                                 "formatter": f"this machine's memory: {_gib(ladder.machine_bytes):.1f} GiB"}})
     if ladder.budget_bytes:
-        lines.append({"yAxis": _gib(ladder.budget_bytes), "lineStyle": {"color": "#b00", "type": "dashed", "width": 1.2},
+        lines.append({"yAxis": _gib(ladder.budget_bytes),
+                      "lineStyle": {"color": "#b00", "type": "dashed", "width": 1.2},
                       "label": {"show": labels, "position": "insideEndTop",
                                 "formatter": f"budget (--max-memory): {_gib(ladder.budget_bytes):.1f} GiB"}})
     return lines

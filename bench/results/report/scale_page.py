@@ -72,7 +72,8 @@ def table_specs(records: list) -> list:
     methods = "; ".join(f"{m} median {num(s['median'], '{:.1f}')}%, max {num(s['max'], '{:.1f}')}% ({s['n']} runs)"
                         for m, s in summary["methods"].items())
     ooms = planner_check.oom_rows(shown)
-    verdict = {None: "cannot be computed.", True: "does not fit either.", False: "would fit: the planner is wrong here."}
+    verdict = {None: "cannot be computed.", True: "does not fit either.",
+               False: "would fit: the planner is wrong here."}
     oom_note = [f"{o['model']} {o['method']} ran out of memory under {gib(o['budget']):.2f} GiB; the planner's "
                 f"figure for it, {num(o['predicted'] and gib(o['predicted']), '{:.2f}')} GiB, {verdict[o['agrees']]}"
                 for o in ooms]

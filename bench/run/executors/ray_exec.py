@@ -156,7 +156,8 @@ class RayExecutor:
             raise BenchError(f"{what}: {one_line(exc)[:300]}" + (f"; {TOKEN_HINT}" if address else "")) from None
         if self.largest["CPU"] < 1:
             self.close()
-            raise BenchError(f"the Ray cluster at {address or 'local'} has no node with a CPU: the runs would wait forever")
+            raise BenchError(f"the Ray cluster at {address or 'local'} has no node with a CPU: "
+                             "the runs would wait forever")
         if cpus_per_run and cpus_per_run > self.largest["CPU"]:
             self.close()
             raise BenchError(f"--cpus-per-run {cpus_per_run} is more than any Ray node has "

@@ -32,7 +32,9 @@ def add_parser(subparsers) -> None:
                               description="Measure the largest batch (or, with --batch-size, the longest sequence) "
                                           "that trains under a memory budget, with real runs, beside the planner's "
                                           "prediction.")
-    p.add_argument("--models", nargs="+", required=True, help="smollm2-135m, tiny-llama, shape:NAME (a planner preset or config.json, random weights) or a local model directory")
+    p.add_argument("--models", nargs="+", required=True,
+                   help="smollm2-135m, tiny-llama, shape:NAME (a planner preset or config.json, random weights) "
+                        "or a local model directory")
     p.add_argument("--methods", nargs="+", required=True, help=" ".join(TRAINED))
     p.add_argument("--memory", required=True, help="budget per run, e.g. 6GiB (becomes each probe's --max-memory)")
     size = p.add_mutually_exclusive_group()
