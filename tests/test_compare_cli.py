@@ -47,7 +47,8 @@ def test_json_rows_and_metric_filter(v2):
     row = next(r for r in data["rows"] if (r["a"], r["b"], r["metric"]) == ("full", "base", "heldout.loss"))
     assert (row["kind"] == "loss" and row["checkpoint_hi"] < 0 and row["checkpoint_verdict"] == "better"
             and row["n"] == 64)
-    assert row["scope"] == "method" and row["df"] == 1 and row["verdict"] == "indistinguishable at this n"
+    # two seeds that agree (-0.508, -0.501) on a clear held-out difference: the method-level test resolves it
+    assert row["scope"] == "method" and row["df"] == 1 and row["verdict"] == "better"
     assert {"model", "group", "a", "b", "seeds", "reason"} <= set(data["unmatched"][0])
 
 
