@@ -39,6 +39,7 @@ MAY_DIFFER = {
     "started_at": "a time", "finished_at": "a time", "wall_s": "a time",
     "throughput": "step times; its token and step counts are compared separately",
     "env.calibration": "a matmul timing taken in each run",
+    "contention": "how busy the machine was during each run's timed steps",
     "memory": "RSS measurements: page and allocator state differ by a little between processes; "
               "compared separately, within 10%",
     "estimate.measured_bytes": "the measured train peak (memory)",

@@ -193,7 +193,7 @@ def test_a_full_disk_leaves_whole_lines_and_loses_nothing(tmp_path):
 
 def test_concurrent_writers_never_interleave(tmp_path):
     record = FIXTURE.read_text().splitlines()[0]
-    code = ("import json,sys; from bench import store; r=json.loads(sys.argv[2]);"
+    code = ("import json,sys; from bench.results import store; r=json.loads(sys.argv[2]);"
             "[store.append(sys.argv[1], dict(r, run_id=f'{sys.argv[3]}-{i}')) for i in range(200)]")
     procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path), record, name], cwd=ROOT)
              for name in ("a", "b", "c")]
