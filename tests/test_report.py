@@ -193,3 +193,21 @@ def test_two_models_are_told_apart_with_one_front_each(tmp_path):
         own = {tuple(p["value"]) for name, s in scatter.items() if name.startswith(model.split(" · ")[1])
                for p in s["data"]}
         assert front and {tuple(p) for p in front} <= own
+
+
+def test_a_labelled_frame_of_real_records_raises_no_fragmentation_warning():
+    """json_normalize leaves one block per column; inserting the source column into ~300 of them made
+    pandas print a PerformanceWarning at the end of every run (the smoke baseline's records do)."""
+    import warnings
+    from pathlib import Path
+
+    import pandas as pd
+
+    from bench.results.report.load import frame
+
+    path = Path(__file__).resolve().parents[1] / "profiles" / "baselines" / "smoke.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.PerformanceWarning)
+        wide = frame(records, source="baseline")
+    assert list(wide.columns)[0] == "source" and set(wide["source"]) == {"baseline"}

@@ -62,6 +62,7 @@ def frame(records: list, *, source=None) -> pd.DataFrame:
     """One row per record, one column per leaf (dotted path); lists stay lists."""
     wide = _drop_null_parents(pd.json_normalize(records, sep=".") if records else pd.DataFrame())
     if source is not None:
+        wide = wide.copy()  # json_normalize leaves one block per column: consolidate before inserting
         wide.insert(0, "source", source)
     return wide
 
