@@ -106,18 +106,13 @@ def planner_floor(spec: dict, *, device: str):
     import json
     from pathlib import Path
 
-    from bench.plan import estimate
-    from bench.plan.options import from_run
-    from bench.plan.predict import without_retention
+    from bench.plan.for_run import predict
 
     try:
         config = json.loads((Path(spec["model_path"]) / "config.json").read_text())
-        options = from_run(spec, device=device)  # before the run: no baseline yet
-        predicted = estimate(config=config, method=spec["method"], **options)
+        return predict(spec, config=config, device=device)["total_bytes"]  # before the run: no baseline yet
     except (BenchError, OSError, KeyError, TypeError, ValueError):
         return None
-    return without_retention(predicted, device=options["device"],
-                             mmap_threshold=spec.get("cpu_malloc_mmap_threshold"))["total_bytes"]
 
 
 def over_budget(specs: list, *, device_of) -> list:

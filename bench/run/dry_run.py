@@ -52,9 +52,8 @@ def resolved(spec: dict) -> dict:
 def estimate(spec: dict) -> dict:
     """{"device", "precision", "seconds" (bench.plan.timing.run_seconds or None), "peak_bytes" (the
     planner's train-phase peak, or None where the planner cannot price the model), "why_not"}."""
-    from bench.plan import estimate as plan_estimate, timing
-    from bench.plan.options import from_run
-    from bench.plan.predict import without_retention
+    from bench.plan import timing
+    from bench.plan.for_run import predict
 
     where = resolved(spec)
     out = {"device": where["device"], "precision": where["precision"], "seconds": None, "peak_bytes": None,
@@ -65,10 +64,9 @@ def estimate(spec: dict) -> dict:
         return out
     try:
         out["seconds"] = timing.run_seconds(spec=spec, config=config, matmul_gflops=where["matmul_gflops"])
-        options = from_run(spec, policy=where["precision"], device=where["device"])  # before the run: no baseline
-        predicted = plan_estimate(config=config, method=spec["method"], **options)
-        out["peak_bytes"] = without_retention(predicted, device=options["device"],  # as the worker's estimate
-                                              mmap_threshold=spec.get("cpu_malloc_mmap_threshold"))["total_bytes"]
+        # before the run: no baseline yet; the precision resolved here, as the worker will
+        predicted = predict(spec, config=config, policy=where["precision"], device=where["device"])
+        out["peak_bytes"] = predicted["total_bytes"]
     except (BenchError, KeyError, TypeError, ValueError) as exc:  # a config the planner cannot price (a family
         out["why_not"] = f"{exc.__class__.__name__}: {exc}"            # it does not know): the run itself may work
     return out
